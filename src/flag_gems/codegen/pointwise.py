@@ -1,0 +1,272 @@
+"""One generator for every elementwise operator.
+
+An operator supplies a ``@triton.jit`` formula over values already converted
+to its compute dtype, e.g. ``def _add(a, b, alpha): return a + b * alpha``.
+``Pointwise(formula, "add")`` is then called with an output tensor, the compute
+dtype and the operands: tensors broadcastable to the output (any strides,
+zero strides included) or Python numbers. It generates, per pattern of
+tensor/number operands:
+
+- a flat kernel for the common case: every tensor has the output's shape and
+  all share one dense layout (contiguous, or permuted alike);
+- a strided kernel per rank left after collapsing mergeable dims, that tiles
+  [outer rows x last dim] so index arithmetic is paid per row, not per element.
+
+64-bit indexing is switched on only when an offset can pass 2**31.
+"""
+
+import torch
+import triton
+import triton.language as tl
+
+from .cache import load_generated
+from .launch import Launcher
+
+TL_DTYPE = {
+    torch.float16: tl.float16, torch.bfloat16: tl.bfloat16, torch.float32: tl.float32,
+    torch.float64: tl.float64, torch.int8: tl.int8, torch.uint8: tl.uint8, torch.int16: tl.int16,
+    torch.int32: tl.int32, torch.int64: tl.int64, torch.bool: tl.int1,
+}
+
+# Half types compute in fp32 (as PyTorch's opmath does); small ints in int32,
+# whose wrap-around on the final cast matches PyTorch's overflow behaviour.
+COMPUTE_DTYPE = {
+    torch.float16: torch.float32, torch.bfloat16: torch.float32, torch.float32: torch.float32,
+    torch.float64: torch.float64, torch.int8: torch.int32, torch.uint8: torch.int32,
+    torch.int16: torch.int32, torch.int32: torch.int32, torch.int64: torch.int64, torch.bool: torch.int32,
+}
+
+_INT32_LIMIT = 2**31
+
+
+def _header(formula):
+    fn = getattr(formula, "fn", formula)
+    return [
+        "import triton",
+        "import triton.language as tl",
+        f"from {fn.__module__} import {fn.__qualname__} as formula",
+        "",
+        "",
+    ]
+
+
+def _operand_lines(pattern, load):
+    """Lines computing v0..vN in the compute dtype; ``load(i)`` is operand i's load."""
+    return [
+        f"    v{i} = {load(i)}.to(COMPUTE)" if kind == "T" else f"    v{i} = tl.cast(s{i}, COMPUTE)"
+        for i, kind in enumerate(pattern)
+    ]
+
+
+def _params(pattern):
+    return [f"in{i}" if kind == "T" else f"s{i}" for i, kind in enumerate(pattern)]
+
+
+def _decorator(pattern):
+    scalars = [f"s{i}" for i, kind in enumerate(pattern) if kind == "S"]
+    return f"@triton.jit(do_not_specialize={scalars!r})" if scalars else "@triton.jit"
+
+
+def _store(target):
+    return [
+        "    if OUT_BOOL:",
+        f"        tl.store({target}, result != 0, mask=mask)",
+        "    else:",
+        f"        tl.store({target}, result.to(out.dtype.element_ty), mask=mask)",
+    ]
+
+
+def flat_source(formula, pattern):
+    values = ", ".join(f"v{i}" for i in range(len(pattern)))
+    return "\n".join(
+        _header(formula)
+        + [
+            _decorator(pattern),
+            f"def kernel({', '.join(_params(pattern))}, out, n, BLOCK: tl.constexpr,",
+            "           COMPUTE: tl.constexpr, OUT_BOOL: tl.constexpr, INDEX64: tl.constexpr):",
+            "    pid = tl.program_id(0)",
+            "    if INDEX64:",
+            "        pid = pid.to(tl.int64)",
+            "    offsets = pid * BLOCK + tl.arange(0, BLOCK)",
+            "    mask = offsets < n",
+        ]
+        + _operand_lines(pattern, lambda i: f"tl.load(in{i} + offsets, mask=mask)")
+        + [f"    result = formula({values})"]
+        + _store("out + offsets")
+    ) + "\n"
+
+
+def strided_source(formula, pattern, rank):
+    tensors = [f"in{i}" for i, kind in enumerate(pattern) if kind == "T"] + ["out"]
+    last = rank - 1
+    sizes = [f"size{d}" for d in range(rank)]
+    strides = [f"{t}_st{d}" for t in tensors for d in range(rank)]
+    values = ", ".join(f"v{i}" for i in range(len(pattern)))
+    lines = _header(formula) + [
+        _decorator(pattern),
+        f"def kernel({', '.join(_params(pattern))}, out, {', '.join(sizes + strides)}, n_rows,",
+        "           BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr,",
+        "           COMPUTE: tl.constexpr, OUT_BOOL: tl.constexpr, INDEX64: tl.constexpr):",
+        "    pid = tl.program_id(0)",
+        f"    col_blocks = tl.cdiv(size{last}, BLOCK_C)",
+        "    rows = (pid // col_blocks) * BLOCK_R + tl.arange(0, BLOCK_R)",
+        "    cols = (pid % col_blocks) * BLOCK_C + tl.arange(0, BLOCK_C)",
+        "    if INDEX64:",
+        "        rows = rows.to(tl.int64)",
+        "        cols = cols.to(tl.int64)",
+        f"    mask = (rows < n_rows)[:, None] & (cols < size{last})[None, :]",
+    ]
+    lines += [f"    {t}_row = rows * 0" for t in tensors]
+    # Split the row index into the outer dims, innermost first.
+    if rank > 1:
+        lines.append("    rest = rows")
+        for d in range(rank - 2, -1, -1):
+            if d > 0:
+                lines += [f"    index = rest % size{d}", f"    rest = rest // size{d}"]
+            else:
+                lines.append("    index = rest")
+            lines += [f"    {t}_row += index * {t}_st{d}" for t in tensors]
+    for t in tensors:
+        lines.append(f"    {t}_at = {t} + ({t}_row[:, None] + cols[None, :] * {t}_st{last})")
+    lines += _operand_lines(pattern, lambda i: f"tl.load(in{i}_at, mask=mask)")
+    lines.append(f"    result = formula({values})")
+    lines += _store("out_at")
+    return "\n".join(lines) + "\n"
+
+
+def broadcast_strides(tensor, shape):
+    """``tensor``'s strides seen through broadcasting to ``shape``."""
+    pad = len(shape) - tensor.dim()
+    own_sizes, own_strides = tensor.shape, tensor.stride()
+    return [
+        0 if d < pad or own_sizes[d - pad] == 1 else own_strides[d - pad]
+        for d in range(len(shape))
+    ]
+
+
+def collapse(shape, strides_per_tensor):
+    """Drop size-1 dims and merge neighbours that are contiguous in every tensor."""
+    keep = [d for d, size in enumerate(shape) if size != 1] or [len(shape) - 1] if shape else []
+    if not keep:
+        return [1], [[0] for _ in strides_per_tensor]
+    sizes = [shape[keep[0]]]
+    strides = [[st[keep[0]]] for st in strides_per_tensor]
+    for d in keep[1:]:
+        if all(st_out[-1] == st[d] * shape[d] for st_out, st in zip(strides, strides_per_tensor)):
+            sizes[-1] *= shape[d]
+            for st_out, st in zip(strides, strides_per_tensor):
+                st_out[-1] = st[d]
+        else:
+            sizes.append(shape[d])
+            for st_out, st in zip(strides, strides_per_tensor):
+                st_out.append(st[d])
+    return sizes, strides
+
+
+def _is_dense(shape, strides):
+    """True when the elements fill a block of memory with no gaps or overlaps."""
+    expected = 1
+    for size, stride in sorted(zip(shape, strides), key=lambda p: p[1]):
+        if size != 1 and stride != expected:
+            return False
+        expected *= size
+    return True
+
+
+def _flat_block(n):
+    if n <= 1024:
+        return max(triton.next_power_of_2(n), 128), 4
+    return 2048, 4
+
+
+class Pointwise:
+    """An elementwise operator generated from a scalar formula."""
+
+    def __init__(self, formula, name):
+        self.formula = formula
+        self.name = name
+        self._kernels = {}
+
+    def _launcher(self, pattern, rank):
+        key = (pattern, rank)
+        launcher = self._kernels.get(key)
+        if launcher is None:
+            if rank is None:
+                source = flat_source(self.formula, pattern)
+                module_name = f"{self.name}_{pattern}_flat"
+            else:
+                source = strided_source(self.formula, pattern, rank)
+                module_name = f"{self.name}_{pattern}_rank{rank}"
+            launcher = Launcher(load_generated("pointwise", module_name, source).kernel)
+            self._kernels[key] = launcher
+        return launcher
+
+    def __call__(self, out, compute_dtype, *operands):
+        """Write ``formula(*operands)`` into ``out`` (its shape and strides as given)."""
+        numel = out.numel()
+        if numel == 0:
+            return out
+        args, tensors, pattern = [], [], ""
+        for value in operands:
+            if isinstance(value, torch.Tensor):
+                if value.device != out.device:  # a 0-d CPU tensor: a number
+                    value = value.item()
+                else:
+                    tensors.append(value)
+                    args.append(value)
+                    pattern += "T"
+                    continue
+            if compute_dtype == torch.float64 and isinstance(value, float):
+                # Triton passes Python floats as fp32: keep fp64 numbers exact.
+                value = torch.tensor(value, dtype=torch.float64, device=out.device)
+                tensors.append(value)
+                args.append(value)
+                pattern += "T"
+                continue
+            args.append(int(value) if isinstance(value, bool) else value)
+            pattern += "S"
+        compute = TL_DTYPE[compute_dtype]
+        out_bool = out.dtype == torch.bool
+        shape, out_strides = out.shape, out.stride()
+        if all(t.shape == shape and t.stride() == out_strides for t in tensors) and (
+            out.is_contiguous() or _is_dense(shape, out_strides)
+        ):
+            block, warps = _flat_block(numel)
+            self._launcher(pattern, None)(
+                (triton.cdiv(numel, block),), *args, out, numel,
+                BLOCK=block, COMPUTE=compute, OUT_BOOL=out_bool, INDEX64=numel >= _INT32_LIMIT,
+                num_warps=warps,
+            )
+            return out
+        all_strides = [broadcast_strides(t, shape) for t in tensors] + [list(out_strides)]
+        sizes, strides = collapse(list(shape), all_strides)
+        rank = len(sizes)
+        last = sizes[-1]
+        n_rows = numel // last
+        if any(st[-1] != 1 for st in strides) and rank > 1:
+            block_c = min(triton.next_power_of_2(last), 64)  # transposed: square tiles
+        else:
+            block_c = min(triton.next_power_of_2(last), 1024)
+        block_r = min(triton.next_power_of_2(n_rows), max(1, 4096 // block_c))
+        span = max(sum((s - 1) * abs(st[d]) for d, s in enumerate(sizes)) for st in strides)
+        flat_strides = [st[d] for st in strides for d in range(rank)]
+        grid = (triton.cdiv(n_rows, block_r) * triton.cdiv(last, block_c),)
+        self._launcher(pattern, rank)(
+            grid, *args, out, *sizes, *flat_strides, n_rows,
+            BLOCK_R=block_r, BLOCK_C=block_c, COMPUTE=compute, OUT_BOOL=out_bool,
+            INDEX64=max(span, numel) >= _INT32_LIMIT, num_warps=4,
+        )
+        return out
+
+
+def output_like(shape, dtype, device, tensors):
+    """A new output laid out as PyTorch's TensorIterator would lay it out."""
+    if all(t.is_contiguous() for t in tensors):
+        return torch.empty(shape, dtype=dtype, device=device)
+    from torch._prims_common import compute_elementwise_output_strides
+
+    full = [t if t.shape == shape else t.expand(shape) for t in tensors if t.dim() > 0 or not shape]
+    strides = compute_elementwise_output_strides(*full) if full else None
+    if strides is None:
+        return torch.empty(shape, dtype=dtype, device=device)
+    return torch.empty_strided(shape, strides, dtype=dtype, device=device)

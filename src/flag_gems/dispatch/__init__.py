@@ -1,0 +1,1 @@
+from .router import Row, ensure_registered, state  # noqa: F401

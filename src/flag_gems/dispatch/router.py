@@ -1,0 +1,166 @@
+"""Routing aten overloads to our kernels, with per-call fallback to native.
+
+Every overload is registered once per process, the first time it is switched
+on, on the vendor's dispatch key. The registered function (the *router*) reads
+a flag on its row to decide, per call, between our implementation and the
+native kernel captured before we registered. ``enable``/``use_gems``/
+``disable`` only flip those flags.
+"""
+
+import inspect
+import threading
+import warnings
+
+import torch
+
+from .. import runtime
+
+
+class Row:
+    """One aten overload routed to one implementation.
+
+    ``unsupported(*args, **kwargs)`` returns None when ``impl`` takes the call,
+    else the reason it goes to the native kernel. Invalid input counts as
+    unsupported, so native raises the error PyTorch users expect.
+    """
+
+    __slots__ = ("name", "impl", "unsupported", "kind", "active", "native", "fallback")
+
+    def __init__(self, name, impl, unsupported=None, kind="triton"):
+        self.name = name
+        self.impl = impl
+        self.unsupported = unsupported
+        self.kind = kind
+        self.active = False
+        self.native = None  # the native kernel, once registered
+        self.fallback = None  # callable(keyset, args, kwargs) -> native result
+
+    @property
+    def base(self):
+        return self.name.split(".", 1)[0]
+
+    def __repr__(self):
+        return f"Row({self.name!r}, {self.impl.__name__})"
+
+
+class _State:
+    recorder = None  # a record.Recorder while recording
+
+
+state = _State()
+
+
+class _Nesting(threading.local):
+    inside = False  # True while this thread runs one of our implementations
+
+
+_nesting = _Nesting()
+_library = None
+_registration_lock = threading.Lock()
+_ALLOWS_OVERRIDE = "allow_override" in inspect.signature(torch.library.Library.impl).parameters
+
+
+def _scalar_tensor_positions(name):
+    base, _, overload = name.partition(".")
+    schema = torch._C._get_schema(f"aten::{base}", overload)
+    return tuple(
+        i for i, arg in enumerate(schema.arguments)
+        if not arg.kwarg_only and str(arg.type) in ("Tensor", "Tensor?")
+    )
+
+
+_CATEGORY = {bool: 0, int: 1, float: 2, complex: 3}
+_WIDEST = (torch.bool, torch.int64, torch.float64, torch.complex128)
+
+
+def _category(dtype):
+    if dtype.is_complex:
+        return 3
+    if dtype.is_floating_point:
+        return 2
+    return 0 if dtype == torch.bool else 1
+
+
+def _rewrap(args, positions):
+    """Turn Python numbers that the dispatcher unwrapped from wrapped-number
+    tensors back into 0-d CPU tensors that promote exactly as the originals."""
+    top = max((_category(a.dtype) for a in args if isinstance(a, torch.Tensor)), default=-1)
+    args = list(args)
+    for i in positions:
+        value = args[i] if i < len(args) else None
+        if value is None or isinstance(value, torch.Tensor):
+            continue
+        if _CATEGORY[type(value)] <= top:
+            # A 0-d tensor of a category the other operands reach never changes
+            # the result type, so keep the value at full precision.
+            dtype = _WIDEST[_CATEGORY[type(value)]]
+        else:
+            # Otherwise the number decides the result type: its default dtype.
+            dtype = torch.result_type(_FALSE, value)
+        args[i] = torch.tensor(value, dtype=dtype)
+    return args
+
+
+_FALSE = torch.tensor(False)
+
+
+def _make_fallback(row, native):
+    positions = _scalar_tensor_positions(row.name)
+    call = native.call_boxed
+
+    def fallback(keyset, args, kwargs):
+        if positions and any(i < len(args) and not isinstance(args[i], torch.Tensor) for i in positions):
+            args = _rewrap(args, positions)
+        return call(keyset, *args, **kwargs)
+
+    return fallback
+
+
+def _make_router(row):
+    impl, unsupported, fallback = row.impl, row.unsupported, row.fallback
+    name, kind = row.name, row.kind
+
+    def route(keyset, *args, **kwargs):
+        if row.active and not _nesting.inside:
+            reason = None if unsupported is None else unsupported(*args, **kwargs)
+            if reason is None:
+                _nesting.inside = True
+                try:
+                    result = impl(*args, **kwargs)
+                finally:
+                    _nesting.inside = False
+                if state.recorder is not None:
+                    state.recorder.log(name, kind, args, kwargs)
+                return result
+            if state.recorder is not None:
+                state.recorder.log(name, f"native ({reason})", args, kwargs)
+        elif row.active and state.recorder is not None:
+            state.recorder.log(name, "native (called from inside flag_gems)", args, kwargs)
+        return fallback(keyset, args, kwargs)
+
+    return route
+
+
+def ensure_registered(row) -> bool:
+    """Register ``row`` on the vendor's key unless done already; False if the
+    overload has no kernel on that key to fall back to."""
+    global _library
+    if row.native is not None:
+        return True
+    with _registration_lock:
+        if row.native is not None:
+            return True
+        key = runtime.selected_vendor().dispatch_key
+        try:
+            native = torch.library.get_kernel(f"aten::{row.name}", key)
+        except RuntimeError:
+            return False
+        if _library is None:
+            _library = torch.library.Library("aten", "IMPL")
+        row.fallback = _make_fallback(row, native)
+        extra = {"allow_override": True} if _ALLOWS_OVERRIDE else {}
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="(?s).*Overriding a previously registered kernel")
+            _library.impl(row.name, _make_router(row), key, with_keyset=True, **extra)
+        row.native = native
+        return True

@@ -1,0 +1,92 @@
+"""Which vendor this process runs on, chosen once, lazily, and what it offers.
+
+``flag_gems.runtime.device`` carries the capability flags FlagGems users
+read (``support_fp64``, ``support_bf16``, ``support_int64``).
+"""
+
+import logging
+import os
+from functools import lru_cache
+
+import torch
+
+from . import vendors
+from .vendors import Vendor
+
+logger = logging.getLogger("flag_gems")
+
+
+class VendorError(RuntimeError):
+    pass
+
+
+class DeviceInfo:
+    """The selected vendor as FlagGems users see it."""
+
+    def __init__(self, vendor: Vendor):
+        self.vendor = vendor
+        self.vendor_name = vendor.name
+        self.name = vendor.device
+        self.dispatch_key = vendor.dispatch_key
+        self.support_fp64 = vendor.support_fp64
+        self.support_bf16 = vendor.support_bf16
+        self.support_int64 = vendor.support_int64
+
+    def __repr__(self):
+        return f"DeviceInfo(vendor={self.vendor_name!r}, device={self.name!r}, key={self.dispatch_key!r})"
+
+
+def _describe_detection():
+    found = [name for name in vendors.detection_order() if vendors.get(name).detect()]
+    return f"known vendors: {', '.join(sorted(vendors.known()))}; detected: {', '.join(found)}"
+
+
+@lru_cache(maxsize=None)
+def selected_vendor() -> Vendor:
+    """The vendor of this process: GEMS_VENDOR if set, else the first detected."""
+    forced = os.environ.get("GEMS_VENDOR")
+    if forced:
+        vendor = vendors.get(forced)
+        if vendor is None:
+            raise VendorError(f"GEMS_VENDOR={forced!r} is not a known vendor ({_describe_detection()})")
+        if not vendor.detect():
+            raise VendorError(f"GEMS_VENDOR={forced!r}: its device is absent ({_describe_detection()})")
+    else:
+        vendor = next(vendors.get(n) for n in vendors.detection_order() if vendors.get(n).detect())
+        if vendor.interpreted:
+            logger.warning("flag_gems: no GPU found, running Triton kernels on the CPU interpreter")
+    if vendor.interpreted:
+        # Must be set before any @triton.jit is applied, i.e. before ops are imported.
+        os.environ["TRITON_INTERPRET"] = "1"
+    return vendor
+
+
+@lru_cache(maxsize=None)
+def device_info() -> DeviceInfo:
+    return DeviceInfo(selected_vendor())
+
+
+def config(kernel: str, default):
+    """The selected vendor's config for ``kernel``, or ``default``."""
+    return selected_vendor().configs.get(kernel, default)
+
+
+def __getattr__(name):
+    if name == "device":
+        return device_info()
+    raise AttributeError(f"module 'flag_gems.runtime' has no attribute {name!r}")
+
+
+
+@lru_cache(maxsize=None)
+def supported_dtypes():
+    """The real dtypes our kernels take on this vendor."""
+    vendor = selected_vendor()
+    dtypes = {torch.float16, torch.float32, torch.int8, torch.uint8, torch.int16, torch.int32, torch.bool}
+    if vendor.support_bf16:
+        dtypes.add(torch.bfloat16)
+    if vendor.support_fp64:
+        dtypes.add(torch.float64)
+    if vendor.support_int64:
+        dtypes.add(torch.int64)
+    return frozenset(dtypes)
