@@ -1,1 +1,143 @@
-ATEN = ()
+"""mm: fp16 / bf16 / fp32 / fp64 matrices of any strides.
+
+fp32 uses TF32 tensor cores only when ``torch.backends.cuda.matmul.allow_tf32``
+says so, as PyTorch does; fp64 and strict fp32 run in full precision.
+Programs walk the output in groups of GROUP_M row-blocks so neighbouring
+programs reuse the same B tiles from L2.
+"""
+
+import torch
+import triton
+import triton.language as tl
+
+from .. import runtime
+from ..codegen.launch import Launcher
+from ..dispatch import Row
+from .tl_math import INTERPRETED
+
+__all__ = ["mm"]
+
+_DTYPES = {torch.float16, torch.bfloat16, torch.float32, torch.float64} & runtime.supported_dtypes()
+_INT32_LIMIT = 2**31
+
+
+@triton.jit
+def _mm_kernel(a, b, c, M, N, K, stride_am, stride_ak, stride_bk, stride_bn, stride_cm, stride_cn,
+               BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+               GROUP_M: tl.constexpr, PRECISION: tl.constexpr, ACC: tl.constexpr,
+               EVEN_K: tl.constexpr, INDEX64: tl.constexpr):
+    pid = tl.program_id(0)
+    blocks_m = tl.cdiv(M, BLOCK_M)
+    blocks_n = tl.cdiv(N, BLOCK_N)
+    group = pid // (GROUP_M * blocks_n)
+    first_m = group * GROUP_M
+    group_size = tl.minimum(blocks_m - first_m, GROUP_M)
+    pid_m = first_m + (pid % (GROUP_M * blocks_n)) % group_size
+    pid_n = (pid % (GROUP_M * blocks_n)) // group_size
+
+    # Rows and columns past the edge wrap around: loads need no mask, and the
+    # store below masks what was computed from them.
+    rm = (pid_m * BLOCK_M + tl.arange(0, BLOCK_M)) % M
+    rn = (pid_n * BLOCK_N + tl.arange(0, BLOCK_N)) % N
+    rk = tl.arange(0, BLOCK_K)
+    if INDEX64:
+        rm = rm.to(tl.int64)
+        rn = rn.to(tl.int64)
+        rk = rk.to(tl.int64)
+    rm = tl.max_contiguous(tl.multiple_of(rm, BLOCK_M), BLOCK_M)
+    rn = tl.max_contiguous(tl.multiple_of(rn, BLOCK_N), BLOCK_N)
+    a_at = a + rm[:, None] * stride_am + rk[None, :] * stride_ak
+    b_at = b + rk[:, None] * stride_bk + rn[None, :] * stride_bn
+    acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=ACC)
+    for k in range(0, tl.cdiv(K, BLOCK_K)):
+        if EVEN_K:
+            a_tile = tl.load(a_at)
+            b_tile = tl.load(b_at)
+        else:
+            k_left = K - k * BLOCK_K
+            a_tile = tl.load(a_at, mask=rk[None, :] < k_left, other=0.0)
+            b_tile = tl.load(b_at, mask=rk[:, None] < k_left, other=0.0)
+        if INTERPRETED:
+            # The interpreter's bf16 arithmetic is wrong; fp32 products are exact for halves.
+            a_tile = a_tile.to(ACC)
+            b_tile = b_tile.to(ACC)
+        acc = tl.dot(a_tile, b_tile, acc, input_precision=PRECISION, out_dtype=ACC)
+        a_at += BLOCK_K * stride_ak
+        b_at += BLOCK_K * stride_bk
+    cm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    cn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    if INDEX64:
+        cm = cm.to(tl.int64)
+        cn = cn.to(tl.int64)
+    mask = (cm < M)[:, None] & (cn < N)[None, :]
+    tl.store(c + cm[:, None] * stride_cm + cn[None, :] * stride_cn, acc.to(c.dtype.element_ty), mask=mask)
+
+
+_MM = Launcher(_mm_kernel)
+
+
+def default_config(M, N, K, dtype):
+    """(BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M, num_warps, num_stages) for a shape."""
+    if dtype in (torch.float64,) or (dtype == torch.float32 and not torch.backends.cuda.matmul.allow_tf32):
+        return 64, 64, 32, 8, 4, 3
+    if M <= 16:
+        return 16, 64, 128, 1, 4, 4
+    if M <= 64:
+        return 64, 128, 64, 8, 4, 4
+    if M * N >= 2048 * 2048:
+        return 128, 256, 64, 8, 8, 3
+    return 128, 128, 64, 8, 8, 3
+
+
+def _precision(dtype):
+    if dtype == torch.float32 and torch.backends.cuda.matmul.allow_tf32:
+        return "tf32"
+    return "ieee"
+
+
+def mm(self, mat2, *, out=None):
+    """``self @ mat2`` for 2-D matrices."""
+    M, K = self.shape
+    N = mat2.shape[1]
+    result = torch.empty((M, N), dtype=self.dtype, device=self.device) if out is None else out
+    if M == 0 or N == 0:
+        return result
+    if K == 0:
+        return result.zero_()
+    config = runtime.config("mm", default_config)
+    block_m, block_n, block_k, group_m, warps, stages = config(M, N, K, self.dtype)
+    span = max((M - 1) * self.stride(0) + (K - 1) * self.stride(1),
+               (K - 1) * mat2.stride(0) + (N - 1) * mat2.stride(1),
+               (M - 1) * result.stride(0) + (N - 1) * result.stride(1))
+    grid = (triton.cdiv(M, block_m) * triton.cdiv(N, block_n),)
+    _MM(grid, self, mat2, result, M, N, K, *self.stride(), *mat2.stride(), *result.stride(),
+        BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, GROUP_M=group_m,
+        PRECISION=_precision(self.dtype), ACC=tl.float64 if self.dtype == torch.float64 else tl.float32,
+        EVEN_K=K % block_k == 0, INDEX64=span >= _INT32_LIMIT, num_warps=warps, num_stages=stages)
+    return result
+
+
+def _mm_unsupported(self, mat2, *, out=None):
+    if self.dtype not in _DTYPES or mat2.dtype != self.dtype:
+        return f"dtypes {self.dtype}, {mat2.dtype} not supported"
+    if self.dim() != 2 or mat2.dim() != 2 or self.shape[1] != mat2.shape[0]:
+        return "not two multipliable matrices"
+    if mat2.device != self.device:
+        return "operands on different devices"
+    if out is not None:
+        if out.dtype != self.dtype or out.device != self.device:
+            return "out differs in dtype or device"
+        if out.shape != (self.shape[0], mat2.shape[1]):
+            return "out needs resizing"
+        if out.numel() > 1 and torch._debug_has_internal_overlap(out) == 1:
+            return "out has internal overlap"
+        storage = out.untyped_storage().data_ptr()
+        if storage in (self.untyped_storage().data_ptr(), mat2.untyped_storage().data_ptr()):
+            return "out overlaps an input"
+    return None
+
+
+ATEN = (
+    Row("mm", mm, _mm_unsupported),
+    Row("mm.out", mm, _mm_unsupported),
+)

@@ -90,3 +90,12 @@ def supported_dtypes():
     if vendor.support_int64:
         dtypes.add(torch.int64)
     return frozenset(dtypes)
+
+
+@lru_cache(maxsize=None)
+def parallel_programs(device_index=0):
+    """About how many programs keep the device busy: two per multiprocessor;
+    a handful under the interpreter, where every program runs in Python."""
+    if selected_vendor().interpreted:
+        return 8
+    return 2 * torch.cuda.get_device_properties(device_index).multi_processor_count
