@@ -76,8 +76,12 @@ def _store(target):
     ]
 
 
-def flat_source(formula, pattern):
-    values = ", ".join(f"v{i}" for i in range(len(pattern)))
+def _formula_args(pattern, takes_result_dtype):
+    return ", ".join([f"v{i}" for i in range(len(pattern))] + (["out.dtype.element_ty"] if takes_result_dtype else []))
+
+
+def flat_source(formula, pattern, takes_result_dtype=False):
+    values = _formula_args(pattern, takes_result_dtype)
     return "\n".join(
         _header(formula)
         + [
@@ -96,12 +100,12 @@ def flat_source(formula, pattern):
     ) + "\n"
 
 
-def strided_source(formula, pattern, rank):
+def strided_source(formula, pattern, rank, takes_result_dtype=False):
     tensors = [f"in{i}" for i, kind in enumerate(pattern) if kind == "T"] + ["out"]
     last = rank - 1
     sizes = [f"size{d}" for d in range(rank)]
     strides = [f"{t}_st{d}" for t in tensors for d in range(rank)]
-    values = ", ".join(f"v{i}" for i in range(len(pattern)))
+    values = _formula_args(pattern, takes_result_dtype)
     lines = _header(formula) + [
         _decorator(pattern),
         f"def kernel({', '.join(_params(pattern))}, out, {', '.join(sizes + strides)}, n_rows,",
@@ -182,9 +186,11 @@ def _flat_block(n):
 class Pointwise:
     """An elementwise operator generated from a scalar formula."""
 
-    def __init__(self, formula, name):
+    def __init__(self, formula, name, takes_result_dtype=False):
         self.formula = formula
         self.name = name
+        # The formula's last parameter is the output's element type (a constexpr).
+        self.takes_result_dtype = takes_result_dtype
         self._kernels = {}
 
     def _launcher(self, pattern, rank):
@@ -192,10 +198,10 @@ class Pointwise:
         launcher = self._kernels.get(key)
         if launcher is None:
             if rank is None:
-                source = flat_source(self.formula, pattern)
+                source = flat_source(self.formula, pattern, self.takes_result_dtype)
                 module_name = f"{self.name}_{pattern}_flat"
             else:
-                source = strided_source(self.formula, pattern, rank)
+                source = strided_source(self.formula, pattern, rank, self.takes_result_dtype)
                 module_name = f"{self.name}_{pattern}_rank{rank}"
             launcher = Launcher(load_generated("pointwise", module_name, source).kernel)
             self._kernels[key] = launcher

@@ -36,9 +36,10 @@ def _true_div(a, b):
 
 
 @triton.jit
-def _trunc_div(a, b):
+def _trunc_div(a, b, RESULT: tl.constexpr):
     if a.dtype.is_floating():
-        return trunc(ieee_div(a, b))
+        # PyTorch rounds the quotient to the result dtype before truncating it.
+        return trunc(ieee_div(a, b).to(RESULT).to(a.dtype))
     else:
         return a // b  # integer division truncates toward zero
 
@@ -65,7 +66,7 @@ ADD = Pointwise(_add, "add")
 SUB = Pointwise(_sub, "sub")
 MUL = Pointwise(_mul, "mul")
 TRUE_DIV = Pointwise(_true_div, "true_div")
-TRUNC_DIV = Pointwise(_trunc_div, "trunc_div")
+TRUNC_DIV = Pointwise(_trunc_div, "trunc_div", takes_result_dtype=True)
 FLOOR_DIV = Pointwise(_floor_div, "floor_div")
 _DIV_BY_MODE = {None: TRUE_DIV, "trunc": TRUNC_DIV, "floor": FLOOR_DIV}
 
@@ -160,12 +161,13 @@ def _call_unsupported(self, other, dtype, out, inplace, alpha=1):
 
 
 def _run(op, self, other, extra, dtype, out):
-    if out is None:
-        shape = _broadcast_shape(self, other)
-        tensors = [t for t in (self, other) if isinstance(t, torch.Tensor) and t.device == self.device]
-        out = output_like(shape, dtype, self.device, tensors)
-    op(out, COMPUTE_DTYPE[dtype], self, other, *extra)
-    return out
+    if out is not None and out.dtype == dtype:
+        return op(out, COMPUTE_DTYPE[dtype], self, other, *extra)
+    shape = _broadcast_shape(self, other)
+    tensors = [t for t in (self, other) if isinstance(t, torch.Tensor) and t.device == self.device]
+    result = op(output_like(shape, dtype, self.device, tensors), COMPUTE_DTYPE[dtype], self, other, *extra)
+    # An out= of another dtype receives the result rounded to its own dtype first, as in PyTorch.
+    return result if out is None else out.copy_(result)
 
 
 # ---- add / sub ------------------------------------------------------------------------

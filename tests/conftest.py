@@ -1,0 +1,41 @@
+"""Shared test set-up: the same files run on the CPU interpreter (small shapes)
+and on a GPU (real shapes)."""
+
+import pytest
+import torch
+
+import flag_gems
+
+DEVICE = flag_gems.device
+ON_GPU = DEVICE != "cpu"
+
+FLOAT_DTYPES = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
+INT_DTYPES = [torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64]
+ALL_DTYPES = FLOAT_DTYPES + INT_DTYPES + [torch.bool]
+
+
+def pick(cpu, gpu):
+    """The CPU interpreter runs every program in Python: keep its shapes small."""
+    return gpu if ON_GPU else cpu
+
+
+def make(shape, dtype, low=-10, high=10):
+    """Random values of ``dtype`` on the test device (never all zeros)."""
+    if dtype == torch.bool:
+        return torch.randint(0, 2, shape, device=DEVICE).bool()
+    if not dtype.is_floating_point:
+        lo = 0 if dtype == torch.uint8 else low
+        return torch.randint(lo, high, shape, device=DEVICE, dtype=dtype)
+    return torch.randn(shape, device=DEVICE, dtype=dtype)
+
+
+def reference_dtype(dtype):
+    """Higher precision for the reference computation."""
+    return torch.float64 if dtype.is_floating_point else dtype
+
+
+@pytest.fixture(autouse=True)
+def _native_after_each_test():
+    torch.manual_seed(0)
+    yield
+    flag_gems.disable()

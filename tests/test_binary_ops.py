@@ -1,0 +1,296 @@
+"""add, sub, mul, div against PyTorch computed in higher precision."""
+
+import pytest
+import torch
+
+import flag_gems
+from flag_gems.testing import RESOLUTION, assert_close, assert_equal
+
+from conftest import ALL_DTYPES, DEVICE, FLOAT_DTYPES, INT_DTYPES, ON_GPU, make, pick
+
+OPS = ["add", "sub", "mul", "div"]
+SHAPE = pick((4, 33), (1024, 1027))
+SHAPE_PAIRS = [
+    ((), ()),
+    ((0, 3), (0, 3)),
+    ((17,), (17,)),
+    (SHAPE, SHAPE),
+    ((2, 1, 3, 1, 2), (2, 4, 3, 5, 2)),
+    ((3, 1, 4), (5, 4)),
+    ((4,), (3, 4)),
+    ((), (3, 4)),
+    ((3, 4), ()),
+    (pick((2, 3, 4, 5, 6), (8, 16, 32, 4, 64)), pick((2, 3, 4, 5, 6), (8, 16, 32, 4, 64))),
+]
+
+
+def _up(value):
+    if isinstance(value, torch.Tensor) and value.dtype.is_floating_point:
+        return value.to(torch.float64)
+    return value
+
+
+def _call(op, *args, **kwargs):
+    return getattr(torch, op)(*args, **kwargs)
+
+
+def check(op, a, b, **kwargs):
+    """Ours through the dispatcher vs native: dtype, shape, strides and values."""
+    native = _call(op, a, b, **kwargs)
+    with flag_gems.use_gems():
+        ours = _call(op, a, b, **kwargs)
+    assert ours.dtype == native.dtype and ours.shape == native.shape
+    assert ours.stride() == native.stride() or ours.numel() <= 1
+    if not native.dtype.is_floating_point or (
+        kwargs.get("rounding_mode") and native.dtype in (torch.float32, torch.float64)
+    ):
+        assert_equal(ours, native, equal_nan=True)
+    elif kwargs.get("rounding_mode"):
+        # For halves PyTorch itself rounds intermediates differently on CPU and CUDA; the
+        # interpreter truncates bf16 conversions, which can move a rounded quotient by one.
+        one_step = native.dtype == torch.bfloat16 and not ON_GPU
+        torch.testing.assert_close(ours, native, equal_nan=True, rtol=RESOLUTION[native.dtype],
+                                   atol=1.0 if one_step else 1e-4)
+    else:
+        reference = _call(op, _up(a), _up(b), **kwargs)
+        assert_close(ours, reference, native.dtype, equal_nan=True)
+    return ours
+
+
+def _operands(op, shape_a, shape_b, dtype):
+    a, b = make(shape_a, dtype), make(shape_b, dtype)
+    if op == "div" and not dtype.is_floating_point:
+        b = torch.where(b == 0, torch.ones_like(b), b)
+    return a, b
+
+
+def _valid(op, dtype, scalar=None):
+    # PyTorch rejects subtraction with bool operands: test_errors_match_torch covers it.
+    return not (op == "sub" and (dtype == torch.bool or scalar is True))
+
+
+@pytest.mark.parametrize("op, dtype", [(op, d) for op in OPS for d in ALL_DTYPES if _valid(op, d)])
+def test_same_shape_every_dtype(op, dtype):
+    check(op, *_operands(op, SHAPE, SHAPE, dtype))
+
+
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("shapes", SHAPE_PAIRS, ids=str)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.int32])
+def test_shapes_and_broadcast(op, shapes, dtype):
+    check(op, *_operands(op, *shapes, dtype))
+
+
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.int64])
+def test_non_contiguous_inputs(op, dtype):
+    rows, cols = pick((6, 10), (512, 1030))
+    a, b = _operands(op, (rows, cols), (cols, rows), dtype)
+    check(op, a, b.t())  # transposed
+    check(op, a.t(), b)  # first operand decides the layout
+    check(op, a.t(), _operands(op, (rows, cols), (rows, cols), dtype)[1].t())  # both transposed
+    check(op, a[:, ::3], b.t()[:, ::3])  # sliced
+    check(op, a[::2], a[1::2])  # row-strided
+    column = make((rows, 1), dtype).abs() + 1
+    check(op, a, column.expand(rows, cols))  # zero-stride
+
+
+@pytest.mark.parametrize("op, dtype, scalar", [
+    (op, dtype, scalar)
+    for op in OPS
+    for dtype in [torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.int32, torch.uint8, torch.bool]
+    for scalar in [3, -2.5, True]
+    if _valid(op, dtype, scalar)
+])
+def test_python_scalar_operand(op, dtype, scalar):
+    a = make(SHAPE, dtype)
+    check(op, a, scalar)
+    # Scalar overloads, reached only through torch.ops.aten.
+    overload = getattr(getattr(torch.ops.aten, op), "Scalar")
+    native = overload(a, scalar)
+    with flag_gems.use_gems():
+        ours = overload(a, scalar)
+    assert ours.dtype == native.dtype
+    assert_close(ours, overload(a.double() if dtype.is_floating_point else a, scalar), native.dtype,
+                 equal_nan=True)
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_zero_dim_tensor_operands(op):
+    a = make(SHAPE, torch.float16)
+    check(op, a, torch.tensor(1.5, dtype=torch.float64, device=DEVICE))  # 0-d: no promotion
+    check(op, a, torch.tensor(3, device="cpu"))  # a CPU 0-d tensor with a device tensor
+    check(op, make(SHAPE, torch.int32), torch.tensor(2.5, dtype=torch.float64))  # 0-d of a higher kind
+    check(op, torch.tensor(4.0, device=DEVICE), torch.tensor(2.0, device=DEVICE))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_add_sub_alpha(dtype):
+    a, b = make(SHAPE, dtype), make(SHAPE, dtype)
+    for op in ("add", "sub"):
+        check(op, a, b, alpha=2)
+        check(op, a, b, alpha=-0.5)
+        check(op, a, 1.25, alpha=3)
+    check("add", make(SHAPE, torch.int64), make(SHAPE, torch.int64), alpha=-3)
+    check("add", make(SHAPE, torch.bool), make(SHAPE, torch.bool), alpha=True)
+
+
+@pytest.mark.parametrize("mode", ["trunc", "floor"])
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES + INT_DTYPES)
+def test_div_rounding_modes(mode, dtype):
+    a, b = _operands("div", SHAPE, SHAPE, dtype)
+    if dtype.is_floating_point:
+        a = a * 10
+    check("div", a, b, rounding_mode=mode)
+    check("div", a, 3 if not dtype.is_floating_point else -0.75, rounding_mode=mode)
+    check("div", a, b.t().contiguous().t() if a.dim() == 2 else b, rounding_mode=mode)
+
+
+def test_div_rounding_mode_signs_and_special_values():
+    a = torch.tensor([7.0, -7.0, 7.0, -7.0, 0.0, -0.0, 1.0, -1.0, float("inf"), float("nan"), 5.0, 1e30],
+                     device=DEVICE)
+    b = torch.tensor([2.0, 2.0, -2.0, -2.0, 3.0, 3.0, 0.0, 0.0, 2.0, 1.0, float("inf"), 3e-9], device=DEVICE)
+    for mode in (None, "trunc", "floor"):
+        check("div", a, b, rounding_mode=mode)
+    ints = torch.tensor([7, -7, 7, -7, 0, -128, 127], dtype=torch.int8, device=DEVICE)
+    divisors = torch.tensor([2, 2, -2, -2, 5, -1, 1], dtype=torch.int8, device=DEVICE)
+    for mode in ("trunc", "floor"):
+        check("div", ints, divisors, rounding_mode=mode)
+
+
+def test_special_values():
+    specials = [0.0, -0.0, 1.0, -1.0, float("inf"), float("-inf"), float("nan"), 3e38, 1e-40]
+    for dtype in (torch.float32, torch.float16, torch.bfloat16):
+        # The interpreter flushes bf16 denormals to zero (a Triton limitation); the GPU keeps them.
+        values = torch.tensor(specials[:-1] if dtype == torch.bfloat16 and not ON_GPU else specials,
+                              device=DEVICE)
+        a = values.repeat_interleave(len(values))
+        b = values.repeat(len(values))
+        for op in OPS:
+            check(op, a.to(dtype), b.to(dtype))
+
+
+def test_integer_overflow_wraps_like_torch():
+    a = torch.tensor([127, -128, 100], dtype=torch.int8, device=DEVICE)
+    b = torch.tensor([1, -1, 100], dtype=torch.int8, device=DEVICE)
+    for op in ("add", "sub", "mul"):
+        check(op, a, b)
+    big = torch.tensor([2**62, -(2**62)], dtype=torch.int64, device=DEVICE)
+    check("add", big, big)
+    check("mul", big, 3)
+    u = torch.tensor([250, 3], dtype=torch.uint8, device=DEVICE)
+    check("add", u, 10)
+
+
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.int32])
+def test_out_forms(op, dtype):
+    a, b = _operands(op, SHAPE, SHAPE, dtype)
+    expected = _call(op, a, b)
+    for out in (torch.empty(SHAPE, dtype=expected.dtype, device=DEVICE),
+                torch.empty(SHAPE[::-1], dtype=expected.dtype, device=DEVICE).t()):  # non-contiguous out
+        with flag_gems.use_gems():
+            returned = _call(op, a, b, out=out)
+        assert returned is out
+        assert_close(out, expected, expected.dtype)
+    # A wider out dtype is a legal cast; an out needing a resize goes to native, which resizes it.
+    wide = torch.empty(SHAPE, dtype=torch.float64, device=DEVICE)
+    small = torch.empty(0, dtype=expected.dtype, device=DEVICE)
+    with flag_gems.use_gems():
+        _call(op, a, b, out=wide)
+        _call(op, a, b, out=small)
+    # Rounded to the result dtype first, then widened, as PyTorch does.
+    assert_equal(wide, wide.to(expected.dtype).double())
+    assert_close(wide.to(expected.dtype), expected, expected.dtype)
+    assert small.shape == expected.shape
+
+
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.int64])
+def test_inplace_forms(op, dtype):
+    a, b = _operands(op, SHAPE, SHAPE, dtype)
+    if op == "div" and not dtype.is_floating_point:
+        kwargs = {"rounding_mode": "floor"}
+    else:
+        kwargs = {}
+    native = getattr(a.clone(), op + "_")(b, **kwargs)
+    ours = a.clone()
+    with flag_gems.use_gems():
+        returned = getattr(ours, op + "_")(b, **kwargs)
+    assert returned.data_ptr() == ours.data_ptr()
+    assert_close(ours, native, dtype)
+    # Broadcast other, transposed self, self aliasing other.
+    target = a.clone().t()
+    row = b.t()[0]
+    expected = getattr(target.clone(), op + "_")(row, **kwargs)
+    with flag_gems.use_gems():
+        getattr(target, op + "_")(row, **kwargs)
+    assert_close(target, expected, dtype)
+    same = b.clone()
+    expected = getattr(same.clone(), op + "_")(same.clone(), **kwargs)
+    with flag_gems.use_gems():
+        getattr(same, op + "_")(same, **kwargs)
+    assert_close(same, expected, dtype)
+
+
+def _error_of(fn):
+    try:
+        fn()
+    except Exception as error:  # noqa: BLE001 - we compare exception types
+        return type(error)
+    return None
+
+
+@pytest.mark.parametrize("case", [
+    lambda: torch.add(make((3, 4), torch.float32), make((5,), torch.float32)),  # shapes
+    lambda: make((3,), torch.int64).add_(make((3,), torch.float32)),  # illegal in-place cast
+    lambda: make((1, 3), torch.float32).add_(make((4, 3), torch.float32)),  # in-place broadcast of self
+    lambda: torch.sub(make((3,), torch.bool), make((3,), torch.bool)),  # bool subtraction
+    lambda: torch.add(make((3,), torch.int32), make((3,), torch.int32), alpha=0.5),  # float alpha
+    lambda: torch.add(make((3,), torch.float32), make((3,), torch.float32), out=make((3,), torch.int32)),
+    lambda: torch.div(make((3,), torch.float32), 2.0, rounding_mode="round"),
+    lambda: make((3,), torch.float32).expand(2, 3).add_(1.0),  # internal overlap
+], ids=["shapes", "inplace-cast", "inplace-broadcast", "bool-sub", "float-alpha", "out-cast",
+        "bad-rounding-mode", "overlap"])
+def test_errors_match_torch(case):
+    native = _error_of(case)
+    assert native is not None
+    with flag_gems.use_gems():
+        ours = _error_of(case)
+    assert ours is native
+
+
+def test_complex_falls_back_to_native():
+    z = torch.randn(8, dtype=torch.complex64, device=DEVICE)
+    with flag_gems.use_gems():
+        result = z * z + z / (z - 1)
+    torch.testing.assert_close(result, z * z + z / (z - 1))
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_autograd(op):
+    a = make((4, 5), torch.float64).requires_grad_()
+    b = (make((5,), torch.float64).abs() + 1).requires_grad_()
+    native_grads = torch.autograd.grad(_call(op, a, b).sum(), (a, b))
+    with flag_gems.use_gems():
+        ours = torch.autograd.grad(_call(op, a, b).sum(), (a, b))
+    for mine, theirs in zip(ours, native_grads):
+        assert_close(mine, theirs, torch.float64)
+
+
+def test_explicit_calls_need_no_enable():
+    a, b = make(SHAPE, torch.float32), make(SHAPE, torch.float32)
+    assert_close(flag_gems.ops.add(a, b, alpha=2), a.double() + 2 * b.double(), torch.float32)
+    assert_close(flag_gems.ops.div(a, b, rounding_mode="floor"), torch.div(a, b, rounding_mode="floor"),
+                 torch.float32)
+    z = torch.randn(4, dtype=torch.complex64, device=DEVICE)
+    torch.testing.assert_close(flag_gems.ops.mul(z, z), z * z)  # unsupported: native
+
+
+@pytest.mark.skipif(not ON_GPU, reason="needs more than 2**31 elements of device memory")
+def test_more_than_int32_elements():
+    n = 2**31 + 5
+    a = torch.ones(n, dtype=torch.int8, device=DEVICE)
+    with flag_gems.use_gems():
+        r = torch.add(a, a)
+    assert r[-1].item() == 2 and r[0].item() == 2 and int(r[-8:].sum()) == 16
