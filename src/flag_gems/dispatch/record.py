@@ -5,7 +5,10 @@ import threading
 
 import torch
 
-DEFAULT_PATH = os.path.join(os.path.expanduser("~"), ".flag_gems", "record.log")
+
+
+def default_path():
+    return os.path.join(os.path.expanduser("~"), ".flag_gems", "record.log")
 
 _DTYPE_SHORT = {
     torch.float16: "f16", torch.bfloat16: "bf16", torch.float32: "f32", torch.float64: "f64",
@@ -27,7 +30,7 @@ class Recorder:
     """Appends ``aten::<overload>  <impl>  <args>`` lines to a file."""
 
     def __init__(self, path=None, once=False):
-        self.path = os.path.abspath(os.path.expanduser(path or DEFAULT_PATH))
+        self.path = os.path.abspath(os.path.expanduser(path or default_path()))
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         self.once = once
         self._seen = set()

@@ -14,7 +14,7 @@ import torch
 from .. import runtime
 from ..dispatch import Row
 
-FAMILIES = ("arith", "reduction", "softmax", "matmul")
+FAMILIES = ("arith_ops", "reduction_ops", "softmax_ops", "matmul_ops")
 
 
 @lru_cache(maxsize=None)

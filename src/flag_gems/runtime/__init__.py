@@ -54,7 +54,8 @@ def selected_vendor() -> Vendor:
     else:
         vendor = next(vendors.get(n) for n in vendors.detection_order() if vendors.get(n).detect())
         if vendor.interpreted:
-            logger.warning("flag_gems: no GPU found, running Triton kernels on the CPU interpreter")
+            logger.warning("flag_gems: no accelerator found; vendor %r runs Triton kernels on the CPU "
+                           "interpreter", vendor.name)
     if vendor.interpreted:
         # Must be set before any @triton.jit is applied, i.e. before ops are imported.
         os.environ["TRITON_INTERPRET"] = "1"

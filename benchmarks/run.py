@@ -1,0 +1,236 @@
+"""Benchmark flag_gems against native PyTorch, one row per case.
+
+    python benchmarks/run.py                      # every case, full (GPU) shapes
+    python benchmarks/run.py --quick              # tiny shapes: a smoke test, CPU included
+    python benchmarks/run.py --only mm softmax_dim0_fp32
+    python benchmarks/run.py --markdown BENCHMARKS.md
+
+Torch is timed for every case first, before flag_gems registers anything
+with the dispatcher, so its numbers are PyTorch's alone. Then each case runs
+the same torch call under ``flag_gems.use_gems()``: first call (compilation
+included), correctness against torch, which kernels ran, then latency and
+wall clock. benchmarks/README.md explains the columns.
+"""
+
+import argparse
+import datetime
+import fnmatch
+import importlib
+import math
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+
+CASE_MODULES = ("cases_pointwise", "cases_reduction", "cases_softmax", "cases_matmul")
+
+COLUMNS = ("case", "shape", "dtype", "torch ms", "ours ms", "speedup", "torch perf", "ours perf",
+           "torch wall us", "ours wall us", "ours 1st call ms", "check")
+TEXT_COLUMNS = {"case", "shape", "dtype", "check"}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description="Benchmark flag_gems against native PyTorch.")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny shapes and short timing: a smoke test that the CPU interpreter finishes")
+    parser.add_argument("--only", nargs="+", metavar="NAME",
+                        help="run only these cases: a case name, a family (add, sum, softmax, mm, ...) or a glob")
+    parser.add_argument("--markdown", metavar="PATH", help="also write the results as a markdown file")
+    parser.add_argument("--cold-cache", action="store_true",
+                        help="start from empty Triton and flag_gems caches (a temporary directory), so that "
+                             "the first-call column includes full compilation")
+    parser.add_argument("--list", action="store_true", help="list the selected cases and exit")
+    return parser.parse_args(argv)
+
+
+def load_cases():
+    cases = [case for module in CASE_MODULES for case in importlib.import_module(module).CASES]
+    names = [case.name for case in cases]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise SystemExit(f"duplicate case names: {', '.join(duplicates)}")
+    return cases
+
+
+def select(cases, patterns):
+    if not patterns:
+        return cases
+    chosen = set()
+    for pattern in patterns:
+        hits = {c.name for c in cases if pattern in (c.name, c.family) or fnmatch.fnmatchcase(c.name, pattern)}
+        if not hits:
+            raise SystemExit(f"--only {pattern!r} matches no case; cases: {', '.join(c.name for c in cases)}")
+        chosen |= hits
+    return [case for case in cases if case.name in chosen]
+
+
+# ---------------------------------------------------------------- formatting
+
+def number(value, digits=3):
+    """``value`` to about ``digits`` significant digits, never in e-notation."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    if value == 0:
+        return "0"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
+    return f"{value:.{decimals}f}"
+
+
+def cells(result):
+    def perf(ms):
+        value = result.rate(ms)
+        return f"{number(value)} {result.unit}" if value is not None else "-"
+
+    speedup = result.speedup()
+    return (result.name, result.shape, result.dtype, number(result.torch_ms), number(result.ours_ms),
+            f"{number(speedup)}x" if speedup else "-", perf(result.torch_ms), perf(result.ours_ms),
+            number(result.torch_wall_us), number(result.ours_wall_us), number(result.first_call_ms),
+            result.check)
+
+
+def text_row(values, widths):
+    return "  ".join(v.ljust(w) if c in TEXT_COLUMNS else v.rjust(w)
+                     for c, v, w in zip(COLUMNS, values, widths)).rstrip()
+
+
+def text_table(results):
+    rows = [COLUMNS] + [cells(r) for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    lines = [text_row(COLUMNS, widths), "  ".join("-" * w for w in widths)]
+    return "\n".join(lines + [text_row(row, widths) for row in rows[1:]])
+
+
+def problems(results):
+    return [f"{r.name}: {r.check}: {r.detail}" for r in results if r.check != "ok"]
+
+
+def geomean_speedup(results):
+    speedups = [r.speedup() for r in results if r.check == "ok" and r.speedup()]
+    if not speedups:
+        return None
+    return math.exp(sum(map(math.log, speedups)) / len(speedups)), len(speedups)
+
+
+def command_line():
+    command = shlex.join(["python", *sys.argv])
+    if os.environ.get("PYTHONPATH"):
+        command = f"PYTHONPATH={shlex.quote(os.environ['PYTHONPATH'])} {command}"
+    return command
+
+
+def markdown(results, about, quick):
+    def escape(text):
+        return text.replace("|", "\\|")
+
+    lines = [
+        "# flag_gems benchmarks",
+        "",
+        "This file is generated by `python benchmarks/run.py --markdown BENCHMARKS.md`; do not edit it by hand. "
+        "`benchmarks/README.md` explains the columns.",
+        "",
+        f"- Date: {about['date']}",
+        f"- Device: {about['device']}",
+        f"- Versions: torch {about['torch']}, triton {about['triton']}, flag_gems {about['flag_gems']}, "
+        f"Python {about['python']}",
+        f"- Command: `{command_line()}`",
+        f"- Shapes: {'tiny (--quick smoke test: the timings mean nothing)' if quick else 'full'}",
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "| " + " | ".join("---" if c in TEXT_COLUMNS else "---:" for c in COLUMNS) + " |",
+    ]
+    lines += ["| " + " | ".join(escape(v) for v in cells(r)) + " |" for r in results]
+    summary = geomean_speedup(results)
+    if summary:
+        lines += ["", f"Geometric mean speedup (torch ms / ours ms) over {summary[1]} passing cases: "
+                      f"{number(summary[0])}x."]
+    found = problems(results)
+    if found:
+        lines += ["", "## Problems", ""] + [f"- {escape(p)}" for p in found]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- running
+
+def main(argv=None):
+    args = parse_args(argv)
+    cold_dir = None
+    if args.cold_cache:
+        # Set before torch, triton or flag_gems are imported, so all of them see it.
+        cold_dir = tempfile.mkdtemp(prefix="flag_gems_bench_cache_")
+        os.environ["TRITON_CACHE_DIR"] = os.path.join(cold_dir, "triton")
+        os.environ["GEMS_CACHE_DIR"] = os.path.join(cold_dir, "gems")
+    try:
+        return run(args)
+    finally:
+        if cold_dir:
+            shutil.rmtree(cold_dir, ignore_errors=True)
+
+
+def run(args):
+    import torch
+
+    import flag_gems
+
+    device = flag_gems.device  # picks the vendor (and the interpreter) before any kernel is defined
+
+    import triton
+
+    import harness
+
+    cases = select(load_cases(), args.only)
+    if args.list:
+        for case in cases:
+            print(f"{case.name:24} {harness.DTYPE_NAMES[case.dtype]:5} {case.shape_text(args.quick)}")
+        return 0
+    if device == "cpu" and not args.quick:
+        print("warning: full shapes on the CPU interpreter take very long; --quick is meant for it",
+              file=sys.stderr)
+
+    timer = harness.Timer(device)
+    results = [harness.Result(c.name, c.shape_text(args.quick), harness.DTYPE_NAMES[c.dtype]) for c in cases]
+    about = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "device": torch.cuda.get_device_name() if device == "cuda" else f"{device} (Triton interpreter)",
+        "torch": torch.__version__, "triton": triton.__version__, "flag_gems": flag_gems.__version__,
+        "python": sys.version.split()[0],
+    }
+    print(f"{about['device']}; torch {about['torch']}, triton {about['triton']}; "
+          f"{'tiny shapes (--quick)' if args.quick else 'full shapes'}")
+
+    # Phase 1: torch alone. flag_gems has registered nothing with the
+    # dispatcher yet, so no router of ours sits in front of the native kernels.
+    flag_gems.disable()
+    for case, result in zip(cases, results):
+        print(f"timing torch: {case.name}", file=sys.stderr, flush=True)
+        harness.run_case(harness.measure_torch, case, result, timer, args.quick)
+
+    # Phase 2: ours, one row printed per case as it finishes.
+    widths = [max(len(column), 9) for column in COLUMNS]
+    widths[0] = max(widths[0], *(len(r.name) for r in results))
+    widths[1] = max(widths[1], *(len(r.shape) for r in results))
+    print(text_row(COLUMNS, widths), flush=True)
+    for case, result in zip(cases, results):
+        if result.check != "ERROR":  # no torch result to compare with
+            harness.run_case(harness.measure_ours, case, result, timer, args.quick)
+        print(text_row(cells(result), widths), flush=True)
+        if result.detail:
+            print(f"    {result.check}: {result.detail}", flush=True)
+
+    print("\nSummary\n")
+    print(text_table(results))
+    summary = geomean_speedup(results)
+    if summary:
+        print(f"\ngeometric mean speedup over {summary[1]} passing cases: {number(summary[0])}x")
+    found = problems(results)
+    if found:
+        print("\nproblems:\n" + "\n".join(f"  {p}" for p in found))
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(markdown(results, about, args.quick))
+        print(f"\nwrote {args.markdown}")
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

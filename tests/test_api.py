@@ -1,0 +1,269 @@
+"""The public API: enable / only_enable / use_gems / disable, names, record log,
+fallback, vendors, explicit calls."""
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import torch
+
+import flag_gems
+from flag_gems.testing import RESOLUTION, assert_close
+
+from conftest import DEVICE, ON_GPU, make
+
+ALL = None
+
+
+def _all_rows():
+    global ALL
+    if ALL is None:
+        ALL = [row.name for row in flag_gems.ops.collect_rows()]
+    return ALL
+
+
+def _run_python(code, **env):
+    environment = {**os.environ, **env}
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          env=environment, timeout=300)
+
+
+def test_enable_routes_everything_and_disable_restores():
+    flag_gems.enable()
+    assert sorted(flag_gems.all_registered_ops()) == sorted(_all_rows())
+    for name in ("add.Tensor", "sum.dim_IntList", "_softmax", "_softmax_backward_data", "mm"):
+        assert name in flag_gems.all_registered_ops()
+    flag_gems.disable()
+    assert flag_gems.all_registered_ops() == []
+    flag_gems.enable()  # enabling again never re-registers (PyTorch would refuse)
+    flag_gems.enable()
+
+
+def test_unused_by_aten_name_covers_every_overload():
+    flag_gems.enable(unused=["div"])
+    routed = flag_gems.all_registered_ops()
+    assert not [n for n in routed if n.startswith(("div.", "div_."))]
+    assert "add.Tensor" in routed and "mul_.Scalar" in routed
+
+
+def test_unused_by_overload_name():
+    flag_gems.enable(unused=["div.Tensor", "aten::mul.out"])
+    routed = flag_gems.all_registered_ops()
+    assert "div.Tensor" not in routed and "mul.out" not in routed
+    assert "div.Tensor_mode" in routed and "div_.Tensor" in routed and "mul.Tensor" in routed
+
+
+def test_unknown_names_raise_with_close_matches():
+    with pytest.raises(ValueError, match="div"):
+        flag_gems.enable(unused=["dvi"])
+    with pytest.raises(ValueError, match="not an aten operator"):
+        flag_gems.only_enable(include=["softmaks"])
+    with pytest.raises(ValueError, match="does not implement|not an operator flag_gems implements"):
+        flag_gems.only_enable(include=["conv2d"])
+    flag_gems.enable(unused=["conv2d"])  # a real aten op we do not implement is simply not used
+    assert "add.Tensor" in flag_gems.all_registered_ops()
+    with pytest.raises(ValueError):
+        with flag_gems.use_gems(exclude=["ad"]):
+            pass
+
+
+def test_only_enable():
+    flag_gems.only_enable(include=["add", "mm"])
+    routed = set(flag_gems.all_registered_ops())
+    assert routed == {n for n in _all_rows() if n.split(".")[0] in ("add", "add_", "mm")}
+    a = make((4, 4), torch.float32)
+    torch.testing.assert_close(torch.add(a, a), a * 2)
+
+
+def test_use_gems_nests_and_restores_exactly():
+    flag_gems.enable(unused=["sum"])
+    before = flag_gems.all_registered_ops()
+    with flag_gems.use_gems(include=["mul"]):
+        assert set(flag_gems.all_registered_ops()) == {n for n in _all_rows() if n.startswith("mul")}
+        with flag_gems.use_gems(exclude=["mul.Tensor"]):
+            inner = flag_gems.all_registered_ops()
+            assert "mul.Tensor" not in inner and "sum" in inner
+        assert set(flag_gems.all_registered_ops()) == {n for n in _all_rows() if n.startswith("mul")}
+        with pytest.raises(KeyError):
+            with flag_gems.use_gems(include=["add"]):
+                raise KeyError("boom")
+        assert set(flag_gems.all_registered_ops()) == {n for n in _all_rows() if n.startswith("mul")}
+    assert flag_gems.all_registered_ops() == before
+    flag_gems.disable()
+    with flag_gems.use_gems():
+        assert sorted(flag_gems.all_registered_ops()) == sorted(_all_rows())
+    assert flag_gems.all_registered_ops() == []
+
+
+def test_use_gems_costs_well_under_a_millisecond():
+    with flag_gems.use_gems():
+        pass
+    start = time.perf_counter()
+    for _ in range(200):
+        with flag_gems.use_gems(include=["add"]):
+            pass
+    per_entry = (time.perf_counter() - start) / 200
+    assert per_entry < 1e-3, f"{per_entry * 1e6:.0f} us to enter and leave use_gems"
+
+
+def test_record_log(tmp_path):
+    path = tmp_path / "gems.log"
+    flag_gems.enable(record=True, path=str(path))
+    a = make((3, 4), torch.float32)
+    torch.add(a, a)
+    torch.add(a, a)
+    z = torch.randn(3, dtype=torch.complex64, device=DEVICE)
+    torch.add(z, z)  # per-call fallback
+    flag_gems.disable()
+    lines = path.read_text().splitlines()
+    assert lines[0].startswith("aten::add.Tensor\ttriton\t(f32[3, 4], f32[3, 4])")
+    assert sum(line.startswith("aten::add.Tensor\ttriton") for line in lines) == 2
+    assert any(line.startswith("aten::add.Tensor\tnative (dtype torch.complex64 is not supported)")
+               for line in lines)
+
+
+def test_record_once(tmp_path):
+    path = tmp_path / "once.log"
+    flag_gems.enable(record=True, path=str(path), once=True)
+    a = make((3, 4), torch.float32)
+    for _ in range(3):
+        torch.mul(a, a)
+        torch.sum(a)
+    flag_gems.disable()
+    lines = path.read_text().splitlines()
+    assert len([line for line in lines if line.startswith("aten::mul.Tensor")]) == 1
+    assert len([line for line in lines if line.startswith("aten::sum\t")]) == 1
+
+
+def test_use_gems_record_and_default_path(tmp_path):
+    result = _run_python("""
+        import torch, flag_gems
+        with flag_gems.use_gems(include=["mul"], record=True):
+            torch.mul(torch.ones(3, device=flag_gems.device), 2.0)
+        import os
+        print(open(os.path.expanduser("~/.flag_gems/record.log")).read())
+    """, HOME=str(tmp_path), GEMS_CACHE_DIR=str(tmp_path / "cache"))
+    assert result.returncode == 0, result.stderr
+    assert "aten::mul.Tensor\ttriton\t(f32[3], 2.0)" in result.stdout
+
+
+def test_no_recursion_and_vendor_override(tmp_path):
+    """A tiny test vendor overrides one op and one config, nothing else; an
+    implementation calling the op it implements gets the native kernel."""
+    result = _run_python("""
+        import torch
+        from flag_gems.runtime import vendors
+        from flag_gems.runtime.vendors import Vendor
+
+        calls = {"mul": 0, "softmax_config": 0}
+
+        def my_mul(self, other, *, out=None):
+            calls["mul"] += 1
+            return torch.mul(self, other)  # routed op called from inside: must go native
+
+        def my_softmax_config(M, N):
+            calls["softmax_config"] += 1
+            return 1, 64, 4
+
+        vendors.register(Vendor(name="tiny", device="cpu", dispatch_key="CPU", detect=lambda: True,
+                                interpreted=True, configs={"softmax": my_softmax_config},
+                                op_overrides={"mul.Tensor": (my_mul, None)}), detect_first=True)
+        import flag_gems
+        assert flag_gems.vendor_name == "tiny", flag_gems.vendor_name
+        a = torch.randn(4, 8)
+        expected = (a * a, torch.softmax(a, 1), a + a)
+        flag_gems.enable(record=True, path=%r)
+        results = (torch.mul(a, a), torch.softmax(a, 1), torch.add(a, a))
+        flag_gems.disable()
+        for result, reference in zip(results, expected):
+            torch.testing.assert_close(result, reference)
+        assert calls == {"mul": 1, "softmax_config": 1}, calls
+        print(open(%r).read())
+    """ % (str(tmp_path / "r.log"), str(tmp_path / "r.log")), GEMS_CACHE_DIR=str(tmp_path / "cache"))
+    assert result.returncode == 0, result.stderr
+    assert "aten::mul.Tensor\tnative (called from inside flag_gems)" in result.stdout
+    assert "aten::add.Tensor\ttriton" in result.stdout
+
+
+def test_vendor_forcing_and_errors(tmp_path):
+    env = {"GEMS_CACHE_DIR": str(tmp_path / "cache")}
+    forced = _run_python("import flag_gems; print(flag_gems.vendor_name, flag_gems.device)",
+                         GEMS_VENDOR="cpu", **env)
+    assert forced.returncode == 0 and forced.stdout.split() == ["cpu", "cpu"], forced.stderr
+    unknown = _run_python("import flag_gems; flag_gems.enable()", GEMS_VENDOR="nosuchchip", **env)
+    assert unknown.returncode != 0
+    assert "VendorError" in unknown.stderr and "known vendors: amd, cpu, nvidia" in unknown.stderr
+    assert "detected:" in unknown.stderr
+    absent = "amd" if ON_GPU else "nvidia"
+    missing = _run_python("import flag_gems; print(flag_gems.vendor_name)", GEMS_VENDOR=absent, **env)
+    assert missing.returncode != 0 and "device is absent" in missing.stderr
+
+
+def test_import_is_cheap_and_enable_is_silent(tmp_path):
+    result = _run_python("""
+        import sys, warnings
+        warnings.simplefilter("always")
+        import flag_gems, torch
+        assert "triton" not in sys.modules, "triton imported at import time"
+        assert not torch.cuda.is_initialized(), "CUDA initialised at import time"
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            flag_gems.enable()
+            x = torch.ones(4, device=flag_gems.device)
+            torch.add(x, x)
+        assert not caught, [str(w.message) for w in caught]
+    """, GEMS_VENDOR=flag_gems.vendor_name, GEMS_CACHE_DIR=str(tmp_path / "cache"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "" and result.stderr == "", (result.stdout, result.stderr)
+
+
+def test_explicit_ops_bypass_the_dispatcher():
+    a, b = make((5, 6), torch.float32), make((6, 3), torch.float32)
+    assert flag_gems.all_registered_ops() == []
+    assert_close(flag_gems.ops.mm(a, b), a.double() @ b.double(), torch.float32, reduce_dim=6)
+    assert_close(flag_gems.ops.sum(a), a.double().sum(), torch.float32, reduce_dim=30)
+    assert_close(flag_gems.ops.sum_dim(a, [1], True), a.double().sum(1, keepdim=True), torch.float32,
+                 reduce_dim=6)
+    assert_close(flag_gems.ops.softmax(a, 1), torch.softmax(a.double(), 1), torch.float32)
+    assert_close(flag_gems.ops.sub(a, 1.5, alpha=2), a.double() - 3, torch.float32)
+    assert flag_gems.all_registered_ops() == []
+    assert "add" in dir(flag_gems.ops)
+    with pytest.raises(AttributeError):
+        flag_gems.ops.no_such_op
+
+
+def test_public_names():
+    assert flag_gems.device in ("cuda", "cpu")
+    assert flag_gems.vendor_name in ("nvidia", "amd", "cpu")
+    info = flag_gems.runtime.device
+    assert info.vendor_name == flag_gems.vendor_name
+    assert isinstance(info.support_fp64, bool) and isinstance(info.support_bf16, bool)
+    assert isinstance(info.support_int64, bool)
+    assert isinstance(flag_gems.__version__, str)
+    assert RESOLUTION[torch.bfloat16] == 0.016 and RESOLUTION[torch.float32] == 1.3e-6
+
+
+def test_testing_helpers():
+    x = torch.randn(10, dtype=torch.float64)
+    flag_gems.testing.assert_close(x.float(), x, torch.float32)
+    flag_gems.testing.assert_equal(x.float(), x.float().clone())
+    with pytest.raises(AssertionError):
+        flag_gems.testing.assert_close(x.float() + 1, x, torch.float32)
+    with pytest.raises(AssertionError):
+        flag_gems.testing.assert_close(x.float(), x, torch.float16)  # dtype checked
+
+
+def test_scalars_unwrapped_by_the_dispatcher_fall_back_with_torch_promotion():
+    """The dispatcher hands Python numbers to us for wrapped-number tensors; our
+    fallback must give native the same promotion."""
+    z = torch.randn(3, dtype=torch.complex64, device=DEVICE)
+    i = torch.arange(3, device=DEVICE)
+    flag_gems.enable()
+    assert (z + 2.5).dtype == torch.complex64
+    assert (z * 1e-300).dtype == torch.complex64
+    assert (i.to(torch.int16) + 1).dtype == torch.int16
+    h = torch.ones(3, dtype=torch.float16, device=DEVICE)
+    torch.testing.assert_close(torch.add(h, 2.5, alpha=2), h * 6)

@@ -1,0 +1,116 @@
+"""mm against PyTorch computed in fp64."""
+
+import pytest
+import torch
+
+import flag_gems
+from flag_gems.testing import assert_close
+
+from conftest import DEVICE, FLOAT_DTYPES, ON_GPU, make, pick
+
+SHAPES = [
+    (1, 1, 1), (5, 7, 3), (33, 70, 19), (64, 128, 32),
+    pick((17, 129, 65), (1024, 1024, 1024)),
+    pick((16, 64, 48), (16, 4096, 4096)),  # decode-shaped
+    pick((70, 33, 9), (4096, 4096, 4096)),
+    pick((3, 200, 5), (127, 4093, 255)),  # odd sizes: masked edges
+]
+
+
+def _tolerance(dtype, k):
+    # Each output sums K products: error grows with sqrt(K) for halves.
+    if dtype == torch.float32 and torch.backends.cuda.matmul.allow_tf32 and ON_GPU:
+        return dict(rtol=2e-3, atol=2e-3 * k**0.5)
+    return {}
+
+
+def check(a, b, **kwargs):
+    native = torch.mm(a, b)
+    with flag_gems.use_gems():
+        ours = torch.mm(a, b, **kwargs)
+    assert ours.dtype == native.dtype and ours.shape == native.shape
+    reference = a.double() @ b.double()
+    k = a.shape[1]
+    if a.dtype in (torch.float16, torch.bfloat16):
+        # Compare at fp32 resolution scaled to the half type's rounding of inputs and output.
+        torch.testing.assert_close(ours.double(), reference, rtol=2e-2 if a.dtype == torch.bfloat16 else 2e-3,
+                                   atol=0.05 * k**0.5 if a.dtype == torch.bfloat16 else 5e-3 * k**0.5)
+    elif _tolerance(a.dtype, k):
+        torch.testing.assert_close(ours.double(), reference, **_tolerance(a.dtype, k))
+    else:
+        assert_close(ours, reference, a.dtype, reduce_dim=k)
+    return ours
+
+
+@pytest.mark.parametrize("m, k, n", SHAPES, ids=str)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_mm(m, k, n, dtype):
+    check(make((m, k), dtype), make((k, n), dtype))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32])
+def test_mm_layouts(dtype):
+    m, k, n = pick((9, 20, 11), (512, 768, 256))
+    a, b = make((m, k), dtype), make((k, n), dtype)
+    check(a, b)
+    check(make((k, m), dtype).t(), b)  # transposed A
+    check(a, make((n, k), dtype).t())  # transposed B (nn.Linear's weight)
+    check(make((k, m), dtype).t(), make((n, k), dtype).t())
+    check(make((m, 2 * k), dtype)[:, ::2], b)  # strided columns
+    check(make((m, k + 3), dtype)[:, :k], b)  # padded rows
+
+
+def test_mm_empty_and_zero_k():
+    for (m, k, n) in [(0, 4, 3), (3, 4, 0), (3, 0, 4)]:
+        a, b = make((m, k), torch.float32), make((k, n), torch.float32)
+        with flag_gems.use_gems():
+            ours = torch.mm(a, b)
+        torch.testing.assert_close(ours, torch.mm(a, b))
+
+
+@pytest.mark.skipif(not ON_GPU, reason="TF32 exists only on the GPU")
+def test_mm_tf32_follows_torch_flag():
+    a, b = make((512, 512), torch.float32), make((512, 512), torch.float32)
+    previous = torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        with flag_gems.use_gems():
+            strict = torch.mm(a, b)
+        assert_close(strict, a.double() @ b.double(), torch.float32, reduce_dim=512)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        with flag_gems.use_gems():
+            fast = torch.mm(a, b)
+        error = (fast.double() - a.double() @ b.double()).abs().max().item()
+        assert 1e-5 < error < 0.1  # tf32 rounds its inputs: measurably less exact, still close
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = previous
+
+
+def test_mm_out():
+    a, b = make((6, 8), torch.float32), make((8, 5), torch.float32)
+    out = torch.empty(5, 6, device=DEVICE).t()
+    with flag_gems.use_gems():
+        returned = torch.mm(a, b, out=out)
+    assert returned is out
+    assert_close(out, a.double() @ b.double(), torch.float32, reduce_dim=8)
+
+
+def test_mm_autograd_and_linear():
+    x = make((8, 16), torch.float64).requires_grad_()
+    w = make((4, 16), torch.float64).requires_grad_()
+    native = torch.autograd.grad(torch.nn.functional.linear(x, w).pow(2).sum(), (x, w))
+    with flag_gems.use_gems():
+        ours = torch.autograd.grad(torch.nn.functional.linear(x, w).pow(2).sum(), (x, w))
+    for mine, theirs in zip(ours, native):
+        assert_close(mine, theirs, torch.float64, reduce_dim=16)
+
+
+def test_mm_errors_and_fallbacks():
+    with flag_gems.use_gems():
+        with pytest.raises(RuntimeError):
+            torch.mm(make((3, 4), torch.float32), make((5, 6), torch.float32))
+        with pytest.raises(RuntimeError):
+            torch.mm(make((3, 4), torch.float32), make((4, 6), torch.float64))
+        ints = make((3, 4), torch.int64)
+        if not ON_GPU:  # torch has an integer mm on CPU only: it runs natively
+            torch.testing.assert_close(torch.mm(ints, ints.t()), ints @ ints.t())
