@@ -15,7 +15,17 @@ import torch
 import triton
 
 _INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
+# The C entry points behind torch.cuda.current_stream / current_device, without
+# their Python wrappers: this is the per-call hot path.
 _raw_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+_current_device = getattr(torch._C, "_cuda_getDevice", None)
+
+
+def _launch_hooks_set():
+    """Whether a profiler hooked Triton's launches (then the normal path runs,
+    so hooks see every launch). Triton >= 3.5 holds hooks in a HookChain."""
+    hook = triton.knobs.runtime.launch_enter_hook
+    return hook is not None and bool(getattr(hook, "calls", True))
 
 
 def _arg_key(arg):
@@ -45,7 +55,7 @@ class Launcher:
         device = next(a for a in args if isinstance(a, torch.Tensor)).get_device()
         key = (device, tuple(map(_arg_key, args)), tuple(constexprs.items()))
         entry = self._compiled.get(key)
-        if entry is None or triton.knobs.runtime.launch_enter_hook is not None:
+        if entry is None or _launch_hooks_set():
             with torch.cuda.device(device):
                 compiled = self.kernel[grid](*args, **constexprs)
             names = self.kernel.arg_names[len(args):]
@@ -55,7 +65,7 @@ class Launcher:
         run, function, metadata, constexpr_values = entry
         grid_1 = grid[1] if len(grid) > 1 else 1
         grid_2 = grid[2] if len(grid) > 2 else 1
-        if device == torch.cuda.current_device():
+        if device == _current_device():
             run(grid[0], grid_1, grid_2, _raw_stream(device), function, metadata, None, None, None,
                 *args, *constexpr_values)
         else:

@@ -215,7 +215,7 @@ class Pointwise:
         args, tensors, pattern = [], [], ""
         for value in operands:
             if isinstance(value, torch.Tensor):
-                if value.device != out.device:  # a 0-d CPU tensor: a number
+                if value.is_cpu and not out.is_cpu:  # a 0-d CPU tensor: a number
                     value = value.item()
                 else:
                     tensors.append(value)
@@ -267,6 +267,9 @@ class Pointwise:
 
 def output_like(shape, dtype, device, tensors):
     """A new output laid out as PyTorch's TensorIterator would lay it out."""
+    first = tensors[0]
+    if first.shape == shape and first.dtype == dtype and first.is_contiguous():
+        return torch.empty_like(first)  # the cheapest allocation PyTorch offers
     if all(t.is_contiguous() for t in tensors):
         return torch.empty(shape, dtype=dtype, device=device)
     from torch._prims_common import compute_elementwise_output_strides

@@ -1,5 +1,8 @@
 """add, sub, mul, div: every overload (Tensor/Scalar, out=, in-place, rounding modes)."""
 
+import math
+
+import numpy
 import torch
 import triton
 import triton.language as tl
@@ -45,21 +48,40 @@ def _trunc_div(a, b, RESULT: tl.constexpr):
 
 
 @triton.jit
-def _floor_div(a, b):
+def _floor_tail(b, mod, div, quotient, RESULT: tl.constexpr):
+    """The end of PyTorch's div_floor_floating: ``div`` is (a - fmod(a, b)) / b;
+    the floor is kept in the result dtype, as PyTorch keeps it."""
+    div = tl.where((mod != 0) & ((b < 0) != (mod < 0)), div - 1, div)
+    floor = tl.floor(div).to(RESULT).to(div.dtype)
+    floor = tl.where(div - floor > 0.5, (floor + 1).to(RESULT).to(div.dtype), floor)
+    return tl.where(div == 0, quotient * 0.0, floor)  # a signed zero, as copysign(0, a / b)
+
+
+@triton.jit
+def _floor_div(a, b, RESULT: tl.constexpr):
     if a.dtype.is_floating():
-        # PyTorch's div_floor_floating: exact through fmod, rounded like Python.
         mod = fmod(a, b)
-        div = ieee_div(a - mod, b)
-        div = tl.where((mod != 0) & ((b < 0) != (mod < 0)), div - 1, div)
-        floor = tl.floor(div)
-        floor = tl.where(div - floor > 0.5, floor + 1, floor)
         quotient = ieee_div(a, b)
-        result = tl.where(div == 0, quotient * 0.0, floor)  # signed zero of a / b
-        return tl.where(b == 0, quotient, result)
+        return tl.where(b == 0, quotient, _floor_tail(b, mod, ieee_div(a - mod, b), quotient, RESULT))
     else:
         q = a // b
         r = a - q * b
         return tl.where((r != 0) & ((r < 0) != (b < 0)), q - 1, q)
+
+
+# PyTorch's CUDA kernels divide by a CPU scalar through its reciprocal, computed
+# once in the op-math dtype; these forms give the same results bit for bit.
+
+
+@triton.jit
+def _trunc_mul(a, inverse):
+    return trunc(a * inverse)
+
+
+@triton.jit
+def _floor_mul(a, b, inverse, RESULT: tl.constexpr):
+    mod = fmod(a, b)
+    return _floor_tail(b, mod, (a - mod) * inverse, a * inverse, RESULT)
 
 
 ADD = Pointwise(_add, "add")
@@ -67,7 +89,9 @@ SUB = Pointwise(_sub, "sub")
 MUL = Pointwise(_mul, "mul")
 TRUE_DIV = Pointwise(_true_div, "true_div")
 TRUNC_DIV = Pointwise(_trunc_div, "trunc_div", takes_result_dtype=True)
-FLOOR_DIV = Pointwise(_floor_div, "floor_div")
+FLOOR_DIV = Pointwise(_floor_div, "floor_div", takes_result_dtype=True)
+TRUNC_MUL = Pointwise(_trunc_mul, "trunc_mul")
+FLOOR_MUL = Pointwise(_floor_mul, "floor_mul", takes_result_dtype=True)
 _DIV_BY_MODE = {None: TRUE_DIV, "trunc": TRUNC_DIV, "floor": FLOOR_DIV}
 
 
@@ -164,7 +188,8 @@ def _run(op, self, other, extra, dtype, out):
     if out is not None and out.dtype == dtype:
         return op(out, COMPUTE_DTYPE[dtype], self, other, *extra)
     shape = _broadcast_shape(self, other)
-    tensors = [t for t in (self, other) if isinstance(t, torch.Tensor) and t.device == self.device]
+    same_device = isinstance(other, torch.Tensor) and other.is_cpu == self.is_cpu
+    tensors = (self, other) if same_device else (self,)
     result = op(output_like(shape, dtype, self.device, tensors), COMPUTE_DTYPE[dtype], self, other, *extra)
     # An out= of another dtype receives the result rounded to its own dtype first, as in PyTorch.
     return result if out is None else out.copy_(result)
@@ -272,13 +297,39 @@ def _div_inplace_unsupported(self, other, *, rounding_mode=None):
         self, other, dtype, None, True)
 
 
+def _cpu_scalar(value):
+    """``value`` as a Python number when it is one or a 0-d CPU tensor, else None."""
+    if isinstance(value, torch.Tensor):
+        return value.item() if value.dim() == 0 and value.device.type == "cpu" else None
+    return value
+
+
+def _divide(self, other, rounding_mode, out):
+    dtype = _div_dtype(self, other, rounding_mode)
+    divisor = _cpu_scalar(other) if self.device.type == "cuda" and dtype.is_floating_point else None
+    if divisor is None:
+        return _run(_DIV_BY_MODE[rounding_mode], self, other, (), dtype, out)
+    # As PyTorch's CUDA kernels do: multiply by the reciprocal, taken in op-math precision.
+    if dtype == torch.float64:
+        inverse = 1.0 / divisor if divisor != 0 else math.copysign(math.inf, divisor)
+    else:
+        with numpy.errstate(divide="ignore"):
+            inverse = float(numpy.float32(1.0) / numpy.float32(divisor))
+        divisor = float(numpy.float32(divisor))
+    if rounding_mode is None or divisor == 0:
+        return _run(MUL, self, inverse, (), dtype, out)
+    if rounding_mode == "trunc":
+        return _run(TRUNC_MUL, self, inverse, (), dtype, out)
+    return _run(FLOOR_MUL, self, divisor, (inverse,), dtype, out)
+
+
 def div(self, other, *, rounding_mode=None, out=None):
     """``self / other``, truncated or floored when ``rounding_mode`` says so."""
-    return _run(_DIV_BY_MODE[rounding_mode], self, other, (), _div_dtype(self, other, rounding_mode), out)
+    return _divide(self, other, rounding_mode, out)
 
 
 def div_(self, other, *, rounding_mode=None):
-    return _run(_DIV_BY_MODE[rounding_mode], self, other, (), _div_dtype(self, other, rounding_mode), self)
+    return _divide(self, other, rounding_mode, self)
 
 
 def _rows(name, functional, inplace, unsupported, inplace_unsupported, overloads):

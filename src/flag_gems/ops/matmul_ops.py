@@ -80,6 +80,8 @@ def default_config(M, N, K, dtype):
     """(BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M, num_warps, num_stages) for a shape."""
     if dtype in (torch.float64,) or (dtype == torch.float32 and not torch.backends.cuda.matmul.allow_tf32):
         return 64, 64, 32, 8, 4, 3
+    if dtype == torch.float32:  # TF32: 4-byte tiles, so half the K depth fits shared memory
+        return 128, 256, 32, 8, 8, 3
     if M <= 16:
         return 16, 64, 128, 1, 4, 4
     if M <= 64:

@@ -119,9 +119,16 @@ def _as_ank(x, dims):
     return x, merged
 
 
-def _split(outputs, n, block_n, device):
+def cols_config(A, N, K, stride_k):
+    """(BLOCK_N, BLOCK_K, num_warps, programs per multiprocessor) for K > 1."""
+    block_k = builtins.min(triton.next_power_of_2(K), 256 if stride_k == 1 else 32)
+    block_n = builtins.min(triton.next_power_of_2(N), builtins.max(1, 4096 // block_k))
+    return block_n, block_k, 4, 4
+
+
+def _split(outputs, n, block_n, device, programs_per_sm):
     """How many programs share each reduction, so the device stays busy."""
-    target = runtime.parallel_programs(device.index or 0)
+    target = runtime.multiprocessor_count(device.index or 0) * programs_per_sm
     if outputs >= target or n <= 4 * block_n:
         return 1
     return builtins.min(triton.cdiv(target, outputs), triton.cdiv(n, 4 * block_n), 1024)
@@ -136,7 +143,7 @@ def _reduce_ank(x, a, n, k, out_flat, cast, acc_dtype):
     if K == 1:
         block_n = builtins.min(triton.next_power_of_2(N), 4096 if sn == 1 else 256)
         block_a = builtins.min(triton.next_power_of_2(A), builtins.max(1, 4096 // block_n))
-        split = _split(triton.cdiv(A, block_a), N, block_n, x.device)
+        split = _split(triton.cdiv(A, block_a), N, block_n, x.device, 2)
         target = out_flat if split == 1 else torch.empty((A, split), dtype=acc_dtype, device=x.device)
         per_split = triton.cdiv(N, split)
         _ROWS((triton.cdiv(A, block_a), split), x, target, A, N, sa, sn, per_split, SPLIT=split,
@@ -145,14 +152,13 @@ def _reduce_ank(x, a, n, k, out_flat, cast, acc_dtype):
         if split > 1:
             _reduce_ank(target, (A, split), (split, 1), (1, 0), out_flat, acc, acc_dtype)
         return
-    block_k = builtins.min(triton.next_power_of_2(K), 128 if sk == 1 else 32)
-    block_n = builtins.min(triton.next_power_of_2(N), builtins.max(1, 4096 // block_k))
+    block_n, block_k, warps, programs_per_sm = runtime.config("sum_cols", cols_config)(A, N, K, sk)
     programs = A * triton.cdiv(K, block_k)
-    split = _split(programs, N, block_n, x.device)
+    split = _split(programs, N, block_n, x.device, programs_per_sm)
     target = out_flat if split == 1 else torch.empty((A, split, K), dtype=acc_dtype, device=x.device)
     per_split = triton.cdiv(N, split)
     _COLS((programs * split,), x, target, A, N, K, sa, sn, sk, per_split, SPLIT=split,
-          BLOCK_N=block_n, BLOCK_K=block_k, CAST=cast, ACC=acc, INDEX64=index64, num_warps=4)
+          BLOCK_N=block_n, BLOCK_K=block_k, CAST=cast, ACC=acc, INDEX64=index64, num_warps=warps)
     if split > 1:
         _reduce_ank(target, (A, split * K), (split, K), (K, 1), out_flat, acc, acc_dtype)
 

@@ -94,9 +94,9 @@ def supported_dtypes():
 
 
 @lru_cache(maxsize=None)
-def parallel_programs(device_index=0):
-    """About how many programs keep the device busy: two per multiprocessor;
-    a handful under the interpreter, where every program runs in Python."""
+def multiprocessor_count(device_index=0):
+    """Multiprocessors of the device; a handful under the interpreter, where
+    every program runs in Python, so that kernels still split their work."""
     if selected_vendor().interpreted:
-        return 8
-    return 2 * torch.cuda.get_device_properties(device_index).multi_processor_count
+        return 4
+    return torch.cuda.get_device_properties(device_index).multi_processor_count

@@ -1,0 +1,50 @@
+import time, cProfile, pstats, io, torch, triton, flag_gems
+from flag_gems.ops import arith_ops as A
+from flag_gems.codegen import launch
+dev = flag_gems.device
+a = torch.randn(1024, device=dev); b = torch.randn_like(a); out = torch.empty_like(a)
+def wall(fn, n=3000):
+    for _ in range(100): fn()
+    torch.cuda.synchronize(); t = time.perf_counter()
+    for _ in range(n): fn()
+    torch.cuda.synchronize(); return (time.perf_counter() - t) / n * 1e6
+L = A.ADD._launcher("TTS", None)
+cases = {
+  "native torch.add": lambda: torch.add(a, b),
+  "torch.empty": lambda: torch.empty((1024,), dtype=torch.float32, device=dev),
+  "empty_like": lambda: torch.empty_like(a),
+  "current_device": lambda: torch.cuda.current_device(),
+  "knobs hook read": lambda: triton.knobs.runtime.launch_enter_hook,
+  "Launcher direct": lambda: L((1,), a, b, 1, out, 1024, BLOCK=1024, COMPUTE=triton.language.float32, OUT_BOOL=False, INDEX64=False, num_warps=4),
+  "Pointwise ADD(out,...)": lambda: A.ADD(out, torch.float32, a, b, 1),
+  "_add_unsupported": lambda: A._add_unsupported(a, b),
+  "impl add": lambda: A.add(a, b),
+  "ops.add explicit": lambda: flag_gems.ops.add(a, b),
+}
+for name, fn in cases.items():
+    print(f"{name:28} {wall(fn):7.2f} us")
+flag_gems.enable()
+print(f"{'routed torch.add':28} {wall(lambda: torch.add(a, b)):7.2f} us")
+flag_gems.enable(unused=["add"])
+print(f"{'inactive row (fallback)':28} {wall(lambda: torch.add(a, b)):7.2f} us")
+flag_gems.enable()
+pr = cProfile.Profile(); pr.enable()
+for _ in range(3000): torch.add(a, b)
+pr.disable(); torch.cuda.synchronize()
+s = io.StringIO(); pstats.Stats(pr, stream=s).sort_stats("tottime").print_stats(18); print(s.getvalue()[:5000])
+flag_gems.disable()
+# Router variants: is with_keyset costly? (an op we do not route: rsub)
+import warnings
+lib = torch.library.Library("aten", "IMPL")
+nat = torch.library.get_kernel("aten::rsub.Tensor", "CUDA")
+ks = torch._C.DispatchKeySet(torch._C.DispatchKey.CUDA)
+warnings.simplefilter("ignore")
+print(f"{'native rsub':28} {wall(lambda: torch.rsub(a, b)):7.2f} us")
+lib.impl("rsub.Tensor", lambda *args, **kw: nat.call_boxed(ks, *args, **kw), "CUDA")
+print(f"{'rsub no keyset, fallback':28} {wall(lambda: torch.rsub(a, b)):7.2f} us")
+lib2 = torch.library.Library("aten", "IMPL")
+lib2.impl("rsub.Tensor", lambda keyset, *args, **kw: nat.call_boxed(keyset, *args, **kw), "CUDA", with_keyset=True)
+print(f"{'rsub keyset, fallback':28} {wall(lambda: torch.rsub(a, b)):7.2f} us")
+lib3 = torch.library.Library("aten", "IMPL")
+lib3.impl("rsub.Tensor", lambda *args, **kw: torch.empty_like(a), "CUDA")
+print(f"{'rsub returning empty_like':28} {wall(lambda: torch.rsub(a, b)):7.2f} us")
