@@ -40,7 +40,8 @@ def _arg_key(arg):
 
 class Launcher:
     """``launcher(grid, *args, **constexprs)``: every non-constexpr parameter
-    positionally, every constexpr by name; ``grid`` is a tuple."""
+    positionally, every constexpr by name; ``grid`` is a tuple. Returns Triton's
+    compiled kernel when this call compiled it (or looked it up), else None."""
 
     def __init__(self, kernel):
         self.kernel = kernel
@@ -59,9 +60,10 @@ class Launcher:
             with torch.cuda.device(device):
                 compiled = self.kernel[grid](*args, **constexprs)
             names = self.kernel.arg_names[len(args):]
+            # compiled.run loads the module first, which sets compiled.function.
             self._compiled[key] = (compiled.run, compiled.function, compiled.packed_metadata,
                                    tuple(constexprs[name] for name in names))
-            return
+            return compiled
         run, function, metadata, constexpr_values = entry
         grid_1 = grid[1] if len(grid) > 1 else 1
         grid_2 = grid[2] if len(grid) > 2 else 1

@@ -177,21 +177,59 @@ def _is_dense(shape, strides):
     return True
 
 
-def _flat_block(n):
+def flat_block(n):
+    """Elements per program of the flat kernel (csrc/pointwise_fast.cpp mirrors this)."""
     if n <= 1024:
-        return max(triton.next_power_of_2(n), 128), 4
-    return 2048, 4
+        return max(triton.next_power_of_2(n), 128)
+    return 2048
+
+
+_FAST_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 
 
 class Pointwise:
     """An elementwise operator generated from a scalar formula."""
 
-    def __init__(self, formula, name, takes_result_dtype=False):
+    def __init__(self, formula, name, takes_result_dtype=False, fast_id=None):
         self.formula = formula
         self.name = name
         # The formula's last parameter is the output's element type (a constexpr).
         self.takes_result_dtype = takes_result_dtype
+        # Set for the binary operators that flag_gems.c_operators launches from C++.
+        self.fast_id = fast_id
+        self._fast = None  # the C++ extension, once it holds one of our kernels
         self._kernels = {}
+
+    def fast(self, a, b, *scalars):
+        """``formula(a, b, *scalars)`` through the C++ wrappers, or None when they
+        do not cover the call (the general path then runs and teaches them)."""
+        if self._fast is None or not isinstance(b, torch.Tensor):
+            return None
+        if scalars:
+            return self._fast.binary(self.fast_id, a, b, scalars[0]) if type(scalars[0]) is int else None
+        return self._fast.binary(self.fast_id, a, b, None)
+
+    def _teach_fast_path(self, compiled, pattern, tensors, out, args, numel, block):
+        """Hand a just-compiled flat kernel to the C++ wrappers when its call is one they make."""
+        from ..csrc import prebuilt
+
+        extension = prebuilt()
+        if extension is None or pattern not in ("TT", "TTS") or len(tensors) != 2 or not 2 <= numel < _INT32_LIMIT:
+            return
+        if out.dtype not in _FAST_DTYPES or any(t.dtype != out.dtype for t in tensors):
+            return
+        if pattern == "TTS" and not (type(args[2]) is int and -(2**31) <= args[2] < 2**31):
+            return
+        metadata = compiled.metadata
+        if getattr(metadata, "global_scratch_size", 0) or getattr(metadata, "profile_scratch_size", 0) or \
+                getattr(metadata, "num_ctas", 1) != 1:
+            return
+        alignment = {t.data_ptr() % 16 == 0 for t in (*tensors, out)}
+        if len(alignment) != 1:
+            return  # compiled for mixed alignment: no single C++ key describes it
+        extension.register_kernel(self.fast_id, out.dtype, alignment.pop(), numel % 16 == 0, block,
+                                  compiled.function, metadata.num_warps * 32, metadata.shared)
+        self._fast = extension
 
     def _launcher(self, pattern, rank):
         key = (pattern, rank)
@@ -237,12 +275,14 @@ class Pointwise:
         if all(t.shape == shape and t.stride() == out_strides for t in tensors) and (
             out.is_contiguous() or _is_dense(shape, out_strides)
         ):
-            block, warps = _flat_block(numel)
-            self._launcher(pattern, None)(
+            block = flat_block(numel)
+            compiled = self._launcher(pattern, None)(
                 (triton.cdiv(numel, block),), *args, out, numel,
                 BLOCK=block, COMPUTE=compute, OUT_BOOL=out_bool, INDEX64=numel >= _INT32_LIMIT,
-                num_warps=warps,
+                num_warps=4,
             )
+            if compiled is not None and self.fast_id is not None:
+                self._teach_fast_path(compiled, pattern, tensors, out, args, numel, block)
             return out
         all_strides = [broadcast_strides(t, shape) for t in tensors] + [list(out_strides)]
         sizes, strides = collapse(list(shape), all_strides)

@@ -84,10 +84,11 @@ def _floor_mul(a, b, inverse, RESULT: tl.constexpr):
     return _floor_tail(b, mod, (a - mod) * inverse, a * inverse, RESULT)
 
 
-ADD = Pointwise(_add, "add")
-SUB = Pointwise(_sub, "sub")
-MUL = Pointwise(_mul, "mul")
-TRUE_DIV = Pointwise(_true_div, "true_div")
+# fast_id: the ids under which flag_gems.c_operators keeps their compiled kernels.
+ADD = Pointwise(_add, "add", fast_id=1)
+SUB = Pointwise(_sub, "sub", fast_id=2)
+MUL = Pointwise(_mul, "mul", fast_id=3)
+TRUE_DIV = Pointwise(_true_div, "true_div", fast_id=4)
 TRUNC_DIV = Pointwise(_trunc_div, "trunc_div", takes_result_dtype=True)
 FLOOR_DIV = Pointwise(_floor_div, "floor_div", takes_result_dtype=True)
 TRUNC_MUL = Pointwise(_trunc_mul, "trunc_mul")
@@ -225,7 +226,8 @@ def _sub_inplace_unsupported(self, other, *, alpha=1):
 
 def add(self, other, *, alpha=1, out=None):
     """``self + alpha * other``; ``other`` a tensor or a number."""
-    return _run(ADD, self, other, (alpha,), _result_dtype(self, other), out)
+    result = ADD.fast(self, other, alpha) if out is None else None
+    return result if result is not None else _run(ADD, self, other, (alpha,), _result_dtype(self, other), out)
 
 
 def add_(self, other, *, alpha=1):
@@ -234,7 +236,8 @@ def add_(self, other, *, alpha=1):
 
 def sub(self, other, *, alpha=1, out=None):
     """``self - alpha * other``; ``other`` a tensor or a number."""
-    return _run(SUB, self, other, (alpha,), _result_dtype(self, other), out)
+    result = SUB.fast(self, other, alpha) if out is None else None
+    return result if result is not None else _run(SUB, self, other, (alpha,), _result_dtype(self, other), out)
 
 
 def sub_(self, other, *, alpha=1):
@@ -253,7 +256,8 @@ def _mul_inplace_unsupported(self, other):
 
 
 def mul(self, other, *, out=None):
-    return _run(MUL, self, other, (), _result_dtype(self, other), out)
+    result = MUL.fast(self, other) if out is None else None
+    return result if result is not None else _run(MUL, self, other, (), _result_dtype(self, other), out)
 
 
 def mul_(self, other):
@@ -325,7 +329,8 @@ def _divide(self, other, rounding_mode, out):
 
 def div(self, other, *, rounding_mode=None, out=None):
     """``self / other``, truncated or floored when ``rounding_mode`` says so."""
-    return _divide(self, other, rounding_mode, out)
+    result = TRUE_DIV.fast(self, other) if out is None and rounding_mode is None else None
+    return result if result is not None else _divide(self, other, rounding_mode, out)
 
 
 def div_(self, other, *, rounding_mode=None):

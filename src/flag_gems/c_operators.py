@@ -1,0 +1,26 @@
+"""C++ wrappers: the hottest small-tensor calls launch their Triton kernels
+from C++ (one allocation and one cuLaunchKernel, no Python in between).
+
+    from flag_gems import c_operators   # builds them if needed; ImportError if they can't be
+    python -m flag_gems.c_operators     # build ahead of time (a C++ compiler, ninja, CUDA headers)
+
+Once built, ``flag_gems.enable()`` uses them automatically, in every process.
+Calls they do not cover take the Python path, which is complete on its own.
+"""
+
+from .csrc import load, prebuilt
+
+try:
+    _extension = load(build=True)
+except Exception as error:  # noqa: BLE001 - report any build failure as unavailability
+    raise ImportError(f"flag_gems C++ wrappers cannot be built here: {error}") from error
+if _extension is None:
+    raise ImportError("flag_gems C++ wrappers need a CUDA build of PyTorch")
+
+prebuilt.cache_clear()  # operators may use the wrappers from now on
+
+binary = _extension.binary
+register_kernel = _extension.register_kernel
+
+if __name__ == "__main__":
+    print(f"flag_gems C++ wrappers built and loaded: {_extension.__file__}")

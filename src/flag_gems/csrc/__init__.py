@@ -1,0 +1,42 @@
+"""Building and loading the C++ wrappers (see ``flag_gems.c_operators``)."""
+
+import glob
+import hashlib
+import os
+from functools import lru_cache
+
+import torch
+
+from ..codegen.cache import cache_dir
+
+NAME = "flag_gems_c_operators"
+SOURCES = [os.path.join(os.path.dirname(__file__), "pointwise_fast.cpp")]
+
+
+def _build_directory():
+    digest = hashlib.sha256(b"".join(open(path, "rb").read() for path in SOURCES)).hexdigest()[:12]
+    return cache_dir("c_operators", f"torch-{torch.__version__}-{digest}")
+
+
+def load(build):
+    """The extension module; built first when ``build``. None where it cannot be
+    had: no CUDA build of torch (ROCm has no cuLaunchKernel), or not built yet."""
+    if torch.version.cuda is None or torch.version.hip is not None:
+        return None
+    directory = _build_directory()
+    if not build and not glob.glob(os.path.join(directory, f"{NAME}*.so")):
+        return None
+    from torch.utils import cpp_extension
+
+    return cpp_extension.load(NAME, SOURCES, build_directory=directory, extra_cflags=["-O3"],
+                              with_cuda=True, verbose=False)
+
+
+@lru_cache(maxsize=None)
+def prebuilt():
+    """The extension if it was built before (never builds: no surprise compile
+    inside a user's first call), else None."""
+    try:
+        return load(build=False)
+    except Exception:  # noqa: BLE001 - a broken build must never break an operator
+        return None

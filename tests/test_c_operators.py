@@ -1,0 +1,70 @@
+"""The C++ wrappers (flag_gems.c_operators): built on the GPU machine, they
+launch the kernels of add/sub/mul/div for same-shape contiguous float tensors."""
+
+import pytest
+import torch
+
+import flag_gems
+from flag_gems.ops import arith_ops
+from flag_gems.testing import assert_close
+
+from conftest import DEVICE, ON_GPU
+
+pytestmark = pytest.mark.skipif(not ON_GPU or torch.version.cuda is None,
+                                reason="the C++ wrappers launch CUDA kernels")
+
+CASES = [("add", arith_ops.ADD, (1,)), ("sub", arith_ops.SUB, (1,)), ("mul", arith_ops.MUL, ()),
+         ("div", arith_ops.TRUE_DIV, ())]
+
+
+@pytest.fixture(scope="module")
+def c_operators():
+    from flag_gems import c_operators
+
+    return c_operators
+
+
+@pytest.mark.parametrize("name, op, scalars", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("numel", [2, 15, 16, 1000, 1024, 4097, 1 << 20])
+def test_c_path_matches_native(c_operators, name, op, scalars, dtype, numel):
+    a = torch.randn(numel, device=DEVICE, dtype=dtype)
+    b = torch.randn(numel, device=DEVICE, dtype=dtype)
+    expected = getattr(torch, name)(a.double(), b.double())
+    with flag_gems.use_gems():
+        first = getattr(torch, name)(a, b)  # the Python path compiles and registers the kernel
+        second = getattr(torch, name)(a, b)
+    direct = op.fast(a, b, *scalars)
+    assert direct is not None, "the C++ wrappers did not take a call they cover"
+    for result in (first, second, direct):
+        assert result.dtype == dtype and result.shape == a.shape
+        assert_close(result, expected, dtype)
+
+
+def test_c_path_declines_what_it_does_not_cover(c_operators):
+    a = torch.randn(64, device=DEVICE)
+    arith_ops.ADD(torch.empty_like(a), torch.float32, a, a, 1)  # make sure a kernel is registered
+    assert arith_ops.ADD.fast(a, a, 1) is not None
+    assert arith_ops.ADD.fast(a, a.double(), 1) is None  # mixed dtypes
+    assert arith_ops.ADD.fast(a, a[:32], 1) is None  # shapes differ
+    assert arith_ops.ADD.fast(a.view(8, 8).t(), a.view(8, 8), 1) is None  # not contiguous
+    assert arith_ops.ADD.fast(a, a, 2**40) is None  # alpha beyond int32
+    assert arith_ops.ADD.fast(a, 2.0, 1) is None  # a number
+    unaligned = torch.randn(65, device=DEVICE)[1:]
+    with flag_gems.use_gems():
+        result = torch.add(unaligned, a)
+    assert_close(result, unaligned.double() + a.double(), torch.float32)
+
+
+def test_c_path_on_another_stream_and_with_autograd(c_operators):
+    a = torch.randn(1000, device=DEVICE, requires_grad=True)
+    b = torch.randn(1000, device=DEVICE)
+    stream = torch.cuda.Stream()
+    with flag_gems.use_gems():
+        torch.mul(a, b)
+        with torch.cuda.stream(stream):
+            result = torch.mul(a, b)
+            result.sum().backward()
+    torch.cuda.synchronize()
+    assert_close(result.detach(), a.detach().double() * b.double(), torch.float32)
+    assert_close(a.grad, b, torch.float32)
