@@ -40,8 +40,8 @@ def _arg_key(arg):
 
 class Launcher:
     """``launcher(grid, *args, **constexprs)``: every non-constexpr parameter
-    positionally, every constexpr by name; ``grid`` is a tuple. Returns Triton's
-    compiled kernel when this call compiled it (or looked it up), else None."""
+    positionally, every constexpr by name; ``grid`` is a tuple. Returns the
+    compiled kernel that ran (None under the interpreter)."""
 
     def __init__(self, kernel):
         self.kernel = kernel
@@ -62,9 +62,9 @@ class Launcher:
             names = self.kernel.arg_names[len(args):]
             # compiled.run loads the module first, which sets compiled.function.
             self._compiled[key] = (compiled.run, compiled.function, compiled.packed_metadata,
-                                   tuple(constexprs[name] for name in names))
+                                   tuple(constexprs[name] for name in names), compiled)
             return compiled
-        run, function, metadata, constexpr_values = entry
+        run, function, metadata, constexpr_values, compiled = entry
         grid_1 = grid[1] if len(grid) > 1 else 1
         grid_2 = grid[2] if len(grid) > 2 else 1
         if device == _current_device():
@@ -74,3 +74,4 @@ class Launcher:
             with torch.cuda.device(device):
                 run(grid[0], grid_1, grid_2, _raw_stream(device), function, metadata, None, None, None,
                     *args, *constexpr_values)
+        return compiled

@@ -198,6 +198,7 @@ class Pointwise:
         # Set for the binary operators that flag_gems.c_operators launches from C++.
         self.fast_id = fast_id
         self._fast = None  # the C++ extension, once it holds one of our kernels
+        self._taught = set()  # compiled kernels already offered to it
         self._kernels = {}
 
     def fast(self, a, b, *scalars):
@@ -281,7 +282,8 @@ class Pointwise:
                 BLOCK=block, COMPUTE=compute, OUT_BOOL=out_bool, INDEX64=numel >= _INT32_LIMIT,
                 num_warps=4,
             )
-            if compiled is not None and self.fast_id is not None:
+            if self.fast_id is not None and compiled is not None and compiled not in self._taught:
+                self._taught.add(compiled)
                 self._teach_fast_path(compiled, pattern, tensors, out, args, numel, block)
             return out
         all_strides = [broadcast_strides(t, shape) for t in tensors] + [list(out_strides)]
