@@ -69,8 +69,9 @@ def test_mm_empty_and_zero_k():
 
 
 @pytest.mark.skipif(not ON_GPU, reason="TF32 exists only on the GPU")
-def test_mm_tf32_follows_torch_flag():
+def test_mm_tf32_follows_torch_flag(tmp_path):
     a, b = make((512, 512), torch.float32), make((512, 512), torch.float32)
+    weight = make((512, 512), torch.float32).t()  # K-major, as nn.Linear passes it
     previous = torch.backends.cuda.matmul.allow_tf32
     try:
         torch.backends.cuda.matmul.allow_tf32 = False
@@ -78,10 +79,15 @@ def test_mm_tf32_follows_torch_flag():
             strict = torch.mm(a, b)
         assert_close(strict, a.double() @ b.double(), torch.float32, reduce_dim=512)
         torch.backends.cuda.matmul.allow_tf32 = True
-        with flag_gems.use_gems():
-            fast = torch.mm(a, b)
-        error = (fast.double() - a.double() @ b.double()).abs().max().item()
+        log = tmp_path / "tf32.log"
+        with flag_gems.use_gems(record=True, path=str(log)):
+            fast = torch.mm(a, weight)
+            row_major = torch.mm(a, b)
+        error = (fast.double() - a.double() @ weight.double()).abs().max().item()
         assert 1e-5 < error < 0.1  # tf32 rounds its inputs: measurably less exact, still close
+        # A row-major mat2 under TF32 runs faster natively: it is declined, and says so.
+        torch.testing.assert_close(row_major, torch.mm(a, b), rtol=0, atol=0)
+        assert "native (tf32 with a row-major mat2 is faster natively)" in log.read_text()
     finally:
         torch.backends.cuda.matmul.allow_tf32 = previous
 
