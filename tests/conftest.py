@@ -34,6 +34,15 @@ def reference_dtype(dtype):
     return torch.float64 if dtype.is_floating_point else dtype
 
 
+def error_of(fn):
+    """The exception type ``fn()`` raises, or None."""
+    try:
+        fn()
+    except Exception as error:  # noqa: BLE001 - tests compare exception types
+        return type(error)
+    return None
+
+
 @pytest.fixture(autouse=True)
 def _native_after_each_test():
     torch.manual_seed(0)

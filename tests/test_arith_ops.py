@@ -6,7 +6,7 @@ import torch
 import flag_gems
 from flag_gems.testing import RESOLUTION, assert_close, assert_equal
 
-from conftest import ALL_DTYPES, DEVICE, FLOAT_DTYPES, INT_DTYPES, ON_GPU, make, pick
+from conftest import error_of, ALL_DTYPES, DEVICE, FLOAT_DTYPES, INT_DTYPES, ON_GPU, make, pick
 
 OPS = ["add", "sub", "mul", "div"]
 SHAPE = pick((4, 33), (1024, 1027))
@@ -233,30 +233,25 @@ def test_inplace_forms(op, dtype):
     assert_close(same, expected, dtype)
 
 
-def _error_of(fn):
-    try:
-        fn()
-    except Exception as error:  # noqa: BLE001 - we compare exception types
-        return type(error)
-    return None
-
-
 @pytest.mark.parametrize("case", [
     lambda: torch.add(make((3, 4), torch.float32), make((5,), torch.float32)),  # shapes
     lambda: make((3,), torch.int64).add_(make((3,), torch.float32)),  # illegal in-place cast
     lambda: make((1, 3), torch.float32).add_(make((4, 3), torch.float32)),  # in-place broadcast of self
     lambda: torch.sub(make((3,), torch.bool), make((3,), torch.bool)),  # bool subtraction
     lambda: torch.add(make((3,), torch.int32), make((3,), torch.int32), alpha=0.5),  # float alpha
+    lambda: torch.add(make((3,), torch.int32), make((3,), torch.int32), alpha=1.0),  # 1.0 is still a float
+    lambda: torch.add(make((3,), torch.float32), make((3,), torch.float32), alpha=True),  # bool alpha
     lambda: torch.add(make((3,), torch.float32), make((3,), torch.float32), out=make((3,), torch.int32)),
     lambda: torch.div(make((3,), torch.float32), 2.0, rounding_mode="round"),
     lambda: make((3,), torch.float32).expand(2, 3).add_(1.0),  # internal overlap
-], ids=["shapes", "inplace-cast", "inplace-broadcast", "bool-sub", "float-alpha", "out-cast",
+], ids=["shapes", "inplace-cast", "inplace-broadcast", "bool-sub", "float-alpha", "float-one-alpha",
+        "bool-alpha", "out-cast",
         "bad-rounding-mode", "overlap"])
 def test_errors_match_torch(case):
-    native = _error_of(case)
+    native = error_of(case)
     assert native is not None
     with flag_gems.use_gems():
-        ours = _error_of(case)
+        ours = error_of(case)
     assert ours is native
 
 

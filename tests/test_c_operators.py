@@ -56,6 +56,16 @@ def test_c_path_declines_what_it_does_not_cover(c_operators):
     assert_close(result, unaligned.double() + a.double(), torch.float32)
 
 
+def test_record_log_says_cpp(c_operators, tmp_path):
+    a = torch.randn(4096, device=DEVICE)
+    log = tmp_path / "c.log"
+    with flag_gems.use_gems(record=True, path=str(log)):
+        torch.add(a, a)
+        torch.add(a, a)
+    lines = log.read_text().splitlines()
+    assert lines[-1].startswith("aten::add.Tensor\tc++\t"), lines
+
+
 def test_c_path_on_another_stream_and_with_autograd(c_operators):
     a = torch.randn(1000, device=DEVICE, requires_grad=True)
     b = torch.randn(1000, device=DEVICE)

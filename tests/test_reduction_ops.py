@@ -6,7 +6,7 @@ import torch
 import flag_gems
 from flag_gems.testing import assert_close, assert_equal
 
-from conftest import ALL_DTYPES, DEVICE, make, pick
+from conftest import error_of, ALL_DTYPES, DEVICE, make, pick
 
 SHAPES_AND_DIMS = [
     ((), None), ((), 0), ((), [-1]),
@@ -130,24 +130,16 @@ def test_sum_out_forms():
     assert resized.shape == (x.shape[0],)
 
 
-def _error_of(fn):
-    try:
-        fn()
-    except Exception as error:  # noqa: BLE001 - we compare exception types
-        return type(error)
-    return None
-
-
 @pytest.mark.parametrize("case", [
     lambda: torch.sum(make((3, 4), torch.float32), 2),
     lambda: torch.sum(make((3, 4), torch.float32), [0, 0]),
     lambda: torch.sum(make((3, 4), torch.float32), 1, out=make((3,), torch.float32), dtype=torch.float64),
 ], ids=["dim-range", "repeated-dim", "out-dtype-mismatch"])
 def test_sum_errors_match_torch(case):
-    native = _error_of(case)
+    native = error_of(case)
     assert native is not None
     with flag_gems.use_gems():
-        assert _error_of(case) is native
+        assert error_of(case) is native
 
 
 def test_sum_autograd():

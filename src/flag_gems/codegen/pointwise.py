@@ -19,6 +19,7 @@ import torch
 import triton
 import triton.language as tl
 
+from ..csrc import Served, prebuilt
 from .cache import load_generated
 from .launch import Launcher
 
@@ -206,14 +207,15 @@ class Pointwise:
         do not cover the call (the general path then runs and teaches them)."""
         if self._fast is None or not isinstance(b, torch.Tensor):
             return None
-        if scalars:
-            return self._fast.binary(self.fast_id, a, b, scalars[0]) if type(scalars[0]) is int else None
-        return self._fast.binary(self.fast_id, a, b, None)
+        if scalars and type(scalars[0]) is not int:
+            return None
+        result = self._fast.binary(self.fast_id, a, b, scalars[0] if scalars else None)
+        if result is not None:
+            Served.count += 1
+        return result
 
     def _teach_fast_path(self, compiled, pattern, tensors, out, args, numel, block):
         """Hand a just-compiled flat kernel to the C++ wrappers when its call is one they make."""
-        from ..csrc import prebuilt
-
         extension = prebuilt()
         if extension is None or pattern not in ("TT", "TTS") or len(tensors) != 2 or not 2 <= numel < _INT32_LIMIT:
             return

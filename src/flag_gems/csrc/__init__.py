@@ -10,6 +10,12 @@ import torch
 from ..codegen.cache import cache_dir
 
 NAME = "flag_gems_c_operators"
+
+
+class Served:
+    """Calls the C++ wrappers have launched, so the record log can say "c++"."""
+
+    count = 0
 SOURCES = [os.path.join(os.path.dirname(__file__), "pointwise_fast.cpp")]
 
 

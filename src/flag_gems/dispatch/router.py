@@ -14,6 +14,7 @@ import warnings
 import torch
 
 from .. import runtime
+from ..csrc import Served
 
 
 class Row:
@@ -124,13 +125,14 @@ def _make_router(row):
         if row.active and not _nesting.inside:
             reason = None if unsupported is None else unsupported(*args, **kwargs)
             if reason is None:
+                served = Served.count
                 _nesting.inside = True
                 try:
                     result = impl(*args, **kwargs)
                 finally:
                     _nesting.inside = False
                 if state.recorder is not None:
-                    state.recorder.log(name, kind, args, kwargs)
+                    state.recorder.log(name, "c++" if Served.count != served else kind, args, kwargs)
                 return result
             if state.recorder is not None:
                 state.recorder.log(name, f"native ({reason})", args, kwargs)

@@ -175,9 +175,13 @@ def _alpha_unsupported(dtype, alpha):
     return f"alpha of type {type(alpha).__name__}"
 
 
-def _call_unsupported(self, other, dtype, out, inplace, alpha=1):
+def _call_unsupported(self, other, dtype_of, out, inplace, alpha=1):
+    """Why a call can't run here, or None; ``dtype_of(self, other)`` is its result dtype."""
     reason = _operands_unsupported(self, other)
-    if reason is None and alpha != 1:
+    if reason is not None:
+        return reason
+    dtype = dtype_of(self, other)
+    if not (type(alpha) is int and alpha == 1):  # True and 1.0 equal 1 but are checked like torch
         reason = _alpha_unsupported(dtype, alpha)
     if reason is None and (out is not None or inplace):
         dest = self if inplace else out
@@ -200,11 +204,11 @@ def _run(op, self, other, extra, dtype, out):
 
 
 def _add_unsupported(self, other, *, alpha=1, out=None):
-    return _call_unsupported(self, other, _result_dtype(self, other), out, False, alpha)
+    return _call_unsupported(self, other, _result_dtype, out, False, alpha)
 
 
 def _add_inplace_unsupported(self, other, *, alpha=1):
-    return _call_unsupported(self, other, _result_dtype(self, other), None, True, alpha)
+    return _call_unsupported(self, other, _result_dtype, None, True, alpha)
 
 
 def _has_bool(self, other):
@@ -248,11 +252,11 @@ def sub_(self, other, *, alpha=1):
 
 
 def _mul_unsupported(self, other, *, out=None):
-    return _call_unsupported(self, other, _result_dtype(self, other), out, False)
+    return _call_unsupported(self, other, _result_dtype, out, False)
 
 
 def _mul_inplace_unsupported(self, other):
-    return _call_unsupported(self, other, _result_dtype(self, other), None, True)
+    return _call_unsupported(self, other, _result_dtype, None, True)
 
 
 def mul(self, other, *, out=None):
@@ -271,34 +275,26 @@ def _div_dtype(self, other, rounding_mode):
     return _true_div_dtype(self, other) if rounding_mode is None else _result_dtype(self, other)
 
 
-def _div_mode_unsupported(self, other, rounding_mode, dtype):
+def _div_unsupported_for(self, other, rounding_mode, out, inplace):
     if rounding_mode not in _DIV_BY_MODE:
         return f"rounding_mode {rounding_mode!r}"
-    if rounding_mode is not None and not dtype.is_floating_point:
+    reason = _call_unsupported(self, other, lambda a, b: _div_dtype(a, b, rounding_mode), out, inplace)
+    if reason is None and rounding_mode is not None and not _div_dtype(self, other, rounding_mode).is_floating_point:
+        # PyTorch raises ZeroDivisionError for integers (on the GPU too, for a number).
         if isinstance(other, torch.Tensor):
             if other.device.type == "cpu" and bool((other == 0).any()):
                 return "integer division by zero"
         elif other == 0:
             return "integer division by zero"
-    return None
+    return reason
 
 
 def _div_unsupported(self, other, *, rounding_mode=None, out=None):
-    reason = _operands_unsupported(self, other)
-    if reason is not None:
-        return reason
-    dtype = _div_dtype(self, other, rounding_mode)
-    return _div_mode_unsupported(self, other, rounding_mode, dtype) or _call_unsupported(
-        self, other, dtype, out, False)
+    return _div_unsupported_for(self, other, rounding_mode, out, False)
 
 
 def _div_inplace_unsupported(self, other, *, rounding_mode=None):
-    reason = _operands_unsupported(self, other)
-    if reason is not None:
-        return reason
-    dtype = _div_dtype(self, other, rounding_mode)
-    return _div_mode_unsupported(self, other, rounding_mode, dtype) or _call_unsupported(
-        self, other, dtype, None, True)
+    return _div_unsupported_for(self, other, rounding_mode, None, True)
 
 
 def _cpu_scalar(value):
