@@ -120,7 +120,8 @@ def test_record_log(tmp_path):
     flag_gems.disable()
     lines = path.read_text().splitlines()
     assert lines[0].startswith("aten::add.Tensor\ttriton\t(f32[3, 4], f32[3, 4])")
-    assert sum(line.startswith("aten::add.Tensor\ttriton") for line in lines) == 2
+    # Once the first call compiled the kernel, built C++ wrappers may launch the second.
+    assert sum(line.startswith(("aten::add.Tensor\ttriton", "aten::add.Tensor\tc++")) for line in lines) == 2
     assert any(line.startswith("aten::add.Tensor\tnative (dtype torch.complex64 is not supported)")
                for line in lines)
 

@@ -3,6 +3,7 @@
 import glob
 import hashlib
 import os
+import pathlib
 from functools import lru_cache
 
 import torch
@@ -20,7 +21,7 @@ SOURCES = [os.path.join(os.path.dirname(__file__), "pointwise_fast.cpp")]
 
 
 def _build_directory():
-    digest = hashlib.sha256(b"".join(open(path, "rb").read() for path in SOURCES)).hexdigest()[:12]
+    digest = hashlib.sha256(b"".join(pathlib.Path(path).read_bytes() for path in SOURCES)).hexdigest()[:12]
     return cache_dir("c_operators", f"torch-{torch.__version__}-{digest}")
 
 
