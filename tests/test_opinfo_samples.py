@@ -1,0 +1,55 @@
+"""PyTorch's own OpInfo sample inputs for our operators: ours through the
+dispatcher must match native on every sample, or raise the same error."""
+
+import pytest
+import torch
+
+import flag_gems
+
+from conftest import DEVICE, ON_GPU
+
+pytest.importorskip("expecttest")  # torch.testing._internal needs it
+from torch.testing._internal.common_methods_invocations import op_db  # noqa: E402
+
+NAMES = {"add", "sub", "mul", "div", "true_divide", "sum", "softmax", "_softmax_backward_data", "mm"}
+OPS = [op for op in op_db if op.name in NAMES]
+DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.int32, torch.int64, torch.uint8,
+          torch.bool]
+
+
+def _outcome(op, sample):
+    try:
+        return op(sample.input, *sample.args, **sample.kwargs), None
+    except Exception as error:  # noqa: BLE001 - compared with native's exception type
+        return None, type(error)
+
+
+def _compare(ours, native, dtype, atol):
+    if isinstance(native, torch.Tensor):
+        assert isinstance(ours, torch.Tensor) and ours.dtype == native.dtype and ours.shape == native.shape
+        low = dtype in (torch.float16, torch.bfloat16)
+        torch.testing.assert_close(ours, native, equal_nan=True, rtol=2e-2 if low else 1.3e-5, atol=atol)
+    else:  # tuples/lists of tensors
+        for mine, theirs in zip(ours, native):
+            _compare(mine, theirs, dtype, atol)
+
+
+# Only the dtypes torch itself has for the op on this device.
+CASES = [(op, dtype) for op in OPS for dtype in DTYPES if dtype in op.supported_dtypes(DEVICE)]
+
+
+@pytest.mark.parametrize("op, dtype", CASES, ids=[
+    f"{op.name}{'-' + op.variant_test_name if op.variant_test_name else ''}-{str(dtype)[6:]}" for op, dtype in CASES])
+def test_opinfo_samples(op, dtype):
+    samples = list(op.sample_inputs(DEVICE, dtype, requires_grad=False))
+    assert samples
+    atol = 2e-2 if dtype in (torch.float16, torch.bfloat16) else 1e-5
+    if op.variant_test_name.endswith("_rounding") and dtype == torch.bfloat16 and not ON_GPU:
+        atol = 1.0  # the interpreter truncates bf16 conversions: a rounded quotient can move by one
+    for sample in samples:
+        native, native_error = _outcome(op, sample)
+        with flag_gems.use_gems():
+            ours, our_error = _outcome(op, sample)
+        assert our_error is native_error, f"{sample}: native raised {native_error}, ours {our_error}"
+        if native_error is None:
+            _compare(ours, native, dtype, atol)
