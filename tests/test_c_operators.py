@@ -34,7 +34,7 @@ def test_c_path_matches_native(c_operators, name, op, scalars, dtype, numel):
     with flag_gems.use_gems():
         first = getattr(torch, name)(a, b)  # the Python path compiles and registers the kernel
         second = getattr(torch, name)(a, b)
-    direct = op.fast(a, b, *scalars)
+    direct = op.pointwise.fast(a, b, *scalars)
     assert direct is not None, "the C++ wrappers did not take a call they cover"
     for result in (first, second, direct):
         assert result.dtype == dtype and result.shape == a.shape
@@ -43,13 +43,14 @@ def test_c_path_matches_native(c_operators, name, op, scalars, dtype, numel):
 
 def test_c_path_declines_what_it_does_not_cover(c_operators):
     a = torch.randn(64, device=DEVICE)
-    arith_ops.ADD(torch.empty_like(a), torch.float32, a, a, 1)  # make sure a kernel is registered
-    assert arith_ops.ADD.fast(a, a, 1) is not None
-    assert arith_ops.ADD.fast(a, a.double(), 1) is None  # mixed dtypes
-    assert arith_ops.ADD.fast(a, a[:32], 1) is None  # shapes differ
-    assert arith_ops.ADD.fast(a.view(8, 8).t(), a.view(8, 8), 1) is None  # not contiguous
-    assert arith_ops.ADD.fast(a, a, 2**40) is None  # alpha beyond int32
-    assert arith_ops.ADD.fast(a, 2.0, 1) is None  # a number
+    fast = arith_ops.ADD.pointwise.fast
+    arith_ops.add(a, a)  # make sure a kernel is registered
+    assert fast(a, a, 1) is not None
+    assert fast(a, a.double(), 1) is None  # mixed dtypes
+    assert fast(a, a[:32], 1) is None  # shapes differ
+    assert fast(a.view(8, 8).t(), a.view(8, 8), 1) is None  # not contiguous
+    assert fast(a, a, 2**40) is None  # alpha beyond int32
+    assert fast(a, 2.0, 1) is None  # a number
     unaligned = torch.randn(65, device=DEVICE)[1:]
     with flag_gems.use_gems():
         result = torch.add(unaligned, a)

@@ -1,1 +1,3 @@
-from .router import Row, ensure_registered, state  # noqa: F401
+from .router import Row, ensure_registered, state
+
+__all__ = ["Row", "ensure_registered", "state"]

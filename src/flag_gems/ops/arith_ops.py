@@ -7,15 +7,11 @@ import torch
 import triton
 import triton.language as tl
 
-from .. import runtime
-from ..codegen.pointwise import COMPUTE_DTYPE, Pointwise, output_like
+from ..codegen.elementwise import Elementwise, Promotion
 from ..dispatch import Row
 from .tl_math import fmod, ieee_div, trunc
 
 __all__ = ["add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_"]
-
-_SUPPORTED = runtime.supported_dtypes()
-_NUMBERS = (bool, int, float)
 
 
 @triton.jit
@@ -85,87 +81,22 @@ def _floor_mul(a, b, inverse, RESULT: tl.constexpr):
 
 
 # fast_id: the ids under which flag_gems.c_operators keeps their compiled kernels.
-ADD = Pointwise(_add, "add", fast_id=1)
-SUB = Pointwise(_sub, "sub", fast_id=2)
-MUL = Pointwise(_mul, "mul", fast_id=3)
-TRUE_DIV = Pointwise(_true_div, "true_div", fast_id=4)
-TRUNC_DIV = Pointwise(_trunc_div, "trunc_div", takes_result_dtype=True)
-FLOOR_DIV = Pointwise(_floor_div, "floor_div", takes_result_dtype=True)
-TRUNC_MUL = Pointwise(_trunc_mul, "trunc_mul")
-FLOOR_MUL = Pointwise(_floor_mul, "floor_mul", takes_result_dtype=True)
+ADD = Elementwise(_add, "add", fast_id=1)
+SUB = Elementwise(_sub, "sub", fast_id=2)
+MUL = Elementwise(_mul, "mul", fast_id=3)
+TRUE_DIV = Elementwise(_true_div, "true_div", Promotion.INT_TO_FLOAT, fast_id=4)
+TRUNC_DIV = Elementwise(_trunc_div, "trunc_div", takes_result_dtype=True)
+FLOOR_DIV = Elementwise(_floor_div, "floor_div", takes_result_dtype=True)
+TRUNC_MUL = Elementwise(_trunc_mul, "trunc_mul")
+FLOOR_MUL = Elementwise(_floor_mul, "floor_mul", takes_result_dtype=True)
 _DIV_BY_MODE = {None: TRUE_DIV, "trunc": TRUNC_DIV, "floor": FLOOR_DIV}
 
 
-# ---- type promotion and the checks that send a call to native -------------------------
-
-
-def _result_dtype(self, other):
-    if isinstance(other, torch.Tensor):
-        if other.dtype == self.dtype:
-            return self.dtype
-    elif self.dtype.is_floating_point and type(other) in _NUMBERS:
-        return self.dtype
-    return torch.result_type(self, other)
-
-
-def _true_div_dtype(self, other):
-    dtype = _result_dtype(self, other)
-    return dtype if dtype.is_floating_point else torch.get_default_dtype()
-
-
-def _broadcast_shape(self, other):
-    if isinstance(other, torch.Tensor) and other.shape != self.shape:
-        return torch.broadcast_shapes(self.shape, other.shape)
-    return self.shape
-
-
-def _operands_unsupported(self, other):
-    if self.dtype not in _SUPPORTED:
-        return f"dtype {self.dtype} is not supported"
-    if isinstance(other, torch.Tensor):
-        if other.dtype not in _SUPPORTED:
-            return f"dtype {other.dtype} is not supported"
-        if other.device != self.device and not (other.dim() == 0 and other.device.type == "cpu"):
-            return "operands on different devices"
-        if other.shape != self.shape:
-            try:
-                torch.broadcast_shapes(self.shape, other.shape)
-            except RuntimeError:
-                return "shapes do not broadcast"
-    elif type(other) not in _NUMBERS:
-        return f"operand of type {type(other).__name__}"
-    elif type(other) is int and not -(2**63) <= other < 2**63:
-        return "integer operand out of int64 range"
-    return None
-
-
-def _shares_memory(a, b):
-    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
-
-
-def _destination_unsupported(dest, shape, dtype, self, other):
-    """Reasons ``dest`` (an out= tensor or self for in-place) can't be written here;
-    PyTorch then resizes it, or raises the error users expect."""
-    if dest.dtype not in _SUPPORTED:
-        return f"output dtype {dest.dtype} is not supported"
-    if dest.device != self.device:
-        return "output on another device"
-    if dest.shape != shape:
-        return "output shape differs from the result shape"
-    if not torch.can_cast(dtype, dest.dtype):
-        return f"result type {dtype} can't be cast to {dest.dtype}"
-    if dest.numel() > 1 and torch._debug_has_internal_overlap(dest) == 1:
-        return "output has internal overlap"
-    for src in (self, other):
-        if isinstance(src, torch.Tensor) and src is not dest and _shares_memory(src, dest):
-            same_view = (src.data_ptr() == dest.data_ptr() and src.stride() == dest.stride()
-                         and src.shape == dest.shape)
-            if not same_view:
-                return "output overlaps an input"
-    return None
-
-
-def _alpha_unsupported(dtype, alpha):
+def _alpha_unsupported(op, operands, alpha):
+    """PyTorch's alpha rules: True and 1.0 equal 1 but are checked as a bool and a float."""
+    if type(alpha) is int and alpha == 1:
+        return None
+    dtype = op.dtypes(operands)[1]
     if type(alpha) is bool:
         return None if dtype == torch.bool else "bool alpha with a non-bool result"
     if type(alpha) is float:
@@ -175,111 +106,82 @@ def _alpha_unsupported(dtype, alpha):
     return f"alpha of type {type(alpha).__name__}"
 
 
-def _call_unsupported(self, other, dtype_of, out, inplace, alpha=1):
-    """Why a call can't run here, or None; ``dtype_of(self, other)`` is its result dtype."""
-    reason = _operands_unsupported(self, other)
-    if reason is not None:
-        return reason
-    dtype = dtype_of(self, other)
-    if not (type(alpha) is int and alpha == 1):  # True and 1.0 equal 1 but are checked like torch
-        reason = _alpha_unsupported(dtype, alpha)
-    if reason is None and (out is not None or inplace):
-        dest = self if inplace else out
-        reason = _destination_unsupported(dest, _broadcast_shape(self, other), dtype, self, other)
-    return reason
-
-
-def _run(op, self, other, extra, dtype, out):
-    if out is not None and out.dtype == dtype:
-        return op(out, COMPUTE_DTYPE[dtype], self, other, *extra)
-    shape = _broadcast_shape(self, other)
-    same_device = isinstance(other, torch.Tensor) and other.is_cpu == self.is_cpu
-    tensors = (self, other) if same_device else (self,)
-    result = op(output_like(shape, dtype, self.device, tensors), COMPUTE_DTYPE[dtype], self, other, *extra)
-    # An out= of another dtype receives the result rounded to its own dtype first, as in PyTorch.
-    return result if out is None else out.copy_(result)
+def _has_bool(operands):
+    return any(type(op) is bool or (isinstance(op, torch.Tensor) and op.dtype == torch.bool) for op in operands)
 
 
 # ---- add / sub ------------------------------------------------------------------------
 
 
 def _add_unsupported(self, other, *, alpha=1, out=None):
-    return _call_unsupported(self, other, _result_dtype, out, False, alpha)
+    return ADD.unsupported((self, other), out) or _alpha_unsupported(ADD, (self, other), alpha)
 
 
 def _add_inplace_unsupported(self, other, *, alpha=1):
-    return _call_unsupported(self, other, _result_dtype, None, True, alpha)
-
-
-def _has_bool(self, other):
-    return self.dtype == torch.bool or type(other) is bool or (
-        isinstance(other, torch.Tensor) and other.dtype == torch.bool)
+    return ADD.unsupported((self, other), inplace=True) or _alpha_unsupported(ADD, (self, other), alpha)
 
 
 def _sub_unsupported(self, other, *, alpha=1, out=None):
-    if _has_bool(self, other):
+    if _has_bool((self, other)):
         return "subtraction with a bool operand"
     return _add_unsupported(self, other, alpha=alpha, out=out)
 
 
 def _sub_inplace_unsupported(self, other, *, alpha=1):
-    if _has_bool(self, other):
+    if _has_bool((self, other)):
         return "subtraction with a bool operand"
     return _add_inplace_unsupported(self, other, alpha=alpha)
 
 
 def add(self, other, *, alpha=1, out=None):
     """``self + alpha * other``; ``other`` a tensor or a number."""
-    result = ADD.fast(self, other, alpha) if out is None else None
-    return result if result is not None else _run(ADD, self, other, (alpha,), _result_dtype(self, other), out)
+    result = ADD.pointwise.fast(self, other, alpha) if out is None else None
+    return result if result is not None else ADD((self, other), (alpha,), out)
 
 
 def add_(self, other, *, alpha=1):
-    return _run(ADD, self, other, (alpha,), _result_dtype(self, other), self)
+    return ADD.inplace((self, other), (alpha,))
 
 
 def sub(self, other, *, alpha=1, out=None):
     """``self - alpha * other``; ``other`` a tensor or a number."""
-    result = SUB.fast(self, other, alpha) if out is None else None
-    return result if result is not None else _run(SUB, self, other, (alpha,), _result_dtype(self, other), out)
+    result = SUB.pointwise.fast(self, other, alpha) if out is None else None
+    return result if result is not None else SUB((self, other), (alpha,), out)
 
 
 def sub_(self, other, *, alpha=1):
-    return _run(SUB, self, other, (alpha,), _result_dtype(self, other), self)
+    return SUB.inplace((self, other), (alpha,))
 
 
 # ---- mul ------------------------------------------------------------------------------
 
 
 def _mul_unsupported(self, other, *, out=None):
-    return _call_unsupported(self, other, _result_dtype, out, False)
+    return MUL.unsupported((self, other), out)
 
 
 def _mul_inplace_unsupported(self, other):
-    return _call_unsupported(self, other, _result_dtype, None, True)
+    return MUL.unsupported((self, other), inplace=True)
 
 
 def mul(self, other, *, out=None):
-    result = MUL.fast(self, other) if out is None else None
-    return result if result is not None else _run(MUL, self, other, (), _result_dtype(self, other), out)
+    result = MUL.pointwise.fast(self, other) if out is None else None
+    return result if result is not None else MUL((self, other), (), out)
 
 
 def mul_(self, other):
-    return _run(MUL, self, other, (), _result_dtype(self, other), self)
+    return MUL.inplace((self, other))
 
 
 # ---- div ------------------------------------------------------------------------------
 
 
-def _div_dtype(self, other, rounding_mode):
-    return _true_div_dtype(self, other) if rounding_mode is None else _result_dtype(self, other)
-
-
 def _div_unsupported_for(self, other, rounding_mode, out, inplace):
     if rounding_mode not in _DIV_BY_MODE:
         return f"rounding_mode {rounding_mode!r}"
-    reason = _call_unsupported(self, other, lambda a, b: _div_dtype(a, b, rounding_mode), out, inplace)
-    if reason is None and rounding_mode is not None and not _div_dtype(self, other, rounding_mode).is_floating_point:
+    op = _DIV_BY_MODE[rounding_mode]
+    reason = op.unsupported((self, other), out, inplace)
+    if reason is None and rounding_mode is not None and not op.dtypes((self, other))[1].is_floating_point:
         # PyTorch raises ZeroDivisionError for integers (on the GPU too, for a number).
         if isinstance(other, torch.Tensor):
             if other.device.type == "cpu" and bool((other == 0).any()):
@@ -305,27 +207,28 @@ def _cpu_scalar(value):
 
 
 def _divide(self, other, rounding_mode, out):
-    dtype = _div_dtype(self, other, rounding_mode)
-    divisor = _cpu_scalar(other) if self.device.type == "cuda" and dtype.is_floating_point else None
-    if divisor is None:
-        return _run(_DIV_BY_MODE[rounding_mode], self, other, (), dtype, out)
-    # As PyTorch's CUDA kernels do: multiply by the reciprocal, taken in op-math precision.
-    if dtype == torch.float64:
+    op = _DIV_BY_MODE[rounding_mode]
+    divisor = _cpu_scalar(other) if self.device.type == "cuda" else None
+    result_dtype = op.dtypes((self, other))[1]
+    if divisor is None or not result_dtype.is_floating_point:
+        return op((self, other), (), out)
+    # PyTorch's CUDA kernels multiply by the reciprocal of a CPU scalar, taken in op-math precision.
+    if result_dtype == torch.float64:
         inverse = 1.0 / divisor if divisor != 0 else math.copysign(math.inf, divisor)
     else:
         with numpy.errstate(divide="ignore"):
             inverse = float(numpy.float32(1.0) / numpy.float32(divisor))
         divisor = float(numpy.float32(divisor))
-    if rounding_mode is None or divisor == 0:
-        return _run(MUL, self, inverse, (), dtype, out)
+    if rounding_mode is None or divisor == 0:  # PyTorch sends b == 0 to true division too
+        return MUL((self, inverse), (), out)  # promotes exactly as the division would
     if rounding_mode == "trunc":
-        return _run(TRUNC_MUL, self, inverse, (), dtype, out)
-    return _run(FLOOR_MUL, self, divisor, (inverse,), dtype, out)
+        return TRUNC_MUL((self, inverse), (), out)
+    return FLOOR_MUL((self, divisor), (inverse,), out)
 
 
 def div(self, other, *, rounding_mode=None, out=None):
     """``self / other``, truncated or floored when ``rounding_mode`` says so."""
-    result = TRUE_DIV.fast(self, other) if out is None and rounding_mode is None else None
+    result = TRUE_DIV.pointwise.fast(self, other) if out is None and rounding_mode is None else None
     return result if result is not None else _divide(self, other, rounding_mode, out)
 
 

@@ -1,0 +1,168 @@
+"""Elementwise operators as PyTorch defines them, on top of ``Pointwise``.
+
+``Elementwise(formula, name, promotion)`` adds what every elementwise aten
+overload shares: the result dtype under PyTorch's type promotion (tensors,
+0-d tensors and Python numbers as operands), broadcasting, TensorIterator's
+output layout, ``out=`` and in-place semantics, and ``unsupported``: the
+reason a call goes to the native kernel (a dtype we do not take, shapes that
+do not broadcast, an ``out=`` that needs resizing, an illegal cast...), so
+that PyTorch itself raises its errors and resizes its outputs.
+
+An operator module then holds, per operator, a formula, an ``Elementwise`` and
+its aten rows.
+"""
+
+import enum
+
+import torch
+
+from .. import runtime
+from .pointwise import COMPUTE_DTYPE, Pointwise, output_like
+
+_NUMBERS = (bool, int, float)
+
+
+class Promotion(enum.Enum):
+    DEFAULT = "default"  # the promoted dtype (add, mul, maximum, where...)
+    INT_TO_FLOAT = "int_to_float"  # integral results become the default float (true div, exp, sin...)
+    ALWAYS_BOOL = "always_bool"  # computed in the promoted dtype, result bool (eq, isnan...)
+
+
+def _category(dtype):
+    return 3 if dtype.is_complex else 2 if dtype.is_floating_point else 0 if dtype == torch.bool else 1
+
+
+_NUMBER_CATEGORY = {bool: 0, int: 1, float: 2}
+
+
+def promoted_dtype(operands):
+    """PyTorch's promoted dtype of tensors, 0-d tensors and Python numbers."""
+    tensors = [op for op in operands if isinstance(op, torch.Tensor)]
+    first = tensors[0].dtype
+    if all(t.dtype == first for t in tensors) and all(
+        _NUMBER_CATEGORY[type(op)] <= _category(first) for op in operands if not isinstance(op, torch.Tensor)
+    ):
+        return first  # numbers of no higher kind never change a tensor's dtype
+    if len(operands) == 2:
+        return torch.result_type(*operands) if isinstance(operands[0], torch.Tensor) else \
+            torch.result_type(operands[1], operands[0])
+    from torch._prims_common import ELEMENTWISE_TYPE_PROMOTION_KIND, elementwise_dtypes
+
+    return elementwise_dtypes(*operands, type_promotion_kind=ELEMENTWISE_TYPE_PROMOTION_KIND.DEFAULT)[1]
+
+
+def broadcast_shape(operands):
+    shapes = [op.shape for op in operands if isinstance(op, torch.Tensor)]
+    first = shapes[0]
+    if all(s == first for s in shapes):
+        return first
+    return torch.broadcast_shapes(*shapes)
+
+
+def _shares_memory(a, b):
+    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+
+
+class Elementwise:
+    """``formula(*operands, *params)`` elementwise, with PyTorch's semantics.
+
+    ``operands`` take part in promotion and broadcasting (tensors or numbers);
+    ``params`` are plain numbers handed to the formula (alpha, slopes, bounds).
+    ``accepts(promoted_dtype)`` limits the dtypes (None: every supported one).
+    """
+
+    def __init__(self, formula, name, promotion=Promotion.DEFAULT, accepts=None, takes_result_dtype=False,
+                 fast_id=None):
+        self.pointwise = Pointwise(formula, name, takes_result_dtype=takes_result_dtype, fast_id=fast_id)
+        self.name = name
+        self.promotion = promotion
+        self.accepts = accepts
+        self.supported = runtime.supported_dtypes()
+
+    # ---- dtypes
+
+    def dtypes(self, operands):
+        """(compute dtype, result dtype) for these operands."""
+        common = promoted_dtype(operands)
+        if self.promotion is Promotion.ALWAYS_BOOL:
+            return COMPUTE_DTYPE[common], torch.bool
+        if self.promotion is Promotion.INT_TO_FLOAT and not common.is_floating_point:
+            common = torch.get_default_dtype()
+        return COMPUTE_DTYPE[common], common
+
+    # ---- what goes to native
+
+    def _operands_unsupported(self, operands):
+        device = _device_of(operands)
+        if device.type != runtime.selected_vendor().device:
+            return f"operands on {device.type}"
+        for op in operands:
+            if isinstance(op, torch.Tensor):
+                if op.dtype not in self.supported:
+                    return f"dtype {op.dtype} is not supported"
+                if op.device != device and not (op.dim() == 0 and op.is_cpu):
+                    return "operands on different devices"  # only CPU scalar tensors may differ
+            elif type(op) not in _NUMBERS:
+                return f"operand of type {type(op).__name__}"
+            elif type(op) is int and not -(2**63) <= op < 2**63:
+                return "integer operand out of int64 range"
+        try:
+            broadcast_shape(operands)
+        except RuntimeError:
+            return "shapes do not broadcast"
+        if self.accepts is not None and not self.accepts(promoted_dtype(operands)):
+            return f"{self.name} does not take {promoted_dtype(operands)}"
+        return None
+
+    def _destination_unsupported(self, dest, operands, result_dtype):
+        if dest.dtype not in self.supported:
+            return f"output dtype {dest.dtype} is not supported"
+        if dest.device != _device_of(operands):
+            return "output on another device"
+        if dest.shape != broadcast_shape(operands):
+            return "output shape differs from the result shape"
+        if not torch.can_cast(result_dtype, dest.dtype):
+            return f"result type {result_dtype} can't be cast to {dest.dtype}"
+        if dest.numel() > 1 and torch._debug_has_internal_overlap(dest) == 1:
+            return "output has internal overlap"
+        for src in operands:
+            if isinstance(src, torch.Tensor) and src is not dest and _shares_memory(src, dest):
+                if not (src.data_ptr() == dest.data_ptr() and src.stride() == dest.stride()
+                        and src.shape == dest.shape):
+                    return "output overlaps an input"
+        return None
+
+    def unsupported(self, operands, out=None, inplace=False):
+        """Why this call goes to native, or None; ``inplace`` writes ``operands[0]``."""
+        reason = self._operands_unsupported(operands)
+        if reason is None and (out is not None or inplace):
+            dest = operands[0] if inplace else out
+            if inplace and not isinstance(dest, torch.Tensor):
+                return "in-place on a number"
+            reason = self._destination_unsupported(dest, operands, self.dtypes(operands)[1])
+        return reason
+
+    # ---- running
+
+    def __call__(self, operands, params=(), out=None):
+        """The result of the operator, in a new tensor or in ``out``."""
+        compute, result_dtype = self.dtypes(operands)
+        if out is not None and out.dtype == result_dtype:
+            return self.pointwise(out, compute, *operands, *params)
+        device = _device_of(operands)
+        tensors = [op for op in operands if isinstance(op, torch.Tensor) and op.device == device]
+        result = self.pointwise(output_like(broadcast_shape(operands), result_dtype, device, tensors),
+                                compute, *operands, *params)
+        # An out= of another dtype receives the result rounded to its own dtype first, as in PyTorch.
+        return result if out is None else out.copy_(result)
+
+    def inplace(self, operands, params=()):
+        return self(operands, params, out=operands[0])
+
+
+def _device_of(operands):
+    """The device of the result: that of the first tensor not a CPU scalar."""
+    for op in operands:
+        if isinstance(op, torch.Tensor) and not (op.dim() == 0 and op.is_cpu):
+            return op.device
+    return next(op.device for op in operands if isinstance(op, torch.Tensor))
