@@ -17,6 +17,7 @@ import enum
 import torch
 
 from .. import runtime
+from ..dispatch import Row
 from .pointwise import COMPUTE_DTYPE, Pointwise, output_like
 
 _NUMBERS = (bool, int, float)
@@ -166,3 +167,15 @@ def _device_of(operands):
         if isinstance(op, torch.Tensor) and not (op.dim() == 0 and op.is_cpu):
             return op.device
     return next(op.device for op in operands if isinstance(op, torch.Tensor))
+
+
+def aten_rows(name, functional, inplace, unsupported, inplace_unsupported, overloads):
+    """Rows for ``name.<overload>`` (functional and out= forms share ``functional``)
+    and, for each overload without "out", ``name_.<overload>`` (in place)."""
+    rows = []
+    for overload in overloads:
+        suffix = f".{overload}" if overload else ""
+        rows.append(Row(f"{name}{suffix}", functional, unsupported))
+        if "out" not in overload and inplace is not None:
+            rows.append(Row(f"{name}_{suffix}", inplace, inplace_unsupported))
+    return rows

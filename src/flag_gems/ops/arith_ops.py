@@ -7,8 +7,7 @@ import torch
 import triton
 import triton.language as tl
 
-from ..codegen.elementwise import Elementwise, Promotion
-from ..dispatch import Row
+from ..codegen.elementwise import Elementwise, Promotion, aten_rows
 from .tl_math import fmod, ieee_div, trunc
 
 __all__ = ["add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_"]
@@ -236,23 +235,13 @@ def div_(self, other, *, rounding_mode=None):
     return _divide(self, other, rounding_mode, self)
 
 
-def _rows(name, functional, inplace, unsupported, inplace_unsupported, overloads):
-    """Functional and out= overloads share ``functional``; in-place ones ``inplace``."""
-    rows = []
-    for overload in overloads:
-        rows.append(Row(f"{name}.{overload}", functional, unsupported))
-        if "out" not in overload:
-            rows.append(Row(f"{name}_.{overload}", inplace, inplace_unsupported))
-    return rows
-
-
 ATEN = (
-    _rows("add", add, add_, _add_unsupported, _add_inplace_unsupported,
+    aten_rows("add", add, add_, _add_unsupported, _add_inplace_unsupported,
           ("Tensor", "Scalar", "out", "Scalar_out"))
-    + _rows("sub", sub, sub_, _sub_unsupported, _sub_inplace_unsupported,
+    + aten_rows("sub", sub, sub_, _sub_unsupported, _sub_inplace_unsupported,
             ("Tensor", "Scalar", "out", "Scalar_out"))
-    + _rows("mul", mul, mul_, _mul_unsupported, _mul_inplace_unsupported,
+    + aten_rows("mul", mul, mul_, _mul_unsupported, _mul_inplace_unsupported,
             ("Tensor", "Scalar", "out", "Scalar_out"))
-    + _rows("div", div, div_, _div_unsupported, _div_inplace_unsupported,
+    + aten_rows("div", div, div_, _div_unsupported, _div_inplace_unsupported,
             ("Tensor", "Scalar", "Tensor_mode", "Scalar_mode", "out", "out_mode", "Scalar_out", "Scalar_mode_out"))
 )

@@ -1,13 +1,51 @@
-"""Exact math helpers that run alike compiled and under Triton's interpreter."""
+"""Math for kernels that runs alike compiled and under Triton's interpreter.
+
+Compiled, these are libdevice's functions (the CUDA math library PyTorch's
+own kernels use, so results agree to the last bit in most cases). The
+interpreter has no libdevice: there the same function runs on the block's
+numpy values. CPU tests thus check an operator's plumbing (dtypes, layouts,
+promotion, special values); GPU tests check libdevice's accuracy.
+"""
 
 import os
 
+import numpy
+import torch
 import triton
 import triton.language as tl
 from triton.language.extra import libdevice
 
-# The interpreter has no libdevice; its numpy "%" on floats is an exact fmod.
 INTERPRETED: tl.constexpr = tl.constexpr(os.environ.get("TRITON_INTERPRET") == "1")
+
+
+def _on_values(function):
+    """``function`` over the numpy values of interpreter blocks (all of one shape)."""
+    from triton.runtime.interpreter import TensorHandle
+
+    def apply(*blocks):
+        data = [b.handle.data for b in blocks]
+        with numpy.errstate(all="ignore"):
+            values = numpy.asarray(function(*data)).astype(data[0].dtype)
+        return tl.core.tensor(TensorHandle(values, blocks[0].handle.dtype), blocks[0].type)
+
+    return apply
+
+
+def _through_torch(name):
+    """A torch function applied to numpy values (for functions numpy lacks)."""
+    function = getattr(torch.special, name, None) or getattr(torch, name)
+    return lambda *arrays: function(*(torch.from_numpy(a) for a in arrays)).numpy()
+
+
+def device_math(name, numpy_function=None):
+    """``libdevice.<name>`` compiled; ``numpy_function`` (default: torch's ``name``)
+    on the values under the interpreter."""
+    if INTERPRETED:
+        return _on_values(numpy_function or _through_torch(name))
+    return getattr(libdevice, name)
+
+
+fmod = device_math("fmod", numpy.fmod)
 
 
 @triton.jit
@@ -22,11 +60,3 @@ def ieee_div(a, b):
 @triton.jit
 def trunc(x):
     return tl.where(x < 0, tl.ceil(x), tl.floor(x))
-
-
-@triton.jit
-def fmod(a, b):
-    if INTERPRETED:
-        return a % b
-    else:
-        return libdevice.fmod(a, b)
