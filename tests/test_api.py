@@ -42,6 +42,13 @@ def test_enable_routes_everything_and_disable_restores():
     flag_gems.enable()
 
 
+def test_every_row_is_a_routable_leaf_overload():
+    """A CompositeImplicitAutograd overload decomposes before it reaches a backend
+    key: a row for one would never run."""
+    for name in _all_rows():
+        assert not torch._C._dispatch_has_kernel_for_dispatch_key(f"aten::{name}", "CompositeImplicitAutograd"), name
+
+
 def test_unused_by_aten_name_covers_every_overload():
     flag_gems.enable(unused=["div"])
     routed = flag_gems.all_registered_ops()

@@ -41,20 +41,22 @@ def check(op, a, b, **kwargs):
         ours = _call(op, a, b, **kwargs)
     assert ours.dtype == native.dtype and ours.shape == native.shape
     assert ours.stride() == native.stride() or ours.numel() <= 1
-    if not native.dtype.is_floating_point or (
-        kwargs.get("rounding_mode") and native.dtype in (torch.float32, torch.float64)
-    ):
-        assert_equal(ours, native, equal_nan=True)
-    elif kwargs.get("rounding_mode"):
-        # For halves PyTorch itself rounds intermediates differently on CPU and CUDA; the
-        # interpreter truncates bf16 conversions, which can move a rounded quotient by one.
-        one_step = native.dtype == torch.bfloat16 and not ON_GPU
-        torch.testing.assert_close(ours, native, equal_nan=True, rtol=RESOLUTION[native.dtype],
-                                   atol=1.0 if one_step else 1e-4)
+    if not native.dtype.is_floating_point or kwargs.get("rounding_mode"):
+        assert_rounded_equal(ours, native)
     else:
         reference = _call(op, _up(a), _up(b), **kwargs)
         assert_close(ours, reference, native.dtype, equal_nan=True)
     return ours
+
+
+def assert_rounded_equal(ours, native):
+    """Integer-valued results (rounded quotients, remainders) equal native's. For halves
+    PyTorch keeps some intermediates in the half type (and its CPU and CUDA kernels differ
+    there), and the interpreter truncates bf16 conversions: a rounded quotient may move by one."""
+    if native.dtype in (torch.float16, torch.bfloat16):
+        torch.testing.assert_close(ours, native, equal_nan=True, rtol=RESOLUTION[native.dtype], atol=1.0)
+    else:
+        assert_equal(ours, native, equal_nan=True)
 
 
 def _operands(op, shape_a, shape_b, dtype):
@@ -289,3 +291,120 @@ def test_more_than_int32_elements():
     with flag_gems.use_gems():
         r = torch.add(a, a)
     assert r[-1].item() == 2 and r[0].item() == 2 and int(r[-8:].sum()) == 16
+
+
+# ---- the rest of the arithmetic family ----------------------------------------------------
+
+FLOATS = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
+REALS = FLOATS + [torch.int32, torch.int64, torch.uint8]
+
+
+def _nonzero(t):
+    return torch.where(t == 0, torch.ones_like(t), t)
+
+
+# (name, call(a, b), dtypes, compare to native exactly)
+EXTRAS = [
+    ("rsub", lambda a, b: torch.rsub(a, b, alpha=2), REALS[:-1], False),
+    ("floor_divide", lambda a, b: torch.floor_divide(a, _nonzero(b)), REALS, True),
+    ("remainder", lambda a, b: torch.remainder(a, _nonzero(b)), REALS, True),
+    ("fmod", lambda a, b: torch.fmod(a, _nonzero(b)), REALS, True),
+    ("pow", lambda a, b: torch.pow(a.abs() + 1 if a.dtype.is_floating_point else a, b % 4 if not
+                                   b.dtype.is_floating_point else b), REALS, False),
+    ("pow_number", lambda a, b: a ** 3, REALS, False),
+    ("pow_half", lambda a, b: a.abs() ** 0.5, FLOATS, False),
+    ("pow_base", lambda a, b: torch.pow(1.5, b), FLOATS, False),
+    ("maximum", torch.maximum, REALS + [torch.bool], False),
+    ("minimum", torch.minimum, REALS + [torch.bool], False),
+    ("fmax", torch.fmax, REALS, False),
+    ("fmin", torch.fmin, REALS, False),
+    ("clamp", lambda a, b: torch.clamp(a, -2, 3), REALS[:-1], False),
+    ("clamp_min", lambda a, b: torch.clamp(a, min=1), REALS, False),
+    ("clamp_tensor", lambda a, b: torch.clamp(a, b, b + 2), REALS, False),
+    ("clamp_max_tensor", lambda a, b: torch.clamp_max(a, b), REALS, False),
+    ("lerp", lambda a, b: torch.lerp(a, b, 0.3), FLOATS, False),
+    ("lerp_tensor", lambda a, b: torch.lerp(a, b, b * 0 + 0.75), FLOATS, False),
+    ("addcmul", lambda a, b: torch.addcmul(a, b, a, value=2), REALS[:-1], False),
+    ("addcdiv", lambda a, b: torch.addcdiv(a, b, _nonzero(b) * 2, value=0.5), FLOATS, False),
+    ("hypot", torch.hypot, FLOATS, False),
+    ("atan2", torch.atan2, REALS, False),
+    ("copysign", torch.copysign, REALS, False),
+    ("nextafter", torch.nextafter, [torch.float32, torch.float64], True),
+]
+
+
+@pytest.mark.parametrize("name, call, dtypes, exact", EXTRAS, ids=[e[0] for e in EXTRAS])
+def test_more_arithmetic(name, call, dtypes, exact):
+    rows, cols = pick((5, 12), (512, 1030))
+    for dtype in dtypes:
+        for shape_b in ((rows, cols), (cols,)):  # same shape, then broadcast
+            a, b = make((rows, cols), dtype), make(shape_b, dtype)
+            native = call(a, b)
+            with flag_gems.use_gems():
+                ours = call(a, b)
+            assert ours.dtype == native.dtype and ours.shape == native.shape, (dtype, ours.dtype, native.dtype)
+            if exact or not native.dtype.is_floating_point:
+                assert_rounded_equal(ours, native)
+            else:
+                assert_close(ours, call(a.double() if dtype.is_floating_point else a,
+                                        b.double() if dtype.is_floating_point else b), native.dtype,
+                             equal_nan=True)
+        # transposed operands and an out= of the result dtype
+        a, b = make((cols, rows), dtype).t(), make((cols, rows), dtype).t()
+        native = call(a, b)
+        with flag_gems.use_gems():
+            ours = call(a, b)
+        torch.testing.assert_close(ours, native, equal_nan=True, rtol=RESOLUTION[native.dtype] * 2,
+                                   atol=1e-5 if native.dtype.is_floating_point else 0)
+
+
+@pytest.mark.parametrize("op, args", [
+    ("remainder_", (3,)), ("fmod_", (2.5,)), ("pow_", (2,)), ("clamp_", (-0.5, 0.5)), ("clamp_min_", (0.0,)),
+    ("lerp_", (torch.ones(1), 0.25)), ("addcmul_", (torch.full((1,), 2.0), torch.full((1,), 3.0))),
+    ("addcdiv_", (torch.full((1,), 2.0), torch.full((1,), 4.0))), ("atan2_", (torch.full((1,), 0.5),)),
+    ("hypot_", (torch.full((1,), 0.5),)), ("copysign_", (-1.0,)), ("floor_divide_", (0.75,)),
+])
+def test_more_arithmetic_inplace_and_out(op, args):
+    args = tuple(a.to(DEVICE) if isinstance(a, torch.Tensor) else a for a in args)
+    x = make(pick((4, 9), (256, 1000)), torch.float32)
+    native = getattr(x.clone(), op)(*args)
+    ours = x.clone()
+    with flag_gems.use_gems():
+        returned = getattr(ours, op)(*args)
+    assert returned.data_ptr() == ours.data_ptr()
+    assert_close(ours, native, torch.float32)
+    functional = getattr(torch, op.rstrip("_"))
+    out = torch.empty(x.shape[::-1], device=DEVICE).t()  # non-contiguous out
+    with flag_gems.use_gems():
+        functional(x, *args, out=out)
+    assert_close(out, functional(x, *args), torch.float32)
+
+
+@pytest.mark.parametrize("case", [
+    lambda: torch.clamp(make((3,), torch.float32)),  # neither bound
+    lambda: torch.remainder(make((3,), torch.int64), 0),  # integer zero divisor
+    lambda: torch.pow(make((3,), torch.int64), -2),  # negative integer power
+    lambda: torch.lerp(make((3,), torch.int64), make((3,), torch.int64), 0.5),  # lerp of integers
+    lambda: torch.addcdiv(make((3,), torch.int64), make((3,), torch.int64), make((3,), torch.int64)),
+    lambda: torch.rsub(make((3,), torch.bool), make((3,), torch.bool)),
+    lambda: make((3,), torch.int64).clamp_(0.5, 1.5),  # float result into an int tensor
+], ids=["clamp-no-bounds", "remainder-zero", "negative-int-power", "lerp-int", "addcdiv-int", "rsub-bool",
+        "clamp-inplace-cast"])
+def test_more_arithmetic_errors_match_torch(case):
+    native = error_of(case)
+    assert native is not None
+    with flag_gems.use_gems():
+        assert error_of(case) is native
+
+
+def test_more_arithmetic_special_values():
+    specials = torch.tensor([0.0, -0.0, 1.0, -1.0, float("inf"), float("-inf"), float("nan"), 2.5, -7.0],
+                            device=DEVICE)
+    a, b = specials.repeat_interleave(len(specials)), specials.repeat(len(specials))
+    for call in (torch.maximum, torch.minimum, torch.fmax, torch.fmin, torch.remainder, torch.fmod,
+                 torch.hypot, torch.atan2, torch.copysign, torch.pow, lambda x, y: torch.clamp(x, y, y),
+                 lambda x, y: x ** 0.5, lambda x, y: x ** -1, lambda x, y: x ** -2):
+        native = call(a, b)
+        with flag_gems.use_gems():
+            ours = call(a, b)
+        torch.testing.assert_close(ours, native, equal_nan=True, rtol=1e-6, atol=0)

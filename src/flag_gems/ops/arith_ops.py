@@ -7,10 +7,16 @@ import torch
 import triton
 import triton.language as tl
 
-from ..codegen.elementwise import Elementwise, Promotion, aten_rows
-from .tl_math import fmod, ieee_div, trunc
+from ..codegen.elementwise import Elementwise, Promotion, aten_rows, promoted_dtype
+from ..dispatch import Row
+from .tl_math import device_math, ieee_div, trunc
+from .tl_math import fmod as float_fmod  # the name fmod is the aten operator's here
 
-__all__ = ["add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_"]
+__all__ = ["add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_", "rsub", "floor_divide", "floor_divide_",
+           "remainder", "remainder_", "fmod", "fmod_", "pow", "pow_", "maximum", "minimum", "fmax", "fmin",
+           "clamp", "clamp_", "clamp_min", "clamp_min_", "clamp_max", "clamp_max_", "lerp", "lerp_",
+           "addcmul", "addcmul_", "addcdiv", "addcdiv_", "hypot", "hypot_", "atan2", "atan2_", "copysign",
+           "copysign_", "nextafter", "nextafter_"]
 
 
 @triton.jit
@@ -55,7 +61,7 @@ def _floor_tail(b, mod, div, quotient, RESULT: tl.constexpr):
 @triton.jit
 def _floor_div(a, b, RESULT: tl.constexpr):
     if a.dtype.is_floating():
-        mod = fmod(a, b)
+        mod = float_fmod(a, b)
         quotient = ieee_div(a, b)
         return tl.where(b == 0, quotient, _floor_tail(b, mod, ieee_div(a - mod, b), quotient, RESULT))
     else:
@@ -75,7 +81,7 @@ def _trunc_mul(a, inverse):
 
 @triton.jit
 def _floor_mul(a, b, inverse, RESULT: tl.constexpr):
-    mod = fmod(a, b)
+    mod = float_fmod(a, b)
     return _floor_tail(b, mod, (a - mod) * inverse, a * inverse, RESULT)
 
 
@@ -235,6 +241,372 @@ def div_(self, other, *, rounding_mode=None):
     return _divide(self, other, rounding_mode, self)
 
 
+# ---- more binary and ternary arithmetic --------------------------------------------------
+
+_libdevice_pow = device_math("pow", numpy.power)
+_libdevice_hypot = device_math("hypot", numpy.hypot)
+_libdevice_atan2 = device_math("atan2", numpy.arctan2)
+_libdevice_copysign = device_math("copysign", numpy.copysign)
+_libdevice_nextafter = device_math("nextafter", numpy.nextafter)
+
+
+def _floats(dtype):
+    return dtype.is_floating_point
+
+
+def _reals(dtype):
+    return dtype != torch.bool
+
+
+@triton.jit
+def _rsub(a, b, alpha):
+    return b - a * alpha
+
+
+@triton.jit
+def _remainder(a, b):
+    """Python's modulo: the sign of the divisor."""
+    if a.dtype.is_floating():
+        r = float_fmod(a, b)
+    else:
+        r = a % b  # C remainder: the sign of the dividend
+    return tl.where((r != 0) & ((r < 0) != (b < 0)), r + b, r)
+
+
+@triton.jit
+def _fmod(a, b):
+    if a.dtype.is_floating():
+        return float_fmod(a, b)
+    else:
+        return a % b
+
+
+@triton.jit
+def _pow_by_number(a, e):
+    """PyTorch's special cases for a number exponent (they differ from pow at
+    e.g. pow(-inf, 0.5) = inf but sqrt(-inf) = nan)."""
+    if e == 0.5:
+        r = tl.math.sqrt_rn(a)
+    elif e == 2.0:
+        r = a * a
+    elif e == 3.0:
+        r = a * a * a
+    elif e == -0.5:
+        r = ieee_div(tl.full(a.shape, 1.0, a.dtype), tl.math.sqrt_rn(a))
+    elif e == -1.0:
+        r = ieee_div(tl.full(a.shape, 1.0, a.dtype), a)
+    elif e == -2.0:
+        r = ieee_div(tl.full(a.shape, 1.0, a.dtype), a * a)
+    else:
+        r = _libdevice_pow(a, e + tl.zeros(a.shape, a.dtype))
+    return r
+
+
+@triton.jit
+def _pow(a, b):
+    if a.dtype.is_floating():
+        if len(b.shape) == 0:
+            return _pow_by_number(a, b)
+        else:
+            return _libdevice_pow(a, b)
+    else:
+        # Integer power by squaring; negative exponents give 1, -1 or 0 as in PyTorch.
+        result = tl.full(a.shape, 1, a.dtype) if len(a.shape) > 0 else a * 0 + 1
+        base = a
+        e = b
+        for _ in tl.static_range(63):
+            result = tl.where((e & 1) != 0, result * base, result)
+            base = base * base
+            e = e >> 1
+        negative = tl.where(a == 1, 1, tl.where(a == -1, tl.where((b & 1) == 0, 1, -1), 0))
+        return tl.where(b < 0, negative.to(a.dtype), result)
+
+
+@triton.jit
+def _maximum(a, b):
+    return tl.maximum(a, b, propagate_nan=tl.PropagateNan.ALL)
+
+
+@triton.jit
+def _minimum(a, b):
+    return tl.minimum(a, b, propagate_nan=tl.PropagateNan.ALL)
+
+
+@triton.jit
+def _fmax(a, b):
+    """The larger, ignoring a NaN when the other is a number."""
+    return tl.where(a != a, b, tl.where(b != b, a, tl.maximum(a, b)))
+
+
+@triton.jit
+def _fmin(a, b):
+    return tl.where(a != a, b, tl.where(b != b, a, tl.minimum(a, b)))
+
+
+@triton.jit
+def _clamp(x, low, high):
+    return tl.minimum(tl.maximum(x, low, propagate_nan=tl.PropagateNan.ALL), high,
+                      propagate_nan=tl.PropagateNan.ALL)
+
+
+@triton.jit
+def _lerp(a, b, weight):
+    # PyTorch's form: exact at both ends and monotonic.
+    return tl.where(tl.abs(weight) < 0.5, a + weight * (b - a), b - (b - a) * (1 - weight))
+
+
+@triton.jit
+def _addcmul(x, t1, t2, value):
+    return x + value * t1 * t2
+
+
+@triton.jit
+def _addcdiv(x, t1, t2, value):
+    return x + value * ieee_div(t1, t2)
+
+
+@triton.jit
+def _hypot(a, b):
+    return _libdevice_hypot(a, b)
+
+
+@triton.jit
+def _atan2(a, b):
+    return _libdevice_atan2(a, b)
+
+
+@triton.jit
+def _copysign(a, b):
+    return _libdevice_copysign(a, b)
+
+
+@triton.jit
+def _nextafter(a, b):
+    return _libdevice_nextafter(a, b)
+
+
+RSUB = Elementwise(_rsub, "rsub")
+REMAINDER = Elementwise(_remainder, "remainder", accepts=_reals)
+FMOD = Elementwise(_fmod, "fmod", accepts=_reals)
+POW = Elementwise(_pow, "pow", accepts=_reals)
+MAXIMUM = Elementwise(_maximum, "maximum")
+MINIMUM = Elementwise(_minimum, "minimum")
+FMAX = Elementwise(_fmax, "fmax", accepts=_reals)
+FMIN = Elementwise(_fmin, "fmin", accepts=_reals)
+CLAMP = Elementwise(_clamp, "clamp", accepts=_reals)
+MAXIMUM_REAL = Elementwise(_maximum, "clamp_min", accepts=_reals)
+MINIMUM_REAL = Elementwise(_minimum, "clamp_max", accepts=_reals)
+LERP = Elementwise(_lerp, "lerp", accepts=_floats)
+ADDCMUL = Elementwise(_addcmul, "addcmul")
+ADDCDIV = Elementwise(_addcdiv, "addcdiv", accepts=_floats)
+HYPOT = Elementwise(_hypot, "hypot", accepts=_floats)
+ATAN2 = Elementwise(_atan2, "atan2", Promotion.INT_TO_FLOAT)
+COPYSIGN = Elementwise(_copysign, "copysign", Promotion.INT_TO_FLOAT)
+NEXTAFTER = Elementwise(_nextafter, "nextafter", accepts=_floats)
+
+
+def _binary(op, extra_check=None):
+    """functional, in-place and their conditions for ``op(self, other)``."""
+
+    def functional(self, other, *, out=None):
+        return op((self, other), (), out)
+
+    def inplace(self, other):
+        return op.inplace((self, other))
+
+    def unsupported(self, other, *, out=None):
+        return (extra_check and extra_check(self, other)) or op.unsupported((self, other), out)
+
+    def inplace_unsupported(self, other):
+        return (extra_check and extra_check(self, other)) or op.unsupported((self, other), inplace=True)
+
+    return functional, inplace, unsupported, inplace_unsupported
+
+
+def _no_integer_zero_divisor(self, other):
+    """PyTorch raises ZeroDivisionError for an integer zero divisor (on CPU tensors and numbers)."""
+    dtype = promoted_dtype((self, other))
+    if dtype.is_floating_point:
+        return None
+    if isinstance(other, torch.Tensor):
+        return "integer division by zero" if other.device.type == "cpu" and bool((other == 0).any()) else None
+    return "integer division by zero" if other == 0 else None
+
+
+def _no_negative_integer_power(self, exponent):
+    if isinstance(exponent, (int, float)) and not isinstance(exponent, bool) and isinstance(self, torch.Tensor):
+        if not self.dtype.is_floating_point and type(exponent) is int and exponent < 0:
+            return "integers to negative integer powers"
+    return None
+
+
+remainder, remainder_, _remainder_unsupported, _remainder_inplace_unsupported = _binary(
+    REMAINDER, _no_integer_zero_divisor)
+fmod, fmod_, _fmod_unsupported, _fmod_inplace_unsupported = _binary(FMOD, _no_integer_zero_divisor)
+pow, pow_, _pow_unsupported, _pow_inplace_unsupported = _binary(POW, _no_negative_integer_power)
+maximum, _, _maximum_unsupported, _ = _binary(MAXIMUM)
+minimum, _, _minimum_unsupported, _ = _binary(MINIMUM)
+fmax, _, _fmax_unsupported, _ = _binary(FMAX)
+fmin, _, _fmin_unsupported, _ = _binary(FMIN)
+hypot, hypot_, _hypot_unsupported, _hypot_inplace_unsupported = _binary(HYPOT)
+atan2, atan2_, _atan2_unsupported, _atan2_inplace_unsupported = _binary(ATAN2)
+copysign, copysign_, _copysign_unsupported, _copysign_inplace_unsupported = _binary(COPYSIGN)
+nextafter, nextafter_, _nextafter_unsupported, _nextafter_inplace_unsupported = _binary(NEXTAFTER)
+
+
+def _pow_scalar_base(self, exponent, *, out=None):
+    """pow.Scalar: a number raised to a tensor."""
+    return POW((self, exponent), (), out)
+
+
+def _pow_scalar_base_unsupported(self, exponent, *, out=None):
+    return POW.unsupported((self, exponent), out)
+
+
+def rsub(self, other, *, alpha=1, out=None):
+    """``other - alpha * self``."""
+    return RSUB((self, other), (alpha,), out)
+
+
+def _rsub_unsupported(self, other, *, alpha=1, out=None):
+    if _has_bool((self, other)):
+        return "subtraction with a bool operand"
+    return RSUB.unsupported((self, other), out) or _alpha_unsupported(RSUB, (self, other), alpha)
+
+
+def floor_divide(self, other, *, out=None):
+    return _divide(self, other, "floor", out)
+
+
+def floor_divide_(self, other):
+    return _divide(self, other, "floor", self)
+
+
+def _floor_divide_unsupported(self, other, *, out=None):
+    return _div_unsupported_for(self, other, "floor", out, False)
+
+
+def _floor_divide_inplace_unsupported(self, other):
+    return _div_unsupported_for(self, other, "floor", None, True)
+
+
+def _bounds(low, high):
+    """Operands and formula for clamp with either bound possibly None."""
+    if low is None:
+        return MINIMUM_REAL, (high,)
+    if high is None:
+        return MAXIMUM_REAL, (low,)
+    return CLAMP, (low, high)
+
+
+def clamp(self, min=None, max=None, *, out=None):
+    op, bounds = _bounds(min, max)
+    return op((self, *bounds), (), out)
+
+
+def clamp_(self, min=None, max=None):
+    op, bounds = _bounds(min, max)
+    return op.inplace((self, *bounds))
+
+
+def _clamp_unsupported(self, min=None, max=None, *, out=None):
+    if min is None and max is None:
+        return "neither min nor max"
+    op, bounds = _bounds(min, max)
+    return op.unsupported((self, *bounds), out)
+
+
+def _clamp_inplace_unsupported(self, min=None, max=None):
+    if min is None and max is None:
+        return "neither min nor max"
+    op, bounds = _bounds(min, max)
+    return op.unsupported((self, *bounds), inplace=True)
+
+
+def clamp_min(self, min, *, out=None):
+    return MAXIMUM_REAL((self, min), (), out)
+
+
+def clamp_min_(self, min):
+    return MAXIMUM_REAL.inplace((self, min))
+
+
+def clamp_max(self, max, *, out=None):
+    return MINIMUM_REAL((self, max), (), out)
+
+
+def clamp_max_(self, max):
+    return MINIMUM_REAL.inplace((self, max))
+
+
+_, _, _clamp_min_unsupported, _clamp_min_inplace_unsupported = _binary(MAXIMUM_REAL)
+_, _, _clamp_max_unsupported, _clamp_max_inplace_unsupported = _binary(MINIMUM_REAL)
+
+
+def lerp(self, end, weight, *, out=None):
+    """``self + weight * (end - self)``, in PyTorch's exact form."""
+    return LERP((self, end, weight), (), out)
+
+
+def lerp_(self, end, weight):
+    return LERP.inplace((self, end, weight))
+
+
+def _lerp_dtypes_unsupported(self, end, weight):
+    # lerp does not promote: end (and a weight tensor) must have self's floating dtype.
+    if not self.dtype.is_floating_point or not isinstance(end, torch.Tensor) or end.dtype != self.dtype or (
+            isinstance(weight, torch.Tensor) and weight.dtype != self.dtype):
+        return "lerp needs operands of one floating dtype"
+    return None
+
+
+def _lerp_unsupported(self, end, weight, *, out=None):
+    return _lerp_dtypes_unsupported(self, end, weight) or LERP.unsupported((self, end, weight), out)
+
+
+def _lerp_inplace_unsupported(self, end, weight):
+    return _lerp_dtypes_unsupported(self, end, weight) or LERP.unsupported((self, end, weight), inplace=True)
+
+
+def addcmul(self, tensor1, tensor2, *, value=1, out=None):
+    """``self + value * tensor1 * tensor2``."""
+    return ADDCMUL((self, tensor1, tensor2), (value,), out)
+
+
+def addcmul_(self, tensor1, tensor2, *, value=1):
+    return ADDCMUL.inplace((self, tensor1, tensor2), (value,))
+
+
+def addcdiv(self, tensor1, tensor2, *, value=1, out=None):
+    """``self + value * tensor1 / tensor2``."""
+    return ADDCDIV((self, tensor1, tensor2), (value,), out)
+
+
+def addcdiv_(self, tensor1, tensor2, *, value=1):
+    return ADDCDIV.inplace((self, tensor1, tensor2), (value,))
+
+
+def _ternary_value_unsupported(op, self, tensor1, tensor2, value, out, inplace):
+    return op.unsupported((self, tensor1, tensor2), out, inplace) or _alpha_unsupported(
+        op, (self, tensor1, tensor2), value)
+
+
+def _addcmul_unsupported(self, tensor1, tensor2, *, value=1, out=None):
+    return _ternary_value_unsupported(ADDCMUL, self, tensor1, tensor2, value, out, False)
+
+
+def _addcmul_inplace_unsupported(self, tensor1, tensor2, *, value=1):
+    return _ternary_value_unsupported(ADDCMUL, self, tensor1, tensor2, value, None, True)
+
+
+def _addcdiv_unsupported(self, tensor1, tensor2, *, value=1, out=None):
+    return _ternary_value_unsupported(ADDCDIV, self, tensor1, tensor2, value, out, False)
+
+
+def _addcdiv_inplace_unsupported(self, tensor1, tensor2, *, value=1):
+    return _ternary_value_unsupported(ADDCDIV, self, tensor1, tensor2, value, None, True)
+
+
 ATEN = (
     aten_rows("add", add, add_, _add_unsupported, _add_inplace_unsupported,
           ("Tensor", "Scalar", "out", "Scalar_out"))
@@ -244,4 +616,38 @@ ATEN = (
             ("Tensor", "Scalar", "out", "Scalar_out"))
     + aten_rows("div", div, div_, _div_unsupported, _div_inplace_unsupported,
             ("Tensor", "Scalar", "Tensor_mode", "Scalar_mode", "out", "out_mode", "Scalar_out", "Scalar_mode_out"))
+    + aten_rows("rsub", rsub, None, _rsub_unsupported, None, ("Tensor", "Scalar", "Tensor_out", "Scalar_out"))
+    + aten_rows("floor_divide", floor_divide, None, _floor_divide_unsupported, None,
+                ("", "Scalar", "out", "Scalar_out"))
+    + [Row(f"floor_divide_.{overload}", floor_divide_, _floor_divide_inplace_unsupported)
+       for overload in ("Tensor", "Scalar")]
+    + aten_rows("remainder", remainder, remainder_, _remainder_unsupported, _remainder_inplace_unsupported,
+                ("Tensor", "Scalar", "Tensor_out", "Scalar_out"))
+    + aten_rows("fmod", fmod, fmod_, _fmod_unsupported, _fmod_inplace_unsupported,
+                ("Tensor", "Scalar", "Tensor_out", "Scalar_out"))
+    + aten_rows("pow", pow, None, _pow_unsupported, None,
+                ("Tensor_Tensor", "Tensor_Scalar", "Tensor_Tensor_out", "Tensor_Scalar_out"))
+    + [Row("pow_.Scalar", pow_, _pow_inplace_unsupported), Row("pow_.Tensor", pow_, _pow_inplace_unsupported),
+       Row("pow.Scalar", _pow_scalar_base, _pow_scalar_base_unsupported),
+       Row("pow.Scalar_out", _pow_scalar_base, _pow_scalar_base_unsupported)]
+    + aten_rows("maximum", maximum, None, _maximum_unsupported, None, ("", "out"))
+    + aten_rows("minimum", minimum, None, _minimum_unsupported, None, ("", "out"))
+    + aten_rows("fmax", fmax, None, _fmax_unsupported, None, ("", "out"))
+    + aten_rows("fmin", fmin, None, _fmin_unsupported, None, ("", "out"))
+    + aten_rows("clamp", clamp, clamp_, _clamp_unsupported, _clamp_inplace_unsupported,
+                ("", "Tensor", "out", "Tensor_out"))
+    + aten_rows("clamp_min", clamp_min, clamp_min_, _clamp_min_unsupported, _clamp_min_inplace_unsupported,
+                ("", "Tensor", "out", "Tensor_out"))
+    + aten_rows("clamp_max", clamp_max, clamp_max_, _clamp_max_unsupported, _clamp_max_inplace_unsupported,
+                ("", "Tensor", "out", "Tensor_out"))
+    + aten_rows("lerp", lerp, lerp_, _lerp_unsupported, _lerp_inplace_unsupported,
+                ("Scalar", "Tensor", "Scalar_out", "Tensor_out"))
+    + aten_rows("addcmul", addcmul, addcmul_, _addcmul_unsupported, _addcmul_inplace_unsupported, ("", "out"))
+    + aten_rows("addcdiv", addcdiv, addcdiv_, _addcdiv_unsupported, _addcdiv_inplace_unsupported, ("", "out"))
+    + aten_rows("hypot", hypot, hypot_, _hypot_unsupported, _hypot_inplace_unsupported, ("", "out"))
+    + aten_rows("atan2", atan2, atan2_, _atan2_unsupported, _atan2_inplace_unsupported, ("", "out"))
+    + aten_rows("copysign", copysign, copysign_, _copysign_unsupported, _copysign_inplace_unsupported,
+                ("Tensor", "Scalar", "out", "Scalar_out"))
+    + aten_rows("nextafter", nextafter, nextafter_, _nextafter_unsupported, _nextafter_inplace_unsupported,
+                ("", "out"))
 )
