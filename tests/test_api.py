@@ -125,7 +125,8 @@ def test_record_log(tmp_path):
     z = torch.randn(3, dtype=torch.complex64, device=DEVICE)
     torch.add(z, z)  # per-call fallback
     flag_gems.disable()
-    lines = path.read_text().splitlines()
+    # (Under the interpreter, its own copies show up as nested calls: keep add's lines.)
+    lines = [line for line in path.read_text().splitlines() if line.startswith("aten::add.Tensor")]
     assert lines[0].startswith("aten::add.Tensor\ttriton\t(f32[3, 4], f32[3, 4])")
     # Once the first call compiled the kernel, built C++ wrappers may launch the second.
     assert sum(line.startswith(("aten::add.Tensor\ttriton", "aten::add.Tensor\tc++")) for line in lines) == 2

@@ -1,16 +1,11 @@
-"""Where flag_gems keeps files between processes (GEMS_CACHE_DIR moves it)."""
+"""Generated kernel sources, kept as files under flag_gems' cache."""
 
 import hashlib
 import importlib.util
 import os
 import tempfile
 
-
-def cache_dir(*parts):
-    root = os.environ.get("GEMS_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".flag_gems", "cache")
-    path = os.path.join(root, *parts)
-    os.makedirs(path, exist_ok=True)
-    return path
+from ..runtime import cache_dir
 
 
 def load_generated(kind, name, source):

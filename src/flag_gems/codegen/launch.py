@@ -14,7 +14,7 @@ import numpy
 import torch
 import triton
 
-_INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
+INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 # The C entry points behind torch.cuda.current_stream / current_device, without
 # their Python wrappers: this is the per-call hot path.
 _raw_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
@@ -48,7 +48,7 @@ class Launcher:
         self._compiled = {}
 
     def __call__(self, grid, *args, **constexprs):
-        if _INTERPRETED:
+        if INTERPRETED:
             # Masked-off lanes hold placeholder values; numpy need not warn about them.
             with numpy.errstate(all="ignore"):
                 self.kernel[grid](*args, **constexprs)

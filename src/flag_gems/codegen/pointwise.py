@@ -21,7 +21,7 @@ import triton.language as tl
 
 from ..csrc import Served, prebuilt
 from .cache import load_generated
-from .launch import Launcher
+from .launch import INTERPRETED, Launcher
 
 TL_DTYPE = {
     torch.float16: tl.float16, torch.bfloat16: tl.bfloat16, torch.float32: tl.float32,
@@ -272,6 +272,8 @@ class Pointwise:
                 continue
             args.append(int(value) if isinstance(value, bool) else value)
             pattern += "S"
+        if INTERPRETED and out.dtype == torch.bfloat16:
+            compute_dtype = torch.float32  # the interpreter garbles integer and fp64 -> bf16 casts
         compute = TL_DTYPE[compute_dtype]
         out_bool = out.dtype == torch.bool
         shape, out_strides = out.shape, out.stride()

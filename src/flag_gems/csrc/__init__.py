@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import torch
 
-from ..codegen.cache import cache_dir
+from ..runtime import cache_dir
 
 NAME = "flag_gems_c_operators"
 

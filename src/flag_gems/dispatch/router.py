@@ -61,7 +61,7 @@ _registration_lock = threading.Lock()
 _ALLOWS_OVERRIDE = "allow_override" in inspect.signature(torch.library.Library.impl).parameters
 
 
-def _scalar_tensor_positions(name):
+def _tensor_positions(name):
     base, _, overload = name.partition(".")
     schema = torch._C._get_schema(f"aten::{base}", overload)
     return tuple(
@@ -106,7 +106,7 @@ _FALSE = torch.tensor(False)
 
 
 def _make_fallback(row, native):
-    positions = _scalar_tensor_positions(row.name)
+    positions = _tensor_positions(row.name)
     call = native.call_boxed
 
     def fallback(keyset, args, kwargs):
@@ -120,10 +120,16 @@ def _make_fallback(row, native):
 def _make_router(row):
     impl, unsupported, fallback = row.impl, row.unsupported, row.fallback
     name, kind = row.name, row.kind
+    # PyTorch's internals may pass a wrapped number as a Tensor-typed self; the
+    # dispatcher hands it over as a Python number: such calls stay native.
+    self_is_tensor = 0 in _tensor_positions(name)
 
     def route(keyset, *args, **kwargs):
         if row.active and not _nesting.inside:
-            reason = None if unsupported is None else unsupported(*args, **kwargs)
+            if self_is_tensor and args and not isinstance(args[0], torch.Tensor):
+                reason = "a number where self is a tensor"
+            else:
+                reason = None if unsupported is None else unsupported(*args, **kwargs)
             if reason is None:
                 served = Served.count
                 _nesting.inside = True

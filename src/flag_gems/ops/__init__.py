@@ -14,8 +14,8 @@ import torch
 from .. import runtime
 from ..dispatch import Row
 
-FAMILIES = ("arith_ops", "unary_ops", "compare_ops", "activation_ops", "reduction_ops", "softmax_ops",
-            "matmul_ops")
+FAMILIES = ("arith_ops", "unary_ops", "compare_ops", "activation_ops", "copy_ops", "reduction_ops",
+            "softmax_ops", "matmul_ops")
 
 
 @lru_cache(maxsize=None)

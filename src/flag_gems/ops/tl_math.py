@@ -9,6 +9,7 @@ promotion, special values); GPU tests check libdevice's accuracy.
 
 import os
 
+from .. import codegen  # noqa: F401 - selects the vendor (and the interpreter) before the kernels below
 import numpy
 import torch
 import triton
@@ -60,3 +61,30 @@ def ieee_div(a, b):
 @triton.jit
 def trunc(x):
     return tl.where(x < 0, tl.ceil(x), tl.floor(x))
+
+# Unary math (unary_ops): libdevice compiled, numpy (or torch) under the interpreter.
+exp = device_math("exp", numpy.exp)
+exp2 = device_math("exp2", numpy.exp2)
+expm1 = device_math("expm1", numpy.expm1)
+log = device_math("log", numpy.log)
+log2 = device_math("log2", numpy.log2)
+log10 = device_math("log10", numpy.log10)
+log1p = device_math("log1p", numpy.log1p)
+sin = device_math("sin", numpy.sin)
+cos = device_math("cos", numpy.cos)
+tan = device_math("tan", numpy.tan)
+asin = device_math("asin", numpy.arcsin)
+acos = device_math("acos", numpy.arccos)
+atan = device_math("atan", numpy.arctan)
+sinh = device_math("sinh", numpy.sinh)
+cosh = device_math("cosh", numpy.cosh)
+tanh = device_math("tanh", numpy.tanh)
+asinh = device_math("asinh", numpy.arcsinh)
+acosh = device_math("acosh", numpy.arccosh)
+atanh = device_math("atanh", numpy.arctanh)
+erf = device_math("erf")
+erfc = device_math("erfc")
+erfinv = device_math("erfinv")
+lgamma = device_math("lgamma")
+rsqrt = device_math("rsqrt", lambda x: 1 / numpy.sqrt(x))
+rint = device_math("rint", numpy.rint)

@@ -67,6 +67,14 @@ def device_info() -> DeviceInfo:
     return DeviceInfo(selected_vendor())
 
 
+def cache_dir(*parts):
+    """A folder under flag_gems' cache (GEMS_CACHE_DIR, default ~/.flag_gems/cache)."""
+    root = os.environ.get("GEMS_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".flag_gems", "cache")
+    path = os.path.join(root, *parts)
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
 def config(kernel: str, default):
     """The selected vendor's config for ``kernel``, or ``default``."""
     return selected_vendor().configs.get(kernel, default)
