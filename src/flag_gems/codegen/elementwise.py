@@ -72,9 +72,8 @@ class Elementwise:
     ``accepts(promoted_dtype)`` limits the dtypes (None: every supported one).
     """
 
-    def __init__(self, formula, name, promotion=Promotion.DEFAULT, accepts=None, takes_result_dtype=False,
-                 fast_id=None):
-        self.pointwise = Pointwise(formula, name, takes_result_dtype=takes_result_dtype, fast_id=fast_id)
+    def __init__(self, formula, name, promotion=Promotion.DEFAULT, accepts=None, takes_result_dtype=False):
+        self.pointwise = Pointwise(formula, name, takes_result_dtype=takes_result_dtype, launch_from_cpp=True)
         self.name = name
         self.promotion = promotion
         self.accepts = accepts
@@ -147,6 +146,10 @@ class Elementwise:
 
     def __call__(self, operands, params=(), out=None):
         """The result of the operator, in a new tensor or in ``out``."""
+        if out is None:
+            result = self.pointwise.fast(*operands, *params)
+            if result is not None:
+                return result
         compute, result_dtype = self.dtypes(operands)
         if out is not None and out.dtype == result_dtype:
             return self.pointwise(out, compute, *operands, *params)

@@ -15,6 +15,8 @@ tensor/number operands:
 64-bit indexing is switched on only when an offset can pass 2**31.
 """
 
+import itertools
+
 import torch
 import triton
 import triton.language as tl
@@ -185,43 +187,60 @@ def flat_block(n):
     return 2048
 
 
-_FAST_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+# Operand patterns the C++ wrappers launch (csrc/pointwise_fast.cpp's Pattern).
+_CPP_PATTERNS = {"T": 1, "TT": 2, "TTS": 3, "TS": 4}
+_CPP_IDS = itertools.count(1)
 
 
 class Pointwise:
     """An elementwise operator generated from a scalar formula."""
 
-    def __init__(self, formula, name, takes_result_dtype=False, fast_id=None):
+    def __init__(self, formula, name, takes_result_dtype=False, launch_from_cpp=False):
         self.formula = formula
         self.name = name
         # The formula's last parameter is the output's element type (a constexpr).
         self.takes_result_dtype = takes_result_dtype
-        # Set for the binary operators that flag_gems.c_operators launches from C++.
-        self.fast_id = fast_id
-        self._fast = None  # the C++ extension, once it holds one of our kernels
+        # Whether flag_gems.c_operators may launch this operator's flat kernels; only
+        # for operators whose result dtype follows from their input dtype alone.
+        self.cpp_id = next(_CPP_IDS) if launch_from_cpp else None
+        self._cpp = None  # the C++ extension, once it holds one of our kernels
         self._taught = set()  # compiled kernels already offered to it
         self._kernels = {}
 
-    def fast(self, a, b, *scalars):
-        """``formula(a, b, *scalars)`` through the C++ wrappers, or None when they
-        do not cover the call (the general path then runs and teaches them)."""
-        if self._fast is None or not isinstance(b, torch.Tensor):
+    def fast(self, *args):
+        """The operator over ``args`` (as the kernel takes them) launched from C++,
+        or None when the C++ wrappers do not cover the call."""
+        extension = self._cpp
+        if extension is None or not isinstance(args[0], torch.Tensor):
             return None
-        if scalars and type(scalars[0]) is not int:
+        if len(args) == 1:
+            result = extension.unary(self.cpp_id, args[0])
+        elif len(args) == 2 and isinstance(args[1], torch.Tensor):
+            result = extension.binary(self.cpp_id, args[0], args[1], None)
+        elif len(args) == 2 and type(args[1]) is float:
+            result = extension.tensor_float(self.cpp_id, args[0], args[1])
+        elif len(args) == 3 and isinstance(args[1], torch.Tensor) and type(args[2]) is int:
+            result = extension.binary(self.cpp_id, args[0], args[1], args[2])
+        else:
             return None
-        result = self._fast.binary(self.fast_id, a, b, scalars[0] if scalars else None)
         if result is not None:
             Served.count += 1
         return result
 
-    def _teach_fast_path(self, compiled, pattern, tensors, out, args, numel, block):
-        """Hand a just-compiled flat kernel to the C++ wrappers when its call is one they make."""
+    def _teach_cpp(self, compiled, pattern, tensors, out, args, numel, block):
+        """Hand a just-run flat kernel to the C++ wrappers when its call is one they make."""
         extension = prebuilt()
-        if extension is None or pattern not in ("TT", "TTS") or len(tensors) != 2 or not 2 <= numel < _INT32_LIMIT:
+        code = _CPP_PATTERNS.get(pattern)
+        if extension is None or code is None or not 2 <= numel < _INT32_LIMIT:
             return
-        if out.dtype not in _FAST_DTYPES or any(t.dtype != out.dtype for t in tensors):
+        dtype = tensors[0].dtype
+        if any(t.dtype != dtype or t.shape != out.shape for t in tensors):
             return
+        if out.dtype not in (dtype, torch.bool):
+            return  # e.g. integer -> default float: the default may change between calls
         if pattern == "TTS" and not (type(args[2]) is int and -(2**31) <= args[2] < 2**31):
+            return
+        if pattern == "TS" and type(args[1]) is not float:
             return
         metadata = compiled.metadata
         if getattr(metadata, "global_scratch_size", 0) or getattr(metadata, "profile_scratch_size", 0) or \
@@ -230,9 +249,9 @@ class Pointwise:
         alignment = {t.data_ptr() % 16 == 0 for t in (*tensors, out)}
         if len(alignment) != 1:
             return  # compiled for mixed alignment: no single C++ key describes it
-        extension.register_kernel(self.fast_id, out.dtype, alignment.pop(), numel % 16 == 0, block,
-                                  compiled.function, metadata.num_warps * 32, metadata.shared)
-        self._fast = extension
+        extension.register_kernel(self.cpp_id, code, dtype, alignment.pop(), numel % 16 == 0, block,
+                                  compiled.function, metadata.num_warps * 32, metadata.shared, out.dtype)
+        self._cpp = extension
 
     def _launcher(self, pattern, rank):
         key = (pattern, rank)
@@ -286,9 +305,9 @@ class Pointwise:
                 BLOCK=block, COMPUTE=compute, OUT_BOOL=out_bool, INDEX64=numel >= _INT32_LIMIT,
                 num_warps=4,
             )
-            if self.fast_id is not None and compiled is not None and compiled not in self._taught:
+            if self.cpp_id is not None and compiled is not None and compiled not in self._taught:
                 self._taught.add(compiled)
-                self._teach_fast_path(compiled, pattern, tensors, out, args, numel, block)
+                self._teach_cpp(compiled, pattern, tensors, out, args, numel, block)
             return out
         all_strides = [broadcast_strides(t, shape) for t in tensors] + [list(out_strides)]
         sizes, strides = collapse(list(shape), all_strides)

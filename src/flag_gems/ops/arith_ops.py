@@ -85,11 +85,10 @@ def _floor_mul(a, b, inverse, RESULT: tl.constexpr):
     return _floor_tail(b, mod, (a - mod) * inverse, a * inverse, RESULT)
 
 
-# fast_id: the ids under which flag_gems.c_operators keeps their compiled kernels.
-ADD = Elementwise(_add, "add", fast_id=1)
-SUB = Elementwise(_sub, "sub", fast_id=2)
-MUL = Elementwise(_mul, "mul", fast_id=3)
-TRUE_DIV = Elementwise(_true_div, "true_div", Promotion.INT_TO_FLOAT, fast_id=4)
+ADD = Elementwise(_add, "add")
+SUB = Elementwise(_sub, "sub")
+MUL = Elementwise(_mul, "mul")
+TRUE_DIV = Elementwise(_true_div, "true_div", Promotion.INT_TO_FLOAT)
 TRUNC_DIV = Elementwise(_trunc_div, "trunc_div", takes_result_dtype=True)
 FLOOR_DIV = Elementwise(_floor_div, "floor_div", takes_result_dtype=True)
 TRUNC_MUL = Elementwise(_trunc_mul, "trunc_mul")
@@ -140,8 +139,7 @@ def _sub_inplace_unsupported(self, other, *, alpha=1):
 
 def add(self, other, *, alpha=1, out=None):
     """``self + alpha * other``; ``other`` a tensor or a number."""
-    result = ADD.pointwise.fast(self, other, alpha) if out is None else None
-    return result if result is not None else ADD((self, other), (alpha,), out)
+    return ADD((self, other), (alpha,), out)
 
 
 def add_(self, other, *, alpha=1):
@@ -150,8 +148,7 @@ def add_(self, other, *, alpha=1):
 
 def sub(self, other, *, alpha=1, out=None):
     """``self - alpha * other``; ``other`` a tensor or a number."""
-    result = SUB.pointwise.fast(self, other, alpha) if out is None else None
-    return result if result is not None else SUB((self, other), (alpha,), out)
+    return SUB((self, other), (alpha,), out)
 
 
 def sub_(self, other, *, alpha=1):
@@ -170,8 +167,7 @@ def _mul_inplace_unsupported(self, other):
 
 
 def mul(self, other, *, out=None):
-    result = MUL.pointwise.fast(self, other) if out is None else None
-    return result if result is not None else MUL((self, other), (), out)
+    return MUL((self, other), (), out)
 
 
 def mul_(self, other):
@@ -233,8 +229,7 @@ def _divide(self, other, rounding_mode, out):
 
 def div(self, other, *, rounding_mode=None, out=None):
     """``self / other``, truncated or floored when ``rounding_mode`` says so."""
-    result = TRUE_DIV.pointwise.fast(self, other) if out is None and rounding_mode is None else None
-    return result if result is not None else _divide(self, other, rounding_mode, out)
+    return _divide(self, other, rounding_mode, out)
 
 
 def div_(self, other, *, rounding_mode=None):
