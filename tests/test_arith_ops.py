@@ -388,8 +388,9 @@ def test_more_arithmetic_inplace_and_out(op, args):
     lambda: torch.addcdiv(make((3,), torch.int64), make((3,), torch.int64), make((3,), torch.int64)),
     lambda: torch.rsub(make((3,), torch.bool), make((3,), torch.bool)),
     lambda: make((3,), torch.int64).clamp_(0.5, 1.5),  # float result into an int tensor
+    lambda: torch.clamp(make((3,), torch.float32), -1, 1, out=torch.empty(3, dtype=torch.float64, device=DEVICE)),
 ], ids=["clamp-no-bounds", "remainder-zero", "negative-int-power", "lerp-int", "addcdiv-int", "rsub-bool",
-        "clamp-inplace-cast"])
+        "clamp-inplace-cast", "clamp-out-dtype"])
 def test_more_arithmetic_errors_match_torch(case):
     native = error_of(case)
     assert native is not None

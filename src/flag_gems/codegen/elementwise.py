@@ -72,11 +72,14 @@ class Elementwise:
     ``accepts(promoted_dtype)`` limits the dtypes (None: every supported one).
     """
 
-    def __init__(self, formula, name, promotion=Promotion.DEFAULT, accepts=None, takes_result_dtype=False):
+    def __init__(self, formula, name, promotion=Promotion.DEFAULT, accepts=None, takes_result_dtype=False,
+                 out_casts=True):
         self.pointwise = Pointwise(formula, name, takes_result_dtype=takes_result_dtype, launch_from_cpp=True)
         self.name = name
         self.promotion = promotion
         self.accepts = accepts
+        # False for operators whose out= must have the result dtype exactly (clamp).
+        self.out_casts = out_casts
         self.supported = runtime.supported_dtypes()
 
     # ---- dtypes
@@ -121,8 +124,8 @@ class Elementwise:
             return "output on another device"
         if dest.shape != broadcast_shape(operands):
             return "output shape differs from the result shape"
-        if not torch.can_cast(result_dtype, dest.dtype):
-            return f"result type {result_dtype} can't be cast to {dest.dtype}"
+        if not torch.can_cast(result_dtype, dest.dtype) or (not self.out_casts and dest.dtype != result_dtype):
+            return f"result type {result_dtype} can't be written to {dest.dtype}"
         if dest.numel() > 1 and torch._debug_has_internal_overlap(dest) == 1:
             return "output has internal overlap"
         for src in operands:
