@@ -280,3 +280,11 @@ def test_scalars_unwrapped_by_the_dispatcher_fall_back_with_torch_promotion():
     assert (i.to(torch.int16) + 1).dtype == torch.int16
     h = torch.ones(3, dtype=torch.float16, device=DEVICE)
     torch.testing.assert_close(torch.add(h, 2.5, alpha=2), h * 6)
+
+
+def test_fused_functions_at_top_level():
+    x, y = make((4, 8), torch.float32), make((4, 8), torch.float32)
+    assert_close(flag_gems.silu_and_mul(x, y), torch.nn.functional.silu(x.double()) * y.double(), torch.float32)
+    assert flag_gems.swiglu(make((2, 6), torch.float32)).shape == (2, 3)
+    for name in ("silu_and_mul", "gelu_and_mul", "swiglu", "geglu", "reglu"):
+        assert getattr(flag_gems, name) is getattr(flag_gems.ops, name)

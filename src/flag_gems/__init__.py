@@ -14,9 +14,12 @@ from .api import all_registered_ops, disable, enable, only_enable, use_gems  # n
 
 __version__ = "0.1.0"
 
+# Fused functions FlagGems users call at top level, e.g. flag_gems.silu_and_mul(x, y).
+_FUSED = ("silu_and_mul", "gelu_and_mul", "swiglu", "geglu", "reglu")
+
 __all__ = [
     "enable", "only_enable", "use_gems", "disable", "all_registered_ops",
-    "ops", "runtime", "testing", "vendor_name", "device", "__version__",
+    "ops", "runtime", "testing", "vendor_name", "device", "__version__", *_FUSED,
 ]
 
 
@@ -25,4 +28,6 @@ def __getattr__(name):
         return runtime.selected_vendor().name
     if name == "device":
         return runtime.selected_vendor().device
+    if name in _FUSED:
+        return getattr(ops, name)  # defining kernels is not import-time work: resolve on first use
     raise AttributeError(f"module 'flag_gems' has no attribute {name!r}")
