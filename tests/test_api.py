@@ -280,6 +280,14 @@ def test_scalars_unwrapped_by_the_dispatcher_fall_back_with_torch_promotion():
     assert (i.to(torch.int16) + 1).dtype == torch.int16
     h = torch.ones(3, dtype=torch.float16, device=DEVICE)
     torch.testing.assert_close(torch.add(h, 2.5, alpha=2), h * 6)
+    # Only 0-d tensors: a re-wrapped number must not widen them (our rows are registered now).
+    flag_gems.disable()
+    a = torch.tensor(3, dtype=torch.int32, device=DEVICE)
+    h0 = torch.tensor(1.0, dtype=torch.float16, device=DEVICE)
+    z0 = torch.tensor(1 + 1j, dtype=torch.complex64, device=DEVICE)
+    assert (a % 8).dtype == torch.int32 and (h0 + 1.0).dtype == torch.float16 and (z0 * 2.0).dtype == torch.complex64
+    flag_gems.enable()
+    assert (z0 * 2.0).dtype == torch.complex64 and (z0 + 1).dtype == torch.complex64
 
 
 def test_fused_functions_at_top_level():

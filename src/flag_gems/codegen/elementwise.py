@@ -159,7 +159,7 @@ class Elementwise:
         device = _device_of(operands)
         tensors = [op for op in operands if isinstance(op, torch.Tensor) and op.device == device]
         result = self.pointwise(output_like(broadcast_shape(operands), result_dtype, device, tensors),
-                                compute, *operands, *params)
+                                compute, *operands, *params, teach_cpp=True)
         # An out= of another dtype receives the result rounded to its own dtype first, as in PyTorch.
         return result if out is None else out.copy_(result)
 

@@ -240,8 +240,8 @@ class Pointwise:
             return  # e.g. integer -> default float: the default may change between calls
         if pattern == "TTS" and not (type(args[2]) is int and -(2**31) <= args[2] < 2**31):
             return
-        if pattern == "TS" and type(args[1]) is not float:
-            return
+        if pattern == "TS" and (type(args[1]) is not float or not dtype.is_floating_point):
+            return  # an integer tensor with a float computes in the default dtype, which may change
         metadata = compiled.metadata
         if getattr(metadata, "global_scratch_size", 0) or getattr(metadata, "profile_scratch_size", 0) or \
                 getattr(metadata, "num_ctas", 1) != 1:
@@ -267,8 +267,10 @@ class Pointwise:
             self._kernels[key] = launcher
         return launcher
 
-    def __call__(self, out, compute_dtype, *operands):
-        """Write ``formula(*operands)`` into ``out`` (its shape and strides as given)."""
+    def __call__(self, out, compute_dtype, *operands, teach_cpp=False):
+        """Write ``formula(*operands)`` into ``out`` (its shape and strides as given).
+        ``teach_cpp``: ``out`` is a fresh result of the operator's own dtype, so the
+        kernel may be handed to the C++ wrappers for later such calls."""
         numel = out.numel()
         if numel == 0:
             return out
@@ -305,7 +307,7 @@ class Pointwise:
                 BLOCK=block, COMPUTE=compute, OUT_BOOL=out_bool, INDEX64=numel >= _INT32_LIMIT,
                 num_warps=4,
             )
-            if self.cpp_id is not None and compiled is not None and compiled not in self._taught:
+            if teach_cpp and self.cpp_id is not None and compiled is not None and compiled not in self._taught:
                 self._taught.add(compiled)
                 self._teach_cpp(compiled, pattern, tensors, out, args, numel, block)
             return out

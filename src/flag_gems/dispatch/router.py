@@ -84,20 +84,30 @@ def _category(dtype):
 
 def _rewrap(args, positions):
     """Turn Python numbers that the dispatcher unwrapped from wrapped-number
-    tensors back into 0-d CPU tensors that promote exactly as the originals."""
-    top = max((_category(a.dtype) for a in args if isinstance(a, torch.Tensor)), default=-1)
+    tensors back into 0-d CPU tensors that promote exactly as the originals.
+
+    A wrapped number only changes the result dtype when its kind (bool < int <
+    float < complex) is above every tensor's. A plain 0-d tensor behaves alike
+    beside dimensioned tensors of its kind or above; among 0-d tensors only, it
+    must carry the dtype those tensors promote to.
+    """
+    tensors = [a for a in args if isinstance(a, torch.Tensor)]
+    dimensioned = [t for t in tensors if t.dim() > 0]
+    top = max((_category(t.dtype) for t in tensors), default=-1)
     args = list(args)
     for i in positions:
         value = args[i] if i < len(args) else None
         if value is None or isinstance(value, torch.Tensor):
             continue
-        if _CATEGORY[type(value)] <= top:
-            # A 0-d tensor of a category the other operands reach never changes
-            # the result type, so keep the value at full precision.
-            dtype = _WIDEST[_CATEGORY[type(value)]]
+        kind = _CATEGORY[type(value)]
+        if kind > top:
+            dtype = torch.result_type(_FALSE, value)  # the number decides: its default dtype
+        elif any(_category(t.dtype) >= kind for t in dimensioned):
+            dtype = _WIDEST[kind]  # cannot change the result: keep full precision
         else:
-            # Otherwise the number decides the result type: its default dtype.
-            dtype = torch.result_type(_FALSE, value)
+            dtype = tensors[0].dtype
+            for t in tensors[1:]:
+                dtype = torch.promote_types(dtype, t.dtype)
         args[i] = torch.tensor(value, dtype=dtype)
     return args
 
