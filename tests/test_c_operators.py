@@ -79,3 +79,20 @@ def test_c_path_on_another_stream_and_with_autograd(c_operators):
     torch.cuda.synchronize()
     assert_close(result.detach(), a.detach().double() * b.double(), torch.float32)
     assert_close(a.grad, b, torch.float32)
+
+
+@pytest.mark.parametrize("call", [torch.exp, torch.neg, torch.sigmoid, lambda x: x * 2.5, lambda x: x > 0.1,
+                                  lambda x: torch.maximum(x, x.flip(0)), torch.nn.functional.gelu],
+                         ids=["exp", "neg", "sigmoid", "times-number", "greater", "maximum", "gelu"])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32])
+def test_other_operators_reach_the_c_path(c_operators, tmp_path, call, dtype):
+    x = torch.randn(3000, device=DEVICE, dtype=dtype)
+    expected = call(x)
+    log = tmp_path / "ops.log"
+    with flag_gems.use_gems(record=True, path=str(log)):
+        first = call(x)
+        second = call(x)
+    for result in (first, second):
+        assert result.dtype == expected.dtype
+        torch.testing.assert_close(result, expected, rtol=2e-3, atol=1e-5)
+    assert "\tc++\t" in log.read_text(), log.read_text()

@@ -8,6 +8,16 @@
 // followed by two scratch pointers (global, profile); we only register
 // kernels that need no scratch, so both are null.
 
+#include <torch/extension.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+
+#include <dlfcn.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <unordered_map>
+
 namespace {
 
 using CUfunction = void*;
