@@ -137,7 +137,6 @@ def test_sum_out_forms():
 ], ids=["dim-range", "repeated-dim", "out-dtype-mismatch"])
 def test_sum_errors_match_torch(case):
     native = error_of(case)
-    assert native is not None
     with flag_gems.use_gems():
         assert error_of(case) is native
 

@@ -217,7 +217,6 @@ def _ints(dtype=torch.int32):
         "out-overlap"])
 def test_errors_match_torch(case):
     native = error_of(case)
-    assert native is not None
     with flag_gems.use_gems():
         ours = error_of(case)
     assert ours is native

@@ -211,7 +211,8 @@ def _divide(self, other, rounding_mode, out):
     op = _DIV_BY_MODE[rounding_mode]
     divisor = _cpu_scalar(other) if self.device.type == "cuda" else None
     result_dtype = op.dtypes((self, other))[1]
-    if divisor is None or not result_dtype.is_floating_point:
+    # A 0-d tensor divisor can promote where a number would not (int32 / tensor(2.5, f64) is f64).
+    if divisor is None or not result_dtype.is_floating_point or MUL.dtypes((self, 1.0))[1] != result_dtype:
         return op((self, other), (), out)
     # PyTorch's CUDA kernels multiply by the reciprocal of a CPU scalar, taken in op-math precision.
     if result_dtype == torch.float64:
@@ -277,17 +278,25 @@ def _fmod(a, b):
 
 
 @triton.jit
+def _ieee_sqrt(x):
+    if x.dtype == tl.float64:
+        return tl.sqrt(x)  # sqrt.rn.f64; sqrt_rn takes fp32 only
+    else:
+        return tl.math.sqrt_rn(x)
+
+
+@triton.jit
 def _pow_by_number(a, e):
     """PyTorch's special cases for a number exponent (they differ from pow at
     e.g. pow(-inf, 0.5) = inf but sqrt(-inf) = nan)."""
     if e == 0.5:
-        r = tl.math.sqrt_rn(a)
+        r = _ieee_sqrt(a)
     elif e == 2.0:
         r = a * a
     elif e == 3.0:
         r = a * a * a
     elif e == -0.5:
-        r = ieee_div(tl.full(a.shape, 1.0, a.dtype), tl.math.sqrt_rn(a))
+        r = ieee_div(tl.full(a.shape, 1.0, a.dtype), _ieee_sqrt(a))
     elif e == -1.0:
         r = ieee_div(tl.full(a.shape, 1.0, a.dtype), a)
     elif e == -2.0:
@@ -447,15 +456,6 @@ hypot, hypot_, _hypot_unsupported, _hypot_inplace_unsupported = _binary(HYPOT)
 atan2, atan2_, _atan2_unsupported, _atan2_inplace_unsupported = _binary(ATAN2)
 copysign, copysign_, _copysign_unsupported, _copysign_inplace_unsupported = _binary(COPYSIGN)
 nextafter, nextafter_, _nextafter_unsupported, _nextafter_inplace_unsupported = _binary(NEXTAFTER)
-
-
-def _pow_scalar_base(self, exponent, *, out=None):
-    """pow.Scalar: a number raised to a tensor."""
-    return POW((self, exponent), (), out)
-
-
-def _pow_scalar_base_unsupported(self, exponent, *, out=None):
-    return POW.unsupported((self, exponent), out)
 
 
 def rsub(self, other, *, alpha=1, out=None):
@@ -622,9 +622,9 @@ ATEN = (
                 ("Tensor", "Scalar", "Tensor_out", "Scalar_out"))
     + aten_rows("pow", pow, None, _pow_unsupported, None,
                 ("Tensor_Tensor", "Tensor_Scalar", "Tensor_Tensor_out", "Tensor_Scalar_out"))
-    + [Row("pow_.Scalar", pow_, _pow_inplace_unsupported), Row("pow_.Tensor", pow_, _pow_inplace_unsupported),
-       Row("pow.Scalar", _pow_scalar_base, _pow_scalar_base_unsupported),
-       Row("pow.Scalar_out", _pow_scalar_base, _pow_scalar_base_unsupported)]
+    # pow.Scalar (a number raised to a tensor) stays native: PyTorch's CUDA kernel for it
+    # hands a CUDA tensor to a Scalar argument, which its own boxed fallback rejects.
+    + [Row("pow_.Scalar", pow_, _pow_inplace_unsupported), Row("pow_.Tensor", pow_, _pow_inplace_unsupported)]
     + aten_rows("maximum", maximum, None, _maximum_unsupported, None, ("", "out"))
     + aten_rows("minimum", minimum, None, _minimum_unsupported, None, ("", "out"))
     + aten_rows("fmax", fmax, None, _fmax_unsupported, None, ("", "out"))

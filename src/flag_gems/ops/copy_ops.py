@@ -36,6 +36,11 @@ def _write(dest, src):
     return dest
 
 
+def _rounds_twice(source, target):
+    """Triton converts fp64 to a half type through fp32: two roundings, not one."""
+    return source == torch.float64 and target in (torch.float16, torch.bfloat16)
+
+
 def _overlaps(a, b):
     return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr() and not (
         a.data_ptr() == b.data_ptr() and a.stride() == b.stride() and a.shape == b.shape)
@@ -62,6 +67,8 @@ def _copy_unsupported(self, src, non_blocking=False):
         return reason
     if src.dtype not in _SUPPORTED:
         return f"source dtype {src.dtype} is not supported"
+    if _rounds_twice(src.dtype, self.dtype):
+        return "fp64 to a half type"
     if src.device != self.device and not (src.dim() == 0 and src.is_cpu):
         return "copy across devices"
     if src.is_neg() or src.is_conj():
@@ -88,6 +95,8 @@ def _to_copy_unsupported(self, *, dtype=None, layout=None, device=None, pin_memo
                          memory_format=None):
     if self.dtype not in _SUPPORTED or (dtype is not None and dtype not in _SUPPORTED):
         return "dtype not supported"
+    if dtype is not None and _rounds_twice(self.dtype, dtype):
+        return "fp64 to a half type"
     if device is not None and torch.device(device) != self.device:
         return "copy to another device"
     if layout not in (None, torch.strided) or pin_memory:

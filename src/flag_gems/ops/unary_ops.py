@@ -46,7 +46,7 @@ def _over(c: tl.constexpr, x):
 
 @triton.jit
 def _neg(x):
-    return -x
+    return x * -1  # Triton's -x is 0 - x, which turns -0.0 into +0.0
 
 
 @triton.jit
@@ -258,7 +258,9 @@ def _digamma(x):
 @triton.jit
 def _floor(x):
     if x.dtype.is_floating():
-        return tl.floor(x)
+        # Compiled floor flushes denormal inputs to zero; PyTorch's floor(-1e-40) is -1.
+        r = tl.floor(x)
+        return tl.where((r == 0) & (x < 0), r - 1, r)
     else:
         return x
 
@@ -266,7 +268,8 @@ def _floor(x):
 @triton.jit
 def _ceil(x):
     if x.dtype.is_floating():
-        return tl.ceil(x)
+        r = tl.ceil(x)  # likewise ceil(1e-40) is 1
+        return tl.where((r == 0) & (x > 0), r + 1, r)
     else:
         return x
 
@@ -287,6 +290,20 @@ def _round_scaled(x, scale):
 @triton.jit
 def _round_unscaled(x, scale):
     return rint(ieee_div(x, tl.zeros_like(x) + scale)) * scale
+
+
+# PyTorch's CUDA kernel does round.decimals in the half type itself: every product
+# and quotient rounds to it (its CPU kernel works in fp32, as the two above).
+@triton.jit
+def _round_scaled_in(x, scale, RESULT: tl.constexpr):
+    scaled = (x * scale).to(RESULT).to(x.dtype)
+    return ieee_div(rint(scaled), tl.zeros_like(x) + scale)
+
+
+@triton.jit
+def _round_unscaled_in(x, scale, RESULT: tl.constexpr):
+    quotient = ieee_div(x, tl.zeros_like(x) + scale).to(RESULT).to(x.dtype)
+    return rint(quotient) * scale
 
 
 @triton.jit
@@ -437,6 +454,9 @@ def _logit_inplace_unsupported(self, eps=None):
 _ROUND = Elementwise(_round, "round", _SAME, _not_bool)
 _ROUND_SCALED = Elementwise(_round_scaled, "round_scaled", _SAME, _floating)
 _ROUND_UNSCALED = Elementwise(_round_unscaled, "round_unscaled", _SAME, _floating)
+_ROUND_SCALED_IN = Elementwise(_round_scaled_in, "round_scaled_in", _SAME, _floating, takes_result_dtype=True)
+_ROUND_UNSCALED_IN = Elementwise(_round_unscaled_in, "round_unscaled_in", _SAME, _floating,
+                                 takes_result_dtype=True)
 
 
 def _round_unsupported_for(self, decimals, out, inplace):
@@ -461,7 +481,11 @@ def _round_call(self, decimals, out):
         scale = math.inf
     if _ROUND.dtypes((self,))[0] != torch.float64:
         scale = float(numpy.float32(scale)) if scale < 3.5e38 else math.inf
-    op = _ROUND_UNSCALED if decimals < 0 else _ROUND_SCALED
+    if self.dtype in (torch.float16, torch.bfloat16) and self.device.type == "cuda":
+        scale = float(torch.tensor(scale).to(self.dtype))  # the factor itself is in the half type there
+        op = _ROUND_UNSCALED_IN if decimals < 0 else _ROUND_SCALED_IN
+    else:
+        op = _ROUND_UNSCALED if decimals < 0 else _ROUND_SCALED
     return op((self,), (scale,), out)
 
 
