@@ -373,6 +373,16 @@ def _exact_out_unsupported(op):
     return unsupported
 
 
+def _same_dtype_out(unsupported):
+    def check(self, other, *, out):
+        reason = unsupported(self, other, out=out)
+        if reason is None and out.dtype != promoted_dtype((self, other)):
+            return f"out dtype {out.dtype} differs from the result dtype"
+        return reason
+
+    return check
+
+
 # ---- NaN and infinity --------------------------------------------------------------------
 
 
@@ -551,10 +561,13 @@ def _binary_rows(name, tensor, scalar, scalar_tensor_of=None):
     in-place forms, and with ``scalar_tensor_of`` (its Elementwise) the Scalar_Tensor ones,
     whose out= form PyTorch composes from the functional one (so ``out`` has the result dtype)."""
     functional, inplace, unsupported, inplace_unsupported = _BINARY[name]
+    # Bitwise ops and shifts (those with scalar_tensor_of): CUDA's kernels dispatch on the
+    # out= dtype and raise for a floating one, so an out= of another dtype goes native.
+    out_unsupported = unsupported if scalar_tensor_of is None else _same_dtype_out(unsupported)
     rows = []
     for overload in (tensor, scalar):
         rows += [Row(f"{name}.{overload}", functional, unsupported),
-                 Row(f"{name}.{overload}_out", functional, unsupported),
+                 Row(f"{name}.{overload}_out", functional, out_unsupported),
                  Row(f"{name}_.{overload}", inplace, inplace_unsupported)]
     if scalar_tensor_of is not None:
         rows += [Row(f"{name}.Scalar_Tensor", functional, unsupported),
