@@ -365,6 +365,25 @@ def _unary_unsupported(op, self, scalars=(), out=None, inplace=False):
     return reason or _scalars_unsupported(self.dtype, *scalars)
 
 
+def _plain_unary(op, name):
+    """functional, in-place and their conditions for an activation without parameters."""
+
+    def functional(self, *, out=None):
+        return op((self,), (), out)
+
+    def inplace(self):
+        return op.inplace((self,))
+
+    def unsupported(self, *, out=None):
+        return _unary_unsupported(op, self, out=out)
+
+    def inplace_unsupported(self):
+        return _unary_unsupported(op, self, inplace=True)
+
+    functional.__name__, inplace.__name__ = name, name + "_"
+    return functional, inplace, unsupported, inplace_unsupported
+
+
 def _binary_unsupported(op, tensors, scalars=(), grad_input=None):
     if not all(isinstance(t, torch.Tensor) for t in tensors):
         return "operand is not a tensor"
@@ -380,20 +399,7 @@ def _binary_unsupported(op, tensors, scalars=(), grad_input=None):
 # ---- relu / leaky_relu / elu / celu ------------------------------------------------------
 
 
-def relu(self, *, out=None):
-    return RELU((self,), (), out)
-
-
-def relu_(self):
-    return RELU.inplace((self,))
-
-
-def _relu_unsupported(self, *, out=None):
-    return _unary_unsupported(RELU, self, out=out)
-
-
-def _relu_inplace_unsupported(self):
-    return _unary_unsupported(RELU, self, inplace=True)
+relu, relu_, _relu_unsupported, _relu_inplace_unsupported = _plain_unary(RELU, "relu")
 
 
 def leaky_relu(self, negative_slope=0.01, *, out=None):
@@ -479,36 +485,10 @@ def _gelu_inplace_unsupported(self, *, approximate="none"):
     return _unary_unsupported(GELU[approximate], self, inplace=True)
 
 
-def silu(self, *, out=None):
-    return SILU((self,), (), out)
+silu, silu_, _silu_unsupported, _silu_inplace_unsupported = _plain_unary(SILU, "silu")
 
 
-def silu_(self):
-    return SILU.inplace((self,))
-
-
-def _silu_unsupported(self, *, out=None):
-    return _unary_unsupported(SILU, self, out=out)
-
-
-def _silu_inplace_unsupported(self):
-    return _unary_unsupported(SILU, self, inplace=True)
-
-
-def mish(self, *, out=None):
-    return MISH((self,), (), out)
-
-
-def mish_(self):
-    return MISH.inplace((self,))
-
-
-def _mish_unsupported(self, *, out=None):
-    return _unary_unsupported(MISH, self, out=out)
-
-
-def _mish_inplace_unsupported(self):
-    return _unary_unsupported(MISH, self, inplace=True)
+mish, mish_, _mish_unsupported, _mish_inplace_unsupported = _plain_unary(MISH, "mish")
 
 
 def softplus(self, beta=1, threshold=20, *, out=None):
@@ -544,36 +524,12 @@ def _hardtanh_inplace_unsupported(self, min_val=-1, max_val=1):
     return _unary_unsupported(HARDTANH, self, (min_val, max_val), inplace=True)
 
 
-def hardsigmoid(self, *, out=None):
-    return HARDSIGMOID((self,), (), out)
+(hardsigmoid, hardsigmoid_, _hardsigmoid_unsupported,
+ _hardsigmoid_inplace_unsupported) = _plain_unary(HARDSIGMOID, "hardsigmoid")
 
 
-def hardsigmoid_(self):
-    return HARDSIGMOID.inplace((self,))
-
-
-def _hardsigmoid_unsupported(self, *, out=None):
-    return _unary_unsupported(HARDSIGMOID, self, out=out)
-
-
-def _hardsigmoid_inplace_unsupported(self):
-    return _unary_unsupported(HARDSIGMOID, self, inplace=True)
-
-
-def hardswish(self, *, out=None):
-    return HARDSWISH((self,), (), out)
-
-
-def hardswish_(self):
-    return HARDSWISH.inplace((self,))
-
-
-def _hardswish_unsupported(self, *, out=None):
-    return _unary_unsupported(HARDSWISH, self, out=out)
-
-
-def _hardswish_inplace_unsupported(self):
-    return _unary_unsupported(HARDSWISH, self, inplace=True)
+(hardswish, hardswish_, _hardswish_unsupported,
+ _hardswish_inplace_unsupported) = _plain_unary(HARDSWISH, "hardswish")
 
 
 def _threshold_bound(tensor, threshold):
