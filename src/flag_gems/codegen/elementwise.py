@@ -81,6 +81,7 @@ class Elementwise:
         # False for operators whose out= must have the result dtype exactly (clamp).
         self.out_casts = out_casts
         self.supported = runtime.supported_dtypes()
+        self._vendor_is_cpu = runtime.selected_vendor().device == "cpu"
 
     # ---- dtypes
 
@@ -135,8 +136,22 @@ class Elementwise:
                     return "output overlaps an input"
         return None
 
+    def _plainly_supported(self, operands):
+        """The common call, checked cheaply: tensors of one supported dtype, shape and device."""
+        first = operands[0]
+        if not isinstance(first, torch.Tensor) or first.dtype not in self.supported:
+            return False
+        shape, dtype, index, cpu = first.shape, first.dtype, first.get_device(), first.is_cpu
+        for op in operands[1:]:
+            if not (isinstance(op, torch.Tensor) and op.dtype == dtype and op.shape == shape
+                    and op.get_device() == index and op.is_cpu == cpu):
+                return False
+        return cpu == self._vendor_is_cpu and (self.accepts is None or self.accepts(dtype))
+
     def unsupported(self, operands, out=None, inplace=False):
         """Why this call goes to native, or None; ``inplace`` writes ``operands[0]``."""
+        if out is None and not inplace and self._plainly_supported(operands):
+            return None
         reason = self._operands_unsupported(operands)
         if reason is None and (out is not None or inplace):
             dest = operands[0] if inplace else out

@@ -270,9 +270,10 @@ def _launch(op, operands, params=(), out=None):
     compute = COMPUTE_DTYPE[common]
     result_dtype = torch.bool if op.promotion is Promotion.ALWAYS_BOOL else common
     inputs = _as_common(operands, common)
-    if out is None and all(t.dtype == common for t in inputs if isinstance(t, torch.Tensor)):
-        # Launched from C++ when flag_gems.c_operators holds the kernel. (Not when a number
-        # promotes the tensors: the default dtype it promotes integers to may change.)
+    # Launched from C++ when flag_gems.c_operators holds the kernel. (Not when a number
+    # promotes the tensors: the default dtype it promotes integers to may change.)
+    cpp = out is None and all(t.dtype == common for t in inputs if isinstance(t, torch.Tensor))
+    if cpp:
         result = op.pointwise.fast(*inputs, *params)
         if result is not None:
             return result
@@ -283,7 +284,7 @@ def _launch(op, operands, params=(), out=None):
     device = _result_device(operands)
     tensors = [t for t in operands if isinstance(t, torch.Tensor) and t.device == device]
     result = op.pointwise(output_like(broadcast_shape(operands), result_dtype, device, tensors),
-                          compute, *inputs, *params)
+                          compute, *inputs, *params, teach_cpp=cpp)
     return result if out is None else out.copy_(result)
 
 
