@@ -25,13 +25,17 @@ class Row:
     unsupported, so native raises the error PyTorch users expect.
     """
 
-    __slots__ = ("name", "impl", "unsupported", "kind", "active", "native", "fallback")
+    __slots__ = ("name", "impl", "unsupported", "kind", "active", "native", "fallback", "cpp")
 
-    def __init__(self, name, impl, unsupported=None, kind="triton"):
+    def __init__(self, name, impl, unsupported=None, kind="triton", cpp=None):
         self.name = name
         self.impl = impl
         self.unsupported = unsupported
         self.kind = kind
+        # (pointwise, default params): for a call with positional tensors only, try its
+        # C++ wrappers first. They hold only kernels that earlier calls of this operator,
+        # accepted by ``unsupported``, taught them for exactly these dtypes and layouts.
+        self.cpp = cpp
         self.active = False
         self.native = None  # the native kernel, once registered
         self.fallback = None  # callable(keyset, args, kwargs) -> native result
@@ -130,11 +134,16 @@ def _make_fallback(row, native):
 def _make_router(row):
     impl, unsupported, fallback = row.impl, row.unsupported, row.fallback
     name, kind = row.name, row.kind
+    cpp_fast, cpp_params = (row.cpp[0].fast, row.cpp[1]) if row.cpp is not None else (None, ())
     # PyTorch's internals may pass a wrapped number as a Tensor-typed self; the
     # dispatcher hands it over as a Python number: such calls stay native.
     self_is_tensor = 0 in _tensor_positions(name)
 
     def route(keyset, *args, **kwargs):
+        if cpp_fast is not None and not kwargs and row.active and state.recorder is None and not _nesting.inside:
+            result = cpp_fast(*args, *cpp_params)
+            if result is not None:
+                return result
         if row.active and not _nesting.inside:
             if self_is_tensor and args and not isinstance(args[0], torch.Tensor):
                 reason = "a number where self is a tensor"

@@ -602,6 +602,10 @@ def _addcdiv_inplace_unsupported(self, tensor1, tensor2, *, value=1):
     return _ternary_value_unsupported(ADDCDIV, self, tensor1, tensor2, value, None, True)
 
 
+# The hottest overloads try the C++ wrappers straight from the router (alpha's default is 1).
+_CPP_FIRST = {"add.Tensor": (ADD.pointwise, (1,)), "sub.Tensor": (SUB.pointwise, (1,)),
+              "mul.Tensor": (MUL.pointwise, ()), "div.Tensor": (TRUE_DIV.pointwise, ())}
+
 ATEN = (
     aten_rows("add", add, add_, _add_unsupported, _add_inplace_unsupported,
           ("Tensor", "Scalar", "out", "Scalar_out"))
@@ -646,3 +650,6 @@ ATEN = (
     + aten_rows("nextafter", nextafter, nextafter_, _nextafter_unsupported, _nextafter_inplace_unsupported,
                 ("", "out"))
 )
+
+for _row in ATEN:
+    _row.cpp = _CPP_FIRST.get(_row.name)
