@@ -43,6 +43,14 @@ def error_of(fn):
     return None
 
 
+def assert_same_error(fn):
+    """``fn()`` raises the same exception type (or none) through flag_gems as natively."""
+    native = error_of(fn)
+    with flag_gems.use_gems():
+        ours = error_of(fn)
+    assert ours is native, f"native raised {native}, flag_gems {ours}"
+
+
 @pytest.fixture(autouse=True)
 def _native_after_each_test():
     torch.manual_seed(0)

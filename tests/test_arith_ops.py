@@ -6,7 +6,7 @@ import torch
 import flag_gems
 from flag_gems.testing import RESOLUTION, assert_close, assert_equal
 
-from conftest import error_of, ALL_DTYPES, DEVICE, FLOAT_DTYPES, INT_DTYPES, ON_GPU, make, pick
+from conftest import assert_same_error, ALL_DTYPES, DEVICE, FLOAT_DTYPES, INT_DTYPES, ON_GPU, make, pick
 
 OPS = ["add", "sub", "mul", "div"]
 SHAPE = pick((4, 33), (1024, 1027))
@@ -250,10 +250,7 @@ def test_inplace_forms(op, dtype):
         "bool-alpha", "out-cast",
         "bad-rounding-mode", "overlap"])
 def test_errors_match_torch(case):
-    native = error_of(case)
-    with flag_gems.use_gems():
-        ours = error_of(case)
-    assert ours is native
+    assert_same_error(case)
 
 
 def test_complex_falls_back_to_native():
@@ -390,9 +387,7 @@ def test_more_arithmetic_inplace_and_out(op, args):
 ], ids=["clamp-no-bounds", "remainder-zero", "negative-int-power", "lerp-int", "addcdiv-int", "rsub-bool",
         "clamp-inplace-cast", "clamp-out-dtype"])
 def test_more_arithmetic_errors_match_torch(case):
-    native = error_of(case)
-    with flag_gems.use_gems():
-        assert error_of(case) is native
+    assert_same_error(case)
 
 
 def test_more_arithmetic_special_values():

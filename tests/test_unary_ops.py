@@ -7,7 +7,7 @@ import torch
 import flag_gems
 from flag_gems.testing import RESOLUTION, assert_close, assert_equal
 
-from conftest import DEVICE, FLOAT_DTYPES, ON_GPU, error_of, pick
+from conftest import assert_same_error, DEVICE, FLOAT_DTYPES, ON_GPU, pick
 
 # (operator, low, high): random inputs are uniform in [low, high], inside the function's domain.
 OPS = [
@@ -216,10 +216,7 @@ def _ints(dtype=torch.int32):
         "abs-bool", "floor-bool", "frac-int", "round-decimals-int", "round-decimals-0-int", "overlap",
         "out-overlap"])
 def test_errors_match_torch(case):
-    native = error_of(case)
-    with flag_gems.use_gems():
-        ours = error_of(case)
-    assert ours is native
+    assert_same_error(case)
 
 
 def test_integers_round_to_themselves():

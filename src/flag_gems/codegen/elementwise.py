@@ -97,7 +97,7 @@ class Elementwise:
     # ---- what goes to native
 
     def _operands_unsupported(self, operands):
-        device = _device_of(operands)
+        device = result_device(operands)
         if device.type != runtime.selected_vendor().device:
             return f"operands on {device.type}"
         for op in operands:
@@ -121,7 +121,7 @@ class Elementwise:
     def _destination_unsupported(self, dest, operands, result_dtype):
         if dest.dtype not in self.supported:
             return f"output dtype {dest.dtype} is not supported"
-        if dest.device != _device_of(operands):
+        if dest.device != result_device(operands):
             return "output on another device"
         if dest.shape != broadcast_shape(operands):
             return "output shape differs from the result shape"
@@ -169,12 +169,18 @@ class Elementwise:
             if result is not None:
                 return result
         compute, result_dtype = self.dtypes(operands)
+        return self.launch(operands, operands, params, out, compute, result_dtype, teach_cpp=True)
+
+    def launch(self, operands, kernel_operands, params, out, compute, result_dtype, teach_cpp):
+        """Run the kernel over ``kernel_operands`` (``operands`` as the kernel takes them,
+        e.g. converted to a common dtype) into ``out``, or into a new tensor laid out from
+        ``operands``; ``teach_cpp`` as for ``Pointwise``, for a new result."""
         if out is not None and out.dtype == result_dtype:
-            return self.pointwise(out, compute, *operands, *params)
-        device = _device_of(operands)
+            return self.pointwise(out, compute, *kernel_operands, *params)
+        device = result_device(operands)
         tensors = [op for op in operands if isinstance(op, torch.Tensor) and op.device == device]
         result = self.pointwise(output_like(broadcast_shape(operands), result_dtype, device, tensors),
-                                compute, *operands, *params, teach_cpp=True)
+                                compute, *kernel_operands, *params, teach_cpp=teach_cpp)
         # An out= of another dtype receives the result rounded to its own dtype first, as in PyTorch.
         return result if out is None else out.copy_(result)
 
@@ -182,7 +188,7 @@ class Elementwise:
         return self(operands, params, out=operands[0])
 
 
-def _device_of(operands):
+def result_device(operands):
     """The device of the result: that of the first tensor not a CPU scalar."""
     for op in operands:
         if isinstance(op, torch.Tensor) and not (op.dim() == 0 and op.is_cpu):

@@ -26,7 +26,7 @@ import triton
 import triton.language as tl
 
 from ..codegen.elementwise import Elementwise, Promotion, aten_rows, broadcast_shape, promoted_dtype
-from ..codegen.pointwise import COMPUTE_DTYPE, output_like
+from ..codegen.pointwise import COMPUTE_DTYPE
 from ..dispatch import Row
 
 __all__ = [
@@ -258,12 +258,6 @@ def _as_common(operands, common):
     return converted
 
 
-def _result_device(operands):
-    """The device of the result: that of the first tensor not a CPU scalar."""
-    tensors = [op for op in operands if isinstance(op, torch.Tensor)]
-    return next((t.device for t in tensors if not (t.dim() == 0 and t.is_cpu)), tensors[0].device)
-
-
 def _launch(op, operands, params=(), out=None):
     """``op`` over ``operands`` (promoted as PyTorch does), into ``out`` or a new tensor."""
     common = promoted_dtype(operands)
@@ -277,15 +271,9 @@ def _launch(op, operands, params=(), out=None):
         result = op.pointwise.fast(*inputs, *params)
         if result is not None:
             return result
-    if out is not None and out.dtype == result_dtype:
-        return op.pointwise(out, compute, *inputs, *params)
     # Another out dtype receives the result through a copy. (Storing bools into it directly
     # would save a pass, but teach the C++ wrappers a kernel whose result is not bool.)
-    device = _result_device(operands)
-    tensors = [t for t in operands if isinstance(t, torch.Tensor) and t.device == device]
-    result = op.pointwise(output_like(broadcast_shape(operands), result_dtype, device, tensors),
-                          compute, *inputs, *params, teach_cpp=cpp)
-    return result if out is None else out.copy_(result)
+    return op.launch(operands, inputs, params, out, compute, result_dtype, teach_cpp=cpp)
 
 
 def _named(function, name):
