@@ -23,7 +23,9 @@ import shutil
 import sys
 import tempfile
 
-CASE_MODULES = ("cases_pointwise", "cases_reduction", "cases_softmax", "cases_matmul")
+# Every cases_*.py beside this file, in name order.
+CASE_MODULES = tuple(sorted(name[:-3] for name in os.listdir(os.path.dirname(os.path.abspath(__file__)))
+                          if name.startswith("cases_") and name.endswith(".py")))
 
 COLUMNS = ("case", "shape", "dtype", "torch ms", "ours ms", "speedup", "torch perf", "ours perf",
            "torch wall us", "ours wall us", "ours 1st call ms", "check")
