@@ -96,3 +96,69 @@ def test_other_operators_reach_the_c_path(c_operators, tmp_path, call, dtype):
         assert result.dtype == expected.dtype
         torch.testing.assert_close(result, expected, rtol=2e-3, atol=1e-5)
     assert "\tc++\t" in log.read_text(), log.read_text()
+
+
+ROUTED = [
+    ("add", lambda a, b: torch.add(a, b)), ("sub", lambda a, b: a - b), ("mul", lambda a, b: a * b),
+    ("div", lambda a, b: a / b), ("times-number", lambda a, b: a * 2.5), ("exp", lambda a, b: torch.exp(a)),
+    ("rsqrt", lambda a, b: torch.rsqrt(a.abs())), ("gt", lambda a, b: a > b), ("eq", lambda a, b: a == a),
+    ("relu", lambda a, b: torch.relu(a)), ("silu", lambda a, b: torch.nn.functional.silu(a)),
+    ("gelu", lambda a, b: torch.nn.functional.gelu(a)),
+]
+
+
+@pytest.mark.parametrize("name, call", ROUTED, ids=[r[0] for r in ROUTED])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_cpp_routes_launch_without_python(c_operators, name, call, dtype):
+    a = torch.randn(1000, device=DEVICE, dtype=dtype)
+    b = torch.randn(1000, device=DEVICE, dtype=dtype)
+    expected = call(a, b)
+    with flag_gems.use_gems():
+        call(a, b)  # the Python path compiles the kernel and teaches it to the wrappers
+        before = c_operators.routed_calls()
+        result = call(a, b)
+        assert c_operators.routed_calls() == before + 1, "the C++ route did not take the call"
+    assert result.dtype == expected.dtype and result.shape == expected.shape
+    torch.testing.assert_close(result, expected, rtol=2e-2 if dtype == torch.bfloat16 else 2e-6, atol=1e-5)
+
+
+def test_cpp_routes_follow_the_switches(c_operators, tmp_path):
+    a = torch.randn(512, device=DEVICE)
+    with flag_gems.use_gems():
+        torch.add(a, a)
+    routed = c_operators.routed_calls
+    before = routed()
+    torch.add(a, a)  # disabled: native
+    with flag_gems.use_gems(exclude=["add"]):
+        torch.add(a, a)
+    with flag_gems.use_gems(record=True, path=str(tmp_path / "r.log")):
+        torch.add(a, a)  # recorded calls take the Python router, which logs them
+    assert routed() == before
+    assert "aten::add.Tensor\tc++" in (tmp_path / "r.log").read_text()
+    with flag_gems.use_gems():
+        torch.add(a, a)
+    assert routed() == before + 1
+
+
+def test_cpp_routes_decline_what_they_do_not_cover(c_operators):
+    a = torch.randn(64, device=DEVICE, dtype=torch.float16)
+    with flag_gems.use_gems():
+        torch.add(a, a)
+        torch.gt(a, a)
+        before = c_operators.routed_calls()
+        cases = [
+            (lambda: torch.add(a, a, alpha=2), lambda: a.double() + 2 * a.double()),  # alpha is not the default
+            (lambda: torch.add(a, a.float()), lambda: a.double() + a.double()),  # mixed dtypes
+            (lambda: torch.add(a[::2], a[1::2]), lambda: a[::2].double() + a[1::2].double()),  # strided
+            (lambda: torch.gt(a, 0.1), lambda: a > 0.1),  # a number beside halves is rounded first
+            (lambda: torch.nn.functional.gelu(a, approximate="tanh"),
+             lambda: torch.nn.functional.gelu(a.double(), approximate="tanh")),
+        ]
+        for ours, reference in cases:
+            result = ours()
+            expected = reference()
+            if result.dtype == torch.bool:
+                assert torch.equal(result, expected)
+            else:
+                assert_close(result, expected, result.dtype)
+        assert c_operators.routed_calls() == before

@@ -7,7 +7,7 @@ from functools import lru_cache
 
 import torch
 
-from .dispatch import ensure_registered, state
+from .dispatch import ensure_registered, state, sync_cpp_routes
 from .dispatch.record import Recorder
 
 _lock = threading.RLock()
@@ -74,6 +74,7 @@ def _switch(active_indices, recorder):
         want = i in active_indices
         row.active = want and ensure_registered(row)
     state.recorder = recorder
+    sync_cpp_routes()
     return previous
 
 
@@ -82,6 +83,7 @@ def _restore(previous):
     for row, flag in zip(_rows(), flags):
         row.active = flag
     state.recorder = recorder
+    sync_cpp_routes()
 
 
 def _replace_recorder(record, path, once):

@@ -19,6 +19,16 @@ if _extension is None:
 
 prebuilt.cache_clear()  # operators may use the wrappers from now on
 
+
+def _route_registered_rows():
+    from .dispatch import install_cpp_routes
+    from .ops import collect_rows
+
+    install_cpp_routes(collect_rows())
+
+
+_route_registered_rows()  # rows switched on before this import get their C++ routes too
+
 binary = _extension.binary
 register_kernel = _extension.register_kernel
 

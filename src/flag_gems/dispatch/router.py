@@ -10,11 +10,12 @@ native kernel captured before we registered. ``enable``/``use_gems``/
 import inspect
 import threading
 import warnings
+from typing import NamedTuple, Optional
 
 import torch
 
 from .. import runtime
-from ..csrc import Served
+from ..csrc import Served, prebuilt
 
 
 class Row:
@@ -32,9 +33,9 @@ class Row:
         self.impl = impl
         self.unsupported = unsupported
         self.kind = kind
-        # (pointwise, default params): for a call with positional tensors only, try its
-        # C++ wrappers first. They hold only kernels that earlier calls of this operator,
-        # accepted by ``unsupported``, taught them for exactly these dtypes and layouts.
+        # A CppRoute: once the C++ wrappers are built, a C++ route in front of the router
+        # launches kernels that earlier calls of this operator, accepted by ``unsupported``,
+        # taught them, for exactly the dtypes and layouts they were taught with.
         self.cpp = cpp
         self.active = False
         self.native = None  # the native kernel, once registered
@@ -46,6 +47,16 @@ class Row:
 
     def __repr__(self):
         return f"Row({self.name!r}, {self.impl.__name__})"
+
+
+class CppRoute(NamedTuple):
+    """How a row's C++ route calls its Pointwise: ``alpha`` is the int its kernel takes
+    after the tensors (add/sub), ``floats`` whether a float operand may be passed as
+    given (not where the Python path rounds it first, as comparisons of halves do)."""
+
+    pointwise: object
+    alpha: Optional[int] = None
+    floats: bool = True
 
 
 class _State:
@@ -134,16 +145,11 @@ def _make_fallback(row, native):
 def _make_router(row):
     impl, unsupported, fallback = row.impl, row.unsupported, row.fallback
     name, kind = row.name, row.kind
-    cpp_fast, cpp_params = (row.cpp[0].fast, row.cpp[1]) if row.cpp is not None else (None, ())
     # PyTorch's internals may pass a wrapped number as a Tensor-typed self; the
     # dispatcher hands it over as a Python number: such calls stay native.
     self_is_tensor = 0 in _tensor_positions(name)
 
     def route(keyset, *args, **kwargs):
-        if cpp_fast is not None and not kwargs and row.active and state.recorder is None and not _nesting.inside:
-            result = cpp_fast(*args, *cpp_params)
-            if result is not None:
-                return result
         if row.active and not _nesting.inside:
             if self_is_tensor and args and not isinstance(args[0], torch.Tensor):
                 reason = "a number where self is a tensor"
@@ -168,6 +174,55 @@ def _make_router(row):
     return route
 
 
+# Rows with a C++ route (csrc/pointwise_fast.cpp), in the order the extension numbered them.
+_cpp_routes = []
+
+
+def _encode_default(value):
+    if isinstance(value, bool):
+        return f"b:{int(value)}"
+    if isinstance(value, int):
+        return f"i:{value}"
+    if isinstance(value, str):
+        return f"s:{value}"
+    return None if value is not None else "n:"
+
+
+def install_cpp_route(row, extension):
+    """Put a C++ route in front of ``row``'s Python router, where its schema allows
+    one: leading operands without defaults (one tensor, or a tensor and a tensor or
+    float), then only arguments with plain defaults, which the route requires."""
+    if row.cpp is None or row.native is None or row in _cpp_routes:
+        return
+    base, _, overload = row.name.partition(".")
+    arguments = torch._C._get_schema(f"aten::{base}", overload).arguments
+    operands = next((i for i, a in enumerate(arguments) if a.has_default_value()), len(arguments))
+    defaults = [_encode_default(a.default_value) for a in arguments[operands:] if a.has_default_value()]
+    if row.cpp.pointwise.cpp_id is None or operands not in (1, 2) or None in defaults or \
+            len(defaults) != len(arguments) - operands:
+        return
+    extension.install_route(row.name, row.cpp.pointwise.cpp_id, operands, defaults, row.cpp.alpha,
+                            row.cpp.floats)
+    _cpp_routes.append(row)
+    sync_cpp_routes()
+
+
+def install_cpp_routes(rows):
+    """Routes for every registered row that takes one (after the C++ wrappers are built)."""
+    extension = prebuilt()
+    if extension is not None:
+        with _registration_lock:
+            for row in rows:
+                install_cpp_route(row, extension)
+
+
+def sync_cpp_routes():
+    """Tell the C++ routes which rows are on; they launch nothing while recording."""
+    if _cpp_routes:
+        recording = state.recorder is not None
+        prebuilt().set_routes([row.active and not recording for row in _cpp_routes])
+
+
 def ensure_registered(row) -> bool:
     """Register ``row`` on the vendor's key unless done already; False if the
     overload has no kernel on that key to fall back to."""
@@ -190,4 +245,8 @@ def ensure_registered(row) -> bool:
             warnings.filterwarnings("ignore", message="(?s).*Overriding a previously registered kernel")
             _library.impl(row.name, _make_router(row), key, with_keyset=True, **extra)
         row.native = native
+        if row.cpp is not None and key == "CUDA":
+            extension = prebuilt()
+            if extension is not None:
+                install_cpp_route(row, extension)
         return True

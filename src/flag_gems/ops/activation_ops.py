@@ -34,7 +34,7 @@ from torch.autograd.function import once_differentiable
 
 from ..codegen.elementwise import Elementwise, aten_rows
 from ..codegen.pointwise import COMPUTE_DTYPE
-from ..dispatch import Row
+from ..dispatch import CppRoute, Row
 from .tl_math import device_math, ieee_div
 
 __all__ = [
@@ -886,3 +886,9 @@ ATEN = tuple(
     + [Row("mish_backward", mish_backward, _mish_backward_unsupported)]
     + aten_rows("glu_backward", glu_backward, None, _glu_backward_unsupported, None, _BACKWARD)
 )
+
+# The activations models call most go through C++ first once the wrappers are built.
+_CPP_ROUTES = {"relu": RELU, "gelu": GELU["none"], "silu": SILU}
+for _row in ATEN:
+    if _row.name in _CPP_ROUTES:
+        _row.cpp = CppRoute(_CPP_ROUTES[_row.name].pointwise)

@@ -8,7 +8,7 @@ import triton
 import triton.language as tl
 
 from ..codegen.elementwise import Elementwise, Promotion, aten_rows, promoted_dtype
-from ..dispatch import Row
+from ..dispatch import CppRoute, Row
 from .tl_math import device_math, ieee_div, trunc
 from .tl_math import fmod as float_fmod  # the name fmod is the aten operator's here
 
@@ -603,8 +603,8 @@ def _addcdiv_inplace_unsupported(self, tensor1, tensor2, *, value=1):
 
 
 # The hottest overloads try the C++ wrappers straight from the router (alpha's default is 1).
-_CPP_FIRST = {"add.Tensor": (ADD.pointwise, (1,)), "sub.Tensor": (SUB.pointwise, (1,)),
-              "mul.Tensor": (MUL.pointwise, ()), "div.Tensor": (TRUE_DIV.pointwise, ())}
+_CPP_ROUTES = {"add.Tensor": CppRoute(ADD.pointwise, alpha=1), "sub.Tensor": CppRoute(SUB.pointwise, alpha=1),
+               "mul.Tensor": CppRoute(MUL.pointwise), "div.Tensor": CppRoute(TRUE_DIV.pointwise)}
 
 ATEN = (
     aten_rows("add", add, add_, _add_unsupported, _add_inplace_unsupported,
@@ -652,4 +652,4 @@ ATEN = (
 )
 
 for _row in ATEN:
-    _row.cpp = _CPP_FIRST.get(_row.name)
+    _row.cpp = _CPP_ROUTES.get(_row.name)

@@ -27,7 +27,7 @@ import triton.language as tl
 
 from ..codegen.elementwise import Elementwise, Promotion, aten_rows, broadcast_shape, promoted_dtype
 from ..codegen.pointwise import COMPUTE_DTYPE
-from ..dispatch import Row
+from ..dispatch import CppRoute, Row
 
 __all__ = [
     "eq", "eq_", "ne", "ne_", "lt", "lt_", "le", "le_", "gt", "gt_", "ge", "ge_",
@@ -608,3 +608,10 @@ ATEN = tuple(
     + aten_rows("masked_fill", masked_fill, masked_fill_, _masked_fill_unsupported, _masked_fill_inplace_unsupported,
                 ("Scalar", "Tensor", "Scalar_out", "Tensor_out"))
 )
+
+# Comparisons of two tensors go through C++ first once the wrappers are built. (Not with
+# a number: for half tensors the Python path rounds it to the tensor's dtype first.)
+_COMPARISONS = {"eq.Tensor": EQ, "ne.Tensor": NE, "lt.Tensor": LT, "le.Tensor": LE, "gt.Tensor": GT, "ge.Tensor": GE}
+for _row in ATEN:
+    if _row.name in _COMPARISONS:
+        _row.cpp = CppRoute(_COMPARISONS[_row.name].pointwise, floats=False)

@@ -24,6 +24,7 @@ import triton
 import triton.language as tl
 
 from ..codegen.elementwise import Elementwise, Promotion, aten_rows
+from ..dispatch import CppRoute
 # The operators below take the plain names (exp, log...), so formulas call the math_ ones.
 # (Triton swaps libdevice's stubs for the backend's functions when they are reached through a
 # name: through a module attribute, tl_math.exp, the stub would be called and nothing compiles.)
@@ -360,6 +361,7 @@ def _unary(name, formula, promotion, accepts=None):
     functional.__doc__ = f"aten::{name} (and .out) elementwise."
     inplace.__doc__ = f"aten::{name}_ elementwise, in place."
     rows = aten_rows(name, functional, inplace, unsupported, inplace_unsupported, ("", "out"))
+    rows[0].cpp = CppRoute(op.pointwise)  # the functional row
     return op, functional, inplace, rows
 
 
