@@ -296,3 +296,20 @@ def test_fused_functions_at_top_level():
     assert flag_gems.swiglu(make((2, 6), torch.float32)).shape == (2, 3)
     for name in ("silu_and_mul", "gelu_and_mul", "swiglu", "geglu", "reglu"):
         assert getattr(flag_gems, name) is getattr(flag_gems.ops, name)
+
+
+def test_first_calls_import_nothing_heavy():
+    """torch's shape and promotion helpers import sympy on first use (~2.5 s on a first
+    call): broadcasting, mixed promotion and strided layouts must not need them."""
+    code = (
+        "import sys, torch, flag_gems\n"
+        "flag_gems.enable()\n"
+        f"d = {DEVICE!r}\n"
+        "a = torch.randn(3, 4, device=d).t()\n"
+        "b = torch.randn(4, 1, device=d)\n"
+        "a + b; torch.add(a, b.expand(4, 3), alpha=2); torch.addcmul(a, b, a.half()[:1], value=2)\n"
+        "torch.where(a > 0, a, 1.5); torch.nn.functional.silu(a)\n"
+        "print('sympy' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "False", result.stdout + result.stderr

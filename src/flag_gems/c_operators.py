@@ -31,6 +31,7 @@ _route_registered_rows()  # rows switched on before this import get their C++ ro
 
 binary = _extension.binary
 register_kernel = _extension.register_kernel
+routed_calls = _extension.routed_calls  # calls the C++ routes launched with no Python
 
 if __name__ == "__main__":
     print(f"flag_gems C++ wrappers built and loaded: {_extension.__file__}")

@@ -47,17 +47,56 @@ def promoted_dtype(operands):
     if len(operands) == 2:
         return torch.result_type(*operands) if isinstance(operands[0], torch.Tensor) else \
             torch.result_type(operands[1], operands[0])
-    from torch._prims_common import ELEMENTWISE_TYPE_PROMOTION_KIND, elementwise_dtypes
+    # PyTorch's N-ary rule (c10's ResultTypeState), written out: torch._prims_common's
+    # version imports sympy on its first call, which costs a first call ~2.5 s.
+    dimensioned = _promote_all(t.dtype for t in tensors if t.dim() > 0)
+    zero_dim = _promote_all(t.dtype for t in tensors if t.dim() == 0)
+    numbers = _promote_all(_NUMBER_DTYPE[type(op)]() for op in operands if not isinstance(op, torch.Tensor))
+    return _by_category(dimensioned, _by_category(zero_dim, numbers))
 
-    return elementwise_dtypes(*operands, type_promotion_kind=ELEMENTWISE_TYPE_PROMOTION_KIND.DEFAULT)[1]
+
+_NUMBER_DTYPE = {bool: lambda: torch.bool, int: lambda: torch.int64, float: torch.get_default_dtype}
+
+
+def _promote_all(dtypes):
+    result = None
+    for dtype in dtypes:
+        result = dtype if result is None else torch.promote_types(result, dtype)
+    return result
+
+
+def _by_category(higher, lower):
+    """The dtype of a class of operands (``higher``) beside a lower-priority one, which
+    only counts when it is of a higher kind (as c10's combine_categories)."""
+    if higher is None:
+        return lower
+    if lower is None or higher.is_floating_point:
+        return higher
+    if higher == torch.bool or lower.is_floating_point:
+        return torch.promote_types(higher, lower)
+    return higher
 
 
 def broadcast_shape(operands):
+    """The shape ``operands`` broadcast to; RuntimeError when they don't."""
     shapes = [op.shape for op in operands if isinstance(op, torch.Tensor)]
     first = shapes[0]
     if all(s == first for s in shapes):
         return first
-    return torch.broadcast_shapes(*shapes)
+    return broadcast_shapes(shapes)
+
+
+def broadcast_shapes(shapes):
+    # Not torch.broadcast_shapes: its first call imports sympy (~2.5 s).
+    rank = max(len(shape) for shape in shapes)
+    result = [1] * rank
+    for shape in shapes:
+        for i, size in enumerate(shape, rank - len(shape)):
+            if size != 1 and result[i] != size:
+                if result[i] != 1:
+                    raise RuntimeError(f"shapes {[tuple(s) for s in shapes]} do not broadcast")
+                result[i] = size
+    return torch.Size(result)
 
 
 def _shares_memory(a, b):

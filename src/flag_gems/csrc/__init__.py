@@ -2,6 +2,7 @@
 
 import glob
 import hashlib
+import importlib.util
 import os
 import pathlib
 from functools import lru_cache
@@ -31,12 +32,22 @@ def load(build):
     if torch.version.cuda is None or torch.version.hip is not None:
         return None
     directory = _build_directory()
-    if not build and not glob.glob(os.path.join(directory, f"{NAME}*.so")):
-        return None
+    built = glob.glob(os.path.join(directory, f"{NAME}*.so"))
+    if not build:
+        # Imported directly: cpp_extension.load would first ask ninja whether the build
+        # is current, which costs a user's first call about a second.
+        return _import(built[0]) if built else None
     from torch.utils import cpp_extension
 
     return cpp_extension.load(NAME, SOURCES, build_directory=directory, extra_cflags=["-O3"],
                               with_cuda=True, verbose=False)
+
+
+def _import(path):
+    spec = importlib.util.spec_from_file_location(NAME, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @lru_cache(maxsize=None)

@@ -32,7 +32,7 @@ import triton
 import triton.language as tl
 from torch.autograd.function import once_differentiable
 
-from ..codegen.elementwise import Elementwise, aten_rows
+from ..codegen.elementwise import Elementwise, aten_rows, broadcast_shapes
 from ..codegen.pointwise import COMPUTE_DTYPE
 from ..dispatch import CppRoute, Row
 from .tl_math import device_math, ieee_div
@@ -744,7 +744,7 @@ def _gelu_kind(approximate):
 def _gradient(op, operands, like):
     """``op(operands)`` for an input of ``like``'s shape; where it was broadcast, the
     values are kept in the compute dtype until summed down to that shape."""
-    shape = torch.broadcast_shapes(*(t.shape for t in operands))
+    shape = broadcast_shapes([t.shape for t in operands])
     if shape == like.shape:
         return op(operands)
     compute = COMPUTE_DTYPE[like.dtype]

@@ -11,6 +11,7 @@ import triton
 import triton.language as tl  # noqa: F401 - Triton's interpreter needs it beside every formula
 
 from .. import runtime
+from ..codegen.elementwise import broadcast_shapes
 from ..codegen.pointwise import COMPUTE_DTYPE, Pointwise
 from ..dispatch import Row
 
@@ -74,7 +75,7 @@ def _copy_unsupported(self, src, non_blocking=False):
     if src.is_neg() or src.is_conj():
         return "source with a lazy negation or conjugation bit"
     try:
-        if torch.broadcast_shapes(self.shape, src.shape) != self.shape:
+        if broadcast_shapes((self.shape, src.shape)) != self.shape:
             return "source does not broadcast to the destination"
     except RuntimeError:
         return "source does not broadcast to the destination"
