@@ -411,7 +411,8 @@ def test_autograd_runs_our_kernels(tmp_path):
     log = path.read_text()
     for name in ("gelu", "gelu_backward", "silu", "silu_backward", "mish", "mish_backward", "glu",
                  "glu_backward", "relu", "threshold_backward", "hardswish", "hardswish_backward"):
-        assert f"aten::{name}\ttriton" in log, name
+        # (Built C++ wrappers launch kernels an earlier call compiled: "c++".)
+        assert f"aten::{name}\ttriton" in log or f"aten::{name}\tc++" in log, name
 
 
 @pytest.mark.parametrize("name, fn", [

@@ -131,8 +131,9 @@ def test_record_log(tmp_path):
     flag_gems.disable()
     # (Under the interpreter, its own copies show up as nested calls: keep add's lines.)
     lines = [line for line in path.read_text().splitlines() if line.startswith("aten::add.Tensor")]
-    assert lines[0].startswith("aten::add.Tensor\ttriton\t(f32[3, 4], f32[3, 4])")
-    # Once the first call compiled the kernel, built C++ wrappers may launch the second.
+    # Built C++ wrappers launch the kernel once a call compiled it (maybe an earlier test's).
+    assert lines[0].startswith(("aten::add.Tensor\ttriton\t(f32[3, 4], f32[3, 4])",
+                                "aten::add.Tensor\tc++\t(f32[3, 4], f32[3, 4])"))
     assert sum(line.startswith(("aten::add.Tensor\ttriton", "aten::add.Tensor\tc++")) for line in lines) == 2
     assert any(line.startswith("aten::add.Tensor\tnative (dtype torch.complex64 is not supported)")
                for line in lines)

@@ -324,7 +324,7 @@ EXTRAS = [
     ("hypot", torch.hypot, FLOATS, False),
     ("atan2", torch.atan2, REALS, False),
     ("copysign", torch.copysign, REALS, False),
-    ("nextafter", torch.nextafter, [torch.float32, torch.float64], True),
+    ("nextafter", torch.nextafter, [torch.float16, torch.bfloat16, torch.float32, torch.float64], True),
 ]
 
 

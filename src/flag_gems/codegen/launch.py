@@ -14,6 +14,8 @@ import numpy
 import torch
 import triton
 
+from ..runtime import compile_options
+
 INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 # The C entry points behind torch.cuda.current_stream / current_device, without
 # their Python wrappers: this is the per-call hot path.
@@ -58,7 +60,7 @@ class Launcher:
         entry = self._compiled.get(key)
         if entry is None or _launch_hooks_set():
             with torch.cuda.device(device):
-                compiled = self.kernel[grid](*args, **constexprs)
+                compiled = self.kernel[grid](*args, **constexprs, **compile_options())
             names = self.kernel.arg_names[len(args):]
             # compiled.run loads the module first, which sets compiled.function.
             self._compiled[key] = (compiled.run, compiled.function, compiled.packed_metadata,

@@ -199,8 +199,8 @@ c10::optional<double> float_operand(const c10::IValue& value) {
   if (value.isDouble()) return value.toDouble();
   if (value.isTensor()) {
     const at::Tensor& t = value.toTensor();
-    if (t.unsafeGetTensorImpl()->is_wrapped_number() && t.scalar_type() == at::kDouble) {
-      return t.item<double>();
+    if (t.unsafeGetTensorImpl()->is_wrapped_number() && t.scalar_type() == at::kDouble && t.is_cpu()) {
+      return *t.const_data_ptr<double>();  // not item(): that is another dispatched call
     }
   }
   return c10::nullopt;

@@ -406,7 +406,8 @@ ADDCDIV = Elementwise(_addcdiv, "addcdiv", accepts=_floats)
 HYPOT = Elementwise(_hypot, "hypot", accepts=_floats)
 ATAN2 = Elementwise(_atan2, "atan2", Promotion.INT_TO_FLOAT)
 COPYSIGN = Elementwise(_copysign, "copysign", Promotion.INT_TO_FLOAT)
-NEXTAFTER = Elementwise(_nextafter, "nextafter", accepts=_floats)
+# Halves step to the next half, not the next fp32: PyTorch's own kernel takes them.
+NEXTAFTER = Elementwise(_nextafter, "nextafter", accepts=lambda dtype: dtype in (torch.float32, torch.float64))
 
 
 def _binary(op, extra_check=None):

@@ -75,6 +75,12 @@ def cache_dir(*parts):
     return path
 
 
+@lru_cache(maxsize=None)
+def compile_options():
+    """The selected vendor's Triton compile options for every kernel."""
+    return selected_vendor().compile_options()
+
+
 def config(kernel: str, default):
     """The selected vendor's config for ``kernel``, or ``default``."""
     return selected_vendor().configs.get(kernel, default)

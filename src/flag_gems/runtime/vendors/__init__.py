@@ -24,6 +24,8 @@ class Vendor:
     configs: Dict[str, object] = field(default_factory=dict)
     # Aten overload name -> (impl, unsupported-or-None) replacing our row's pair.
     op_overrides: Dict[str, tuple] = field(default_factory=dict)
+    # () -> Triton compile options for every kernel (asked once, when the first kernel compiles).
+    compile_options: Callable[[], dict] = dict
 
 
 _KNOWN: Dict[str, Vendor] = {}

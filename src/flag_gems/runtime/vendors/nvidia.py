@@ -8,4 +8,13 @@ def _detect() -> bool:
     return torch.version.hip is None and torch.version.cuda is not None and torch.cuda.is_available()
 
 
-VENDOR = Vendor(name="nvidia", device="cuda", dispatch_key="CUDA", detect=_detect)
+def _compile_options() -> dict:
+    # Triton links libdevice in its flush-denormals-to-zero flavour by default; PyTorch
+    # keeps fp32 denormals (tanh(1e-39) is 1e-39, not 0). Triton >= 3.6 can say no.
+    from triton.backends.nvidia.compiler import CUDAOptions
+
+    return {"enable_reflect_ftz": False} if "enable_reflect_ftz" in CUDAOptions.__dataclass_fields__ else {}
+
+
+VENDOR = Vendor(name="nvidia", device="cuda", dispatch_key="CUDA", detect=_detect,
+                compile_options=_compile_options)
