@@ -23,7 +23,7 @@ than native; off under the interpreter, where native always wins).
 
 The cache is one SQLite file per (vendor, device, Triton version) under
 ``flag_gems.runtime.cache_dir("tuning")`` (``GEMS_CACHE_DIR`` moves it); see
-``store.py`` for its multi-process rules and ``python -m flag_gems.tuning
+``database.py`` for its multi-process rules and ``python -m flag_gems.tuning
 show|export FILE|import FILE|clear`` to manage it.
 
 Making a kernel tunable (any kernel: a reduction's block sizes, a pointwise

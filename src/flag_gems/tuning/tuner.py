@@ -20,7 +20,7 @@ from collections import deque
 from functools import lru_cache
 
 from .. import runtime
-from . import store as _store
+from . import database
 
 logger = logging.getLogger("flag_gems")
 
@@ -34,7 +34,7 @@ _DECISIONS = deque(maxlen=1000)
 _STATS = dict.fromkeys(("tuned", "timed", "from_cache", "heuristic"), 0)
 _mode_lock = threading.RLock()
 _mode = None  # None: read GEMS_TUNE on first use
-_store_now = None
+_active_store = None
 
 
 def _env_mode():
@@ -114,31 +114,31 @@ def device_identity():
 
 def cache_path():
     """The SQLite file of this process's vendor, device and Triton version."""
-    return os.path.join(runtime.cache_dir("tuning"), _store.file_name(*device_identity()))
+    return os.path.join(runtime.cache_dir("tuning"), database.file_name(*device_identity()))
 
 
 def store():
     """The store for ``cache_path()``; a new one (and empty memos) when the path moved."""
-    global _store_now
+    global _active_store
     path = cache_path()
     with _mode_lock:
-        if _store_now is None or _store_now.path != path:
-            if _store_now is not None:
-                _store_now.close()
-            _store_now = _store.Store(path)
+        if _active_store is None or _active_store.path != path:
+            if _active_store is not None:
+                _active_store.close()
+            _active_store = database.Store(path)
             forget_choices()
-        return _store_now
+        return _active_store
 
 
 def stats(reset=False):
     """Counters of this process: keys ``tuned`` (candidates timed), candidates ``timed``,
     keys answered ``from_cache`` or by the ``heuristic``, and ``db_queries``."""
-    counts = dict(_STATS, db_queries=_store_now.queries if _store_now is not None else 0)
+    counts = dict(_STATS, db_queries=_active_store.queries if _active_store is not None else 0)
     if reset:
         for name in _STATS:
             _STATS[name] = 0
-        if _store_now is not None:
-            _store_now.queries = 0
+        if _active_store is not None:
+            _active_store.queries = 0
     return counts
 
 
@@ -270,7 +270,7 @@ class Tuner:
         if mode == "off":
             return self._heuristic_choice(raw, None)
         key = tuple(self.key(*raw))
-        encoded = _store.encode(list(key))
+        encoded = database.encode(list(key))
         row = store().get(self.name, self.source_hash, encoded)
         if row is not None and (mode != "full" or row["mode"] == "full" or run is None):
             _STATS["from_cache"] += 1
@@ -338,7 +338,7 @@ class Tuner:
         return list(choice) if isinstance(choice, tuple) else choice
 
     def _encode(self, choice):
-        return _store.encode(self._jsonable(choice))
+        return database.encode(self._jsonable(choice))
 
     def _decode(self, text):
         import json
