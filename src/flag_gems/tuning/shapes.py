@@ -14,7 +14,8 @@ A YAML list; each entry is one operator and dtype with the calls to tune::
       args: {dim: -1, half_to_float: false}   # the non-tensor arguments, by name
 
 A tensor is its shape, or a mapping with ``shape`` and optionally ``stride``
-(a strided view) and ``dtype`` (when it differs from the entry's).
+(a strided view) and ``dtype`` (when it differs from the entry's). A number in
+place of a tensor argument (``x * 2.0``) goes in ``args`` under the argument's name.
 """
 
 import json
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 import torch
+import yaml
 
 DTYPES = {
     "float16": torch.float16, "half": torch.float16, "fp16": torch.float16, "f16": torch.float16,
@@ -119,9 +121,8 @@ def describe_call(name, schema, args, kwargs):
                 return None
             entry_dtype = entry_dtype or value.dtype
             tensors.append(value)
-        elif _is_tensor(argument):
-            if value is not None:  # a number where a tensor goes: not reproducible from a shape
-                return None
+        elif _is_tensor(argument) and value is None:
+            continue
         elif isinstance(value, (torch.device, torch.layout, torch.memory_format)):
             continue  # pretune uses its own device and defaults
         else:
@@ -141,8 +142,8 @@ def format_document(entries):
     for op, dtype, args, calls in entries:
         lines += [f"- op: {op}", f"  dtype: {dtype_name(dtype)}", "  shapes:"]
         lines += [f"    - {json.dumps([spec.to_yaml(dtype) for spec in call])}" for call in calls]
-        if args:
-            lines.append(f"  args: {json.dumps(args)}")
+        if args:  # PyYAML writes floats that it reads back as floats (1.0e-30, not 1e-30)
+            lines.append(f"  args: {yaml.safe_dump(args, default_flow_style=True, width=1 << 16).strip()}")
     return "\n".join(lines) + "\n"
 
 
@@ -167,7 +168,7 @@ class Job:
         slots = iter(self.tensors)
         positional, keywords = [], {}
         for argument in schema.arguments:
-            if _is_tensor(argument):
+            if _is_tensor(argument) and argument.name not in self.args:
                 spec = next(slots, None)
                 value = None if spec is None else spec.make(self.dtype, device)
             elif argument.name in self.args:
@@ -280,7 +281,8 @@ def parse(document, supported=None):
         if not isinstance(args, dict):
             raise ShapesError(f"{where}: args must be a mapping of argument names to values")
         schema = _schema(op)
-        slots = tensor_arguments(schema)
+        # A number given by name in args fills a tensor argument (as in x * 2.0).
+        slots = [a for a in tensor_arguments(schema) if a.name not in args]
         required = [a for a in slots if str(a.type) == "Tensor"]
         slot_names = {a.name for a in slots}
         names_known = {a.name for a in schema.arguments} - slot_names

@@ -142,10 +142,13 @@ def stats(reset=False):
     return counts
 
 
-def decisions():
+def decisions(clear=False):
     """The latest key resolutions (memo misses), oldest first: dicts with kernel, key,
     config, time_ms, native_ms and origin (tuned, cache or heuristic)."""
-    return list(_DECISIONS)
+    found = list(_DECISIONS)
+    if clear:
+        _DECISIONS.clear()
+    return found
 
 
 @lru_cache(maxsize=None)
