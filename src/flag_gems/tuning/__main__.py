@@ -34,7 +34,8 @@ def _is_yaml(path):
     return path.lower().endswith((".yaml", ".yml"))
 
 
-def show(out=sys.stdout):
+def show(out=None):
+    out = out or sys.stdout
     rows = store().rows()
     print(f"tuning cache: {cache_path()}  ({len(rows)} entries)", file=out)
     if not rows:
