@@ -72,6 +72,7 @@ class Store:
         try:
             connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = NORMAL")  # WAL stays consistent; only a power cut may lose the last entries
             connection.executescript(_SCHEMA)
             connection.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
             version = connection.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()[0]
