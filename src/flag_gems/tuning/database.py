@@ -89,15 +89,17 @@ class Store:
             return self._connection
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
         try:
-            self._connection = self._retry(self._open)
-        except sqlite3.Error as error:
-            self._move_aside(error)
             try:
                 self._connection = self._retry(self._open)
-            except sqlite3.Error as again:
-                self._warn(f"flag_gems: tuning cache {self.path} unusable ({again}); "
-                           "tuned configs are kept in memory only")
-                self._memory_only = True
+            except sqlite3.OperationalError:
+                raise  # cannot open, or locked for too long: the file itself may be fine
+            except sqlite3.DatabaseError as error:  # not a database, or a malformed one
+                self._move_aside(error)
+                self._connection = self._retry(self._open)
+        except sqlite3.Error as error:
+            self._warn(f"flag_gems: tuning cache {self.path} unusable ({error}); "
+                       "tuned configs are kept in memory only")
+            self._memory_only = True
         return self._connection
 
     def _retry(self, action):
@@ -121,8 +123,10 @@ class Store:
         with _FileLock(self.path + ".lock"):
             try:
                 self._open().close()
-                return
-            except sqlite3.Error:
+                return  # rebuilt by another process meanwhile
+            except sqlite3.OperationalError:
+                return  # busy: in use, so not the file that failed
+            except sqlite3.DatabaseError:
                 pass
             aside = f"{self.path}.corrupt-{int(time.time())}-{os.getpid()}"
             try:
@@ -248,8 +252,11 @@ class _FileLock:
             import fcntl
         except ImportError:
             return self
-        self._file = open(self.path, "a")
-        fcntl.flock(self._file, fcntl.LOCK_EX)
+        try:
+            self._file = open(self.path, "a")
+            fcntl.flock(self._file, fcntl.LOCK_EX)
+        except OSError:  # a read-only folder: go on unlocked, the rename will fail alike
+            self._file = None
         return self
 
     def __exit__(self, *exc):
