@@ -4,6 +4,7 @@
     flag_gems.enable()            # every operator we implement, process-wide
     with flag_gems.use_gems(): ...  # or only inside a block
     flag_gems.ops.mm(a, b)        # or an explicit call, no enable needed
+    flag_gems.set_tuning_mode("quick")  # off | cache (default) | quick | full
 
 Importing does no work beyond defining names: the vendor is detected on first
 use of ``flag_gems.vendor_name`` / ``flag_gems.device`` or on ``enable()``.
@@ -19,7 +20,7 @@ _FUSED = ("silu_and_mul", "gelu_and_mul", "swiglu", "geglu", "reglu")
 
 __all__ = [
     "enable", "only_enable", "use_gems", "disable", "all_registered_ops",
-    "ops", "runtime", "testing", "vendor_name", "device", "__version__", *_FUSED,
+    "ops", "runtime", "testing", "tuning", "set_tuning_mode", "vendor_name", "device", "__version__", *_FUSED,
 ]
 
 
@@ -28,6 +29,11 @@ def __getattr__(name):
         return runtime.selected_vendor().name
     if name == "device":
         return runtime.selected_vendor().device
+    if name in ("tuning", "set_tuning_mode"):
+        import importlib
+
+        tuning = importlib.import_module(f"{__name__}.tuning")  # sqlite and the tuner: loaded on first use
+        return tuning if name == "tuning" else tuning.set_tuning_mode
     if name in _FUSED:
         return getattr(ops, name)  # defining kernels is not import-time work: resolve on first use
     raise AttributeError(f"module 'flag_gems' has no attribute {name!r}")

@@ -8,7 +8,7 @@ from functools import lru_cache
 import torch
 
 from .dispatch import ensure_registered, state, sync_cpp_routes
-from .dispatch.record import Recorder
+from .dispatch.record import Recorder, Tee
 
 _lock = threading.RLock()
 
@@ -73,9 +73,31 @@ def _switch(active_indices, recorder):
     for i, row in enumerate(rows):
         want = i in active_indices
         row.active = want and ensure_registered(row)
-    state.recorder = recorder
+    state.recorder = _beside_capture(recorder)
     sync_cpp_routes()
     return previous
+
+
+def _beside_capture(recorder):
+    """While a shape capture runs, it sees every call, whatever recorder the program sets."""
+    capture = state.capture
+    if capture is None or recorder is capture or isinstance(recorder, Tee):
+        return recorder
+    return capture if recorder is None else Tee(capture, recorder)
+
+
+def start_capture(collector):
+    """Install a shape collector (tuning.capture); returns what stop_capture restores."""
+    previous = (state.capture, state.recorder)
+    state.capture = collector
+    state.recorder = _beside_capture(state.recorder)
+    sync_cpp_routes()  # the C++ routes see no calls for the collector: step aside
+    return previous
+
+
+def stop_capture(previous):
+    state.capture, state.recorder = previous
+    sync_cpp_routes()
 
 
 def _restore(previous):

@@ -52,3 +52,18 @@ class Recorder:
     def close(self):
         with self._lock:
             self._file.close()
+
+
+class Tee:
+    """Hands every call to two recorders: a shape capture beside a record log."""
+
+    def __init__(self, capture, recorder):
+        self.capture = capture
+        self.recorder = recorder
+
+    def log(self, name, impl, args, kwargs):
+        self.capture.log(name, impl, args, kwargs)
+        self.recorder.log(name, impl, args, kwargs)
+
+    def close(self):
+        self.recorder.close()

@@ -7,6 +7,7 @@ native kernel captured before we registered. ``enable``/``use_gems``/
 ``disable`` only flip those flags.
 """
 
+import contextlib
 import inspect
 import threading
 import warnings
@@ -61,6 +62,7 @@ class CppRoute(NamedTuple):
 
 class _State:
     recorder = None  # a record.Recorder while recording
+    capture = None  # a shape collector: api keeps it recording beside any record log
 
 
 state = _State()
@@ -71,6 +73,19 @@ class _Nesting(threading.local):
 
 
 _nesting = _Nesting()
+
+
+@contextlib.contextmanager
+def native_calls():
+    """Inside the block this thread's torch calls run the native kernels, as they do
+    from inside our implementations (the tuner times native candidates this way)."""
+    previous = _nesting.inside
+    _nesting.inside = True
+    try:
+        yield
+    finally:
+        _nesting.inside = previous
+
 _library = None
 _registration_lock = threading.Lock()
 _ALLOWS_OVERRIDE = "allow_override" in inspect.signature(torch.library.Library.impl).parameters

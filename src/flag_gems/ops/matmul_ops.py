@@ -4,13 +4,18 @@ fp32 uses TF32 tensor cores only when ``torch.backends.cuda.matmul.allow_tf32``
 says so, as PyTorch does; fp64 and strict fp32 run in full precision.
 Programs walk the output in groups of GROUP_M row-blocks so neighbouring
 programs reuse the same B tiles from L2.
+
+Tiles come from the tuner (``flag_gems.tuning``): the key buckets M, N, K to
+powers of two and adds the dtype, the layout of each operand and TF32; an
+untuned key runs ``default_config``; tuning times the space below, pruned to
+what fits shared memory and registers, and PyTorch's own mm as a candidate.
 """
 
 import torch
 import triton
 import triton.language as tl
 
-from .. import runtime
+from .. import runtime, tuning
 from ..codegen.launch import Launcher
 from ..dispatch import Row
 from .tl_math import INTERPRETED
@@ -96,6 +101,96 @@ def _precision(dtype):
     return "ieee"
 
 
+CONFIG_FIELDS = ("BLOCK_M", "BLOCK_N", "BLOCK_K", "GROUP_M", "num_warps", "num_stages")
+
+
+def default_space():
+    """Candidates for Hopper-class GPUs, likeliest first (quick mode times the first
+    few); pruning drops what a key or the device cannot use."""
+    likely = [(128, 256, 64, 8, 8, 3), (128, 128, 64, 8, 4, 4), (64, 128, 64, 8, 4, 4), (128, 128, 64, 8, 8, 3),
+              (64, 256, 64, 8, 4, 3), (128, 64, 64, 8, 4, 4), (64, 64, 64, 8, 4, 5),
+              (16, 64, 256, 1, 4, 3), (16, 128, 128, 1, 4, 4), (16, 32, 256, 1, 4, 4), (16, 64, 128, 1, 4, 5)]
+    decode = [(16, n, k, 1, 4, stages) for n in (32, 64, 128) for k in (64, 128, 256) for stages in (3, 4, 5)]
+    tiles = [(m, n, k, 8, warps, stages) for m in (64, 128) for n in (64, 128, 256) for k in (32, 64, 128)
+             for warps in (4, 8) for stages in (3, 4, 5)]
+    return likely + [c for c in decode + tiles if c not in likely]
+
+
+def _layout(stride):
+    """Transposition class of an operand: row-major, column-major or strided."""
+    return "n" if stride[1] == 1 else "t" if stride[0] == 1 else "s"
+
+
+def _bucket(M, N, K, dtype, a_stride, b_stride, tf32):
+    return (tuning.next_power_of_2(M), tuning.next_power_of_2(N), tuning.next_power_of_2(K),
+            str(dtype).replace("torch.", ""), _layout(a_stride), _layout(b_stride), tf32)
+
+
+def _heuristic(M, N, K, dtype, a_stride, b_stride, tf32):
+    return runtime.config("mm", default_config)(M, N, K, dtype)
+
+
+_ITEMSIZE = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
+_MAX_ACCUMULATOR_REGISTERS = 128  # per thread; more spills
+
+
+def _fits(key, config):
+    """Whether a tile suits the key's bucket and fits shared memory and registers."""
+    m, n, k, dtype = key[:4]
+    block_m, block_n, block_k, _, warps, stages = config
+    if (block_m <= 16) != (m <= 16):  # decode tiles for decode shapes only
+        return False
+    if block_m > max(m, 16) or block_n > max(n, 16) or block_k > max(k, 16):
+        return False
+    shared = tuning.max_shared_memory()
+    if shared is not None and (block_m * block_k + block_k * block_n) * _ITEMSIZE[dtype] * stages > shared:
+        return False
+    accumulator_bytes = block_m * block_n * (8 if dtype == "float64" else 4)
+    return accumulator_bytes // (warps * 32 * 4) <= _MAX_ACCUMULATOR_REGISTERS
+
+
+_TUNER = tuning.Tuner("mm", heuristic=_heuristic, space=default_space, key=_bucket, prune=_fits,
+                      sources=[_mm_kernel], fields=CONFIG_FIELDS, native=True)
+
+
+def _choice(a, b):
+    """The tuner's config (or tuning.NATIVE) for a @ b: one dict lookup once known."""
+    dtype = a.dtype
+    raw = (a.shape[0], b.shape[1], a.shape[1], dtype, a.stride(), b.stride(),
+           dtype is torch.float32 and torch.backends.cuda.matmul.allow_tf32)
+    choice = _TUNER.cached(raw)
+    if choice is None:
+        choice = _TUNER.resolve(raw, _candidate_runner(a, b))
+    return choice
+
+
+def _candidate_runner(a, b):
+    """run(config) for tuning: one product into a scratch result."""
+    scratch = torch.empty((a.shape[0], b.shape[1]), dtype=a.dtype, device=a.device)
+
+    def run(config):
+        if config is tuning.NATIVE:
+            torch.mm(a, b, out=scratch)
+        else:
+            _launch(a, b, scratch, config)
+
+    return run
+
+
+def _launch(a, b, c, config):
+    M, K = a.shape
+    N = b.shape[1]
+    block_m, block_n, block_k, group_m, warps, stages = config
+    span = max((M - 1) * a.stride(0) + (K - 1) * a.stride(1),
+               (K - 1) * b.stride(0) + (N - 1) * b.stride(1),
+               (M - 1) * c.stride(0) + (N - 1) * c.stride(1))
+    grid = (triton.cdiv(M, block_m) * triton.cdiv(N, block_n),)
+    _MM(grid, a, b, c, M, N, K, *a.stride(), *b.stride(), *c.stride(),
+        BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, GROUP_M=group_m,
+        PRECISION=_precision(a.dtype), ACC=tl.float64 if a.dtype == torch.float64 else tl.float32,
+        EVEN_K=K % block_k == 0, INDEX64=span >= _INT32_LIMIT, num_warps=warps, num_stages=stages)
+
+
 def mm(self, mat2, *, out=None):
     """``self @ mat2`` for 2-D matrices."""
     M, K = self.shape
@@ -105,16 +200,10 @@ def mm(self, mat2, *, out=None):
         return result
     if K == 0:
         return result.zero_()
-    config = runtime.config("mm", default_config)
-    block_m, block_n, block_k, group_m, warps, stages = config(M, N, K, self.dtype)
-    span = max((M - 1) * self.stride(0) + (K - 1) * self.stride(1),
-               (K - 1) * mat2.stride(0) + (N - 1) * mat2.stride(1),
-               (M - 1) * result.stride(0) + (N - 1) * result.stride(1))
-    grid = (triton.cdiv(M, block_m) * triton.cdiv(N, block_n),)
-    _MM(grid, self, mat2, result, M, N, K, *self.stride(), *mat2.stride(), *result.stride(),
-        BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, GROUP_M=group_m,
-        PRECISION=_precision(self.dtype), ACC=tl.float64 if self.dtype == torch.float64 else tl.float32,
-        EVEN_K=K % block_k == 0, INDEX64=span >= _INT32_LIMIT, num_warps=warps, num_stages=stages)
+    config = _choice(self, mat2)
+    if config is tuning.NATIVE:  # a direct call: routed calls that native wins never get here
+        return torch.mm(self, mat2, out=result)
+    _launch(self, mat2, result, config)
     return result
 
 
@@ -140,6 +229,8 @@ def _mm_unsupported(self, mat2, *, out=None):
         storage = out.untyped_storage().data_ptr()
         if storage in (self.untyped_storage().data_ptr(), mat2.untyped_storage().data_ptr()):
             return "out overlaps an input"
+    if self.numel() and mat2.numel() and _choice(self, mat2) is tuning.NATIVE:
+        return "tuned: native faster"
     return None
 
 

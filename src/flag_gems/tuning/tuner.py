@@ -1,0 +1,374 @@
+"""``Tuner``: a config per call key, from memory, the cache, the heuristic or a timing run.
+
+A call passes its *raw* key (the few values its launch depends on, as a hashable
+tuple). A memo dict maps raw keys to choices, so a repeated call costs one dict
+lookup. On a miss the tuner buckets the raw key (``key(*raw)``), then, by mode:
+off -> ``heuristic(*raw)``; cache -> the stored entry, else the heuristic; quick /
+full -> the stored entry, else time the candidates on the call's own inputs
+(``run(config)``), store the winner and use what the store holds.
+"""
+
+import contextlib
+import hashlib
+import inspect
+import logging
+import math
+import os
+import threading
+import time
+from collections import deque
+from functools import lru_cache
+
+from .. import runtime
+from . import database
+
+logger = logging.getLogger("flag_gems")
+
+MODES = ("off", "cache", "quick", "full")
+DEFAULT_MODE = "cache"
+NATIVE = "native"  # the choice "run PyTorch's own kernel"
+MEMO_LIMIT = 4096  # raw keys remembered per tuner before the memo starts over
+
+_TUNERS = {}
+_DECISIONS = deque(maxlen=1000)
+_STATS = dict.fromkeys(("tuned", "timed", "from_cache", "heuristic"), 0)
+_mode_lock = threading.RLock()
+_mode = None  # None: read GEMS_TUNE on first use
+_active_store = None
+
+
+def _env_mode():
+    value = os.environ.get("GEMS_TUNE", DEFAULT_MODE).strip().lower() or DEFAULT_MODE
+    if value not in MODES:
+        logger.warning("flag_gems: GEMS_TUNE=%r is not one of %s; using %r", value, "|".join(MODES), DEFAULT_MODE)
+        return DEFAULT_MODE
+    return value
+
+
+def tuning_mode():
+    """The mode in force: ``off``, ``cache`` (default), ``quick`` or ``full``."""
+    global _mode
+    if _mode is None:
+        _mode = _env_mode()
+    return _mode
+
+
+def set_tuning_mode(mode):
+    """Switch the tuning mode of this process (overrides GEMS_TUNE)."""
+    global _mode
+    if mode not in MODES:
+        raise ValueError(f"tuning mode must be one of {', '.join(MODES)}, got {mode!r}")
+    with _mode_lock:
+        _mode = mode
+        forget_choices()
+
+
+@contextlib.contextmanager
+def forced(mode):
+    """Run the block in ``mode`` (pretune uses ``forced("full")``), then restore."""
+    with _mode_lock:
+        previous = tuning_mode()
+        set_tuning_mode(mode)
+    try:
+        yield
+    finally:
+        set_tuning_mode(previous)
+
+
+def forget_choices():
+    """Empty every tuner's memo: the next call of each key asks the cache again."""
+    for tuner in list(_TUNERS.values()):
+        tuner._memo.clear()
+
+
+def max_configs():
+    return max(1, int(os.environ.get("GEMS_TUNE_MAX_CONFIGS", "8")))
+
+
+def seconds_budget():
+    return float(os.environ.get("GEMS_TUNE_SECONDS", "10"))
+
+
+def native_candidate_enabled():
+    """GEMS_TUNE_NATIVE=1/0; by default on, except under the interpreter, where native
+    always wins and would hide the kernels that the CPU runs exist to exercise."""
+    value = os.environ.get("GEMS_TUNE_NATIVE")
+    if value is None:
+        return not runtime.selected_vendor().interpreted
+    return value.strip().lower() not in ("0", "false", "no", "off", "")
+
+
+@lru_cache(maxsize=None)
+def device_identity():
+    """(vendor, device name, triton version): what one cache file is valid for."""
+    import triton
+
+    vendor = runtime.selected_vendor()
+    if vendor.interpreted:
+        name = "interpreter"
+    else:
+        module = getattr(__import__("torch"), vendor.device)
+        name = module.get_device_name(module.current_device())
+    return vendor.name, name, triton.__version__
+
+
+def cache_path():
+    """The SQLite file of this process's vendor, device and Triton version."""
+    return os.path.join(runtime.cache_dir("tuning"), database.file_name(*device_identity()))
+
+
+def store():
+    """The store for ``cache_path()``; a new one (and empty memos) when the path moved."""
+    global _active_store
+    path = cache_path()
+    with _mode_lock:
+        if _active_store is None or _active_store.path != path:
+            if _active_store is not None:
+                _active_store.close()
+            _active_store = database.Store(path)
+            forget_choices()
+        return _active_store
+
+
+def stats(reset=False):
+    """Counters of this process: keys ``tuned`` (candidates timed), candidates ``timed``,
+    keys answered ``from_cache`` or by the ``heuristic``, and ``db_queries``."""
+    counts = dict(_STATS, db_queries=_active_store.queries if _active_store is not None else 0)
+    if reset:
+        for name in _STATS:
+            _STATS[name] = 0
+        if _active_store is not None:
+            _active_store.queries = 0
+    return counts
+
+
+def decisions(clear=False):
+    """The latest key resolutions (memo misses), oldest first: dicts with kernel, key,
+    config, time_ms, native_ms and origin (tuned, cache or heuristic)."""
+    found = list(_DECISIONS)
+    if clear:
+        _DECISIONS.clear()
+    return found
+
+
+@lru_cache(maxsize=None)
+def max_shared_memory(device_index=0):
+    """Bytes of shared memory one program may use; None under the interpreter (no limit)."""
+    if runtime.selected_vendor().interpreted:
+        return None
+    import triton
+
+    return triton.runtime.driver.active.utils.get_device_properties(device_index)["max_shared_mem"]
+
+
+def next_power_of_2(n):
+    return 1 if n <= 1 else 1 << (int(n) - 1).bit_length()
+
+
+def _measure_ms(run, config):
+    if runtime.selected_vendor().interpreted:
+        start = time.perf_counter()
+        run(config)
+        return (time.perf_counter() - start) * 1e3
+    from triton.testing import do_bench
+
+    return do_bench(lambda: run(config), warmup=5, rep=20)
+
+
+def _source_text(source):
+    if isinstance(source, str):
+        return source
+    function = getattr(source, "fn", source)
+    try:
+        return inspect.getsource(function)
+    except (OSError, TypeError):
+        return getattr(source, "src", None) or repr(source)
+
+
+class Tuner:
+    """Chooses a config per key for one kernel.
+
+    name       kernel name: cache entries and vendor overrides use it; a vendor's
+               ``configs["<name>.space"]`` (a callable returning configs, or None
+               to keep the default) replaces ``space`` on that vendor
+    heuristic  ``heuristic(*raw) -> config``: what an untuned key runs at once
+    space      the candidate configs (a sequence, or a callable returning one),
+               likeliest first: quick mode times only the first few
+    key        ``key(*raw) -> tuple`` of JSON values: the bucket a raw key falls in
+    prune      ``prune(key, config) -> bool``: False for configs that cannot fit
+               (shared memory, registers) or make no sense for the key
+    sources    kernels (or text) whose source, with the space, makes the source hash
+    fields     names of a tuple config's items, for readable cache entries
+    native     True when ``run(NATIVE)`` runs PyTorch's kernel as a candidate
+    """
+
+    def __init__(self, name, *, heuristic, space, key, prune=None, sources=(), fields=None, native=False):
+        self.name = name
+        self.heuristic = heuristic
+        self.key = key
+        self.prune = prune
+        self.fields = tuple(fields) if fields else None
+        self.native = native
+        self._default_space = space
+        self._sources = tuple(sources)
+        self._space = None
+        self._source_hash = None
+        self._memo = {}
+        self._lock = threading.RLock()
+        self._tuning_now = set()
+        # The hot path: ``tuner.cached(raw)`` is the memo's own dict.get.
+        self.cached = self._memo.get
+        _TUNERS[name] = self
+
+    def __repr__(self):
+        return f"Tuner({self.name!r})"
+
+    @property
+    def space(self):
+        if self._space is None:
+            override = runtime.config(f"{self.name}.space", None)
+            configs = override() if callable(override) else override
+            if configs is None:
+                configs = self._default_space() if callable(self._default_space) else self._default_space
+            self._space = tuple(_normal(c) for c in configs)
+        return self._space
+
+    @property
+    def source_hash(self):
+        if self._source_hash is None:
+            text = "\n".join(_source_text(s) for s in self._sources) + "\n" + repr(self.space)
+            self._source_hash = hashlib.sha256(text.encode()).hexdigest()[:16]
+        return self._source_hash
+
+    def __call__(self, *raw):
+        """The choice for ``raw`` without tuning (memo, cache or heuristic)."""
+        choice = self._memo.get(raw)
+        return choice if choice is not None else self.resolve(raw, None)
+
+    def choose(self, raw, run):
+        """The choice for ``raw``; in quick/full mode an unknown key is tuned with ``run``."""
+        choice = self._memo.get(raw)
+        return choice if choice is not None else self.resolve(raw, run)
+
+    def resolve(self, raw, run):
+        """A memo miss: decide, remember, return."""
+        with self._lock:
+            choice = self._memo.get(raw)
+            if choice is not None:
+                return choice
+            if raw in self._tuning_now:  # a candidate called back into us: no nested tuning
+                return _normal(self.heuristic(*raw))
+            self._tuning_now.add(raw)
+            try:
+                choice = self._decide(raw, run)
+            finally:
+                self._tuning_now.discard(raw)
+            if len(self._memo) >= MEMO_LIMIT:
+                self._memo.clear()
+            self._memo[raw] = choice
+            return choice
+
+    def _decide(self, raw, run):
+        mode = tuning_mode()
+        if mode == "off":
+            return self._heuristic_choice(raw, None)
+        key = tuple(self.key(*raw))
+        encoded = database.encode(list(key))
+        row = store().get(self.name, self.source_hash, encoded)
+        if row is not None and (mode != "full" or row["mode"] == "full" or run is None):
+            _STATS["from_cache"] += 1
+            choice = self._decode(row["config"])
+            self._note(key, choice, row["time_ms"], row["native_ms"], "cache")
+            return choice
+        if mode == "cache" or run is None:
+            return self._heuristic_choice(raw, key)
+        return self._tune(raw, key, encoded, run, mode)
+
+    def _heuristic_choice(self, raw, key):
+        _STATS["heuristic"] += 1
+        choice = _normal(self.heuristic(*raw))
+        self._note(key, choice, None, None, "heuristic")
+        return choice
+
+    def candidates(self, raw, key, mode):
+        """The heuristic, then the space's configs that fit the key (quick: the first few)."""
+        heuristic = _normal(self.heuristic(*raw))
+        chosen = [heuristic] + [c for c in self.space
+                                if c != heuristic and (self.prune is None or self.prune(key, c))]
+        return chosen[:max_configs()] if mode == "quick" else chosen
+
+    def _tune(self, raw, key, encoded, run, mode):
+        from ..dispatch.router import native_calls
+
+        deadline = time.monotonic() + seconds_budget() if mode == "quick" else math.inf
+        timings = []
+        with native_calls():
+            for config in self.candidates(raw, key, mode):
+                if timings and time.monotonic() > deadline:
+                    break
+                timings.append((self._time(run, config), config))
+            native_ms = self._time(run, NATIVE) if self.native and native_candidate_enabled() else None
+        _STATS["tuned"] += 1
+        best_ms, best = min(timings, key=lambda pair: pair[0])
+        if not math.isfinite(best_ms):
+            return self._heuristic_choice(raw, key)  # nothing ran: store nothing
+        if native_ms is not None and native_ms < best_ms:
+            best = NATIVE
+        row = dict(kernel=self.name, source=self.source_hash, key=encoded, config=self._encode(best),
+                   time_ms=best_ms, native_ms=native_ms, mode=mode, tried=len(timings), created=time.time())
+        stored = store().put(row, replace_unless_mode="full" if mode == "full" else None)
+        choice = self._decode(stored["config"])
+        self._note(key, choice, stored["time_ms"], stored["native_ms"], "tuned")
+        return choice
+
+    def _time(self, run, config):
+        _STATS["timed"] += 1
+        try:
+            return _measure_ms(run, config)
+        except Exception as error:  # noqa: BLE001 - a config that fails to compile or launch loses
+            logger.debug("flag_gems: %s config %s failed while tuning: %s", self.name, config, error)
+            return math.inf
+
+    def _note(self, key, choice, time_ms, native_ms, origin):
+        _DECISIONS.append(dict(kernel=self.name, key=key, config=self._jsonable(choice), time_ms=time_ms,
+                               native_ms=native_ms, origin=origin))
+
+    def _jsonable(self, choice):
+        if choice == NATIVE:
+            return NATIVE
+        if self.fields and isinstance(choice, tuple):
+            return dict(zip(self.fields, choice))
+        return list(choice) if isinstance(choice, tuple) else choice
+
+    def _encode(self, choice):
+        return database.encode(self._jsonable(choice))
+
+    def _decode(self, text):
+        import json
+
+        value = json.loads(text)
+        if value == NATIVE:
+            return NATIVE
+        if self.fields and isinstance(value, dict) and set(value) == set(self.fields):
+            return tuple(value[f] for f in self.fields)
+        return _normal(value)
+
+
+def _normal(config):
+    """Configs compare and hash as tuples; dict configs stay dicts."""
+    return tuple(config) if isinstance(config, list) else config
+
+
+def tunable(name, *, space, key, prune=None, sources=(), fields=None):
+    """Decorator: the decorated function is the heuristic of a new ``Tuner``.
+    ``tuner(*raw)`` answers without tuning; ``tuner.choose(raw, run)`` may tune."""
+
+    def wrap(heuristic):
+        return Tuner(name, heuristic=heuristic, space=space, key=key, prune=prune, sources=sources, fields=fields)
+
+    return wrap
+
+
+def tuners():
+    """Every tuner defined in this process, by kernel name."""
+    return dict(_TUNERS)

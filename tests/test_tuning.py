@@ -1,0 +1,420 @@
+"""The tuner, its SQLite cache (multi-process, corruption), the cache CLI, pretune
+and shape capture. Tuning runs under the interpreter with the CPU vendor's tiny mm
+space and tiny shapes; fake kernels (sleeps) where only the machinery matters."""
+
+import json
+import logging
+import multiprocessing
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import yaml
+
+import flag_gems
+from flag_gems import pretune, tuning
+from flag_gems.ops import matmul_ops
+from flag_gems.tuning import __main__ as cache_cli
+from flag_gems.tuning import shapes, tuner
+
+from conftest import DEVICE, make
+
+SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    """Every test: its own GEMS_CACHE_DIR, the default mode, no tuning variables."""
+    monkeypatch.setenv("GEMS_CACHE_DIR", str(tmp_path / "cache"))
+    for name in ("GEMS_TUNE", "GEMS_TUNE_MAX_CONFIGS", "GEMS_TUNE_SECONDS", "GEMS_TUNE_NATIVE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(tuner, "_measure_ms", _fake_clock)
+    before = tuning.tuning_mode()
+    tuning.set_tuning_mode("cache")
+    tuning.store()  # the store of this test's folder
+    tuning.stats(reset=True)
+    yield
+    tuning.store().close()
+    tuning.set_tuning_mode(before)
+
+
+def _fake_clock(run, config):
+    """Timing without noise: config (n, ...) takes n ms, native 0.5 ms."""
+    run(config)
+    return 0.5 if config == tuning.NATIVE else float(config[0])
+
+
+def _sleeper(name, space=((1,), (2,), (3,)), heuristic=(2,), native=False):
+    """A tuner of a fake kernel: under the fake clock config (1,) always wins."""
+    return tuning.Tuner(name, heuristic=lambda size: heuristic, space=space,
+                        key=lambda size: (tuning.next_power_of_2(size),), sources=[f"kernel {name}"],
+                        fields=("ms",), native=native)
+
+
+def _sleep(config):
+    pass  # the fake kernel's launch
+
+
+# -- modes and the tuner ------------------------------------------------------------------------
+
+
+def test_modes():
+    fake = _sleeper("t_modes")
+    assert tuning.tuning_mode() == "cache"
+    assert fake.choose((5,), _sleep) == (2,)  # cache, nothing stored: the heuristic, nothing timed
+    assert tuning.stats()["timed"] == 0
+
+    tuning.set_tuning_mode("quick")
+    assert fake.choose((5,), _sleep) == (1,)
+    assert tuning.stats()["tuned"] == 1
+    assert fake.choose((7,), _sleep) == (1,)  # 7 falls in 5's bucket (8): answered by the cache
+    assert tuning.stats()["tuned"] == 1 and tuning.stats()["from_cache"] == 1
+
+    tuning.set_tuning_mode("off")  # heuristic only, even with an entry
+    assert fake.choose((5,), _sleep) == (2,)
+    tuning.set_tuning_mode("cache")
+    assert fake.choose((5,), _sleep) == (1,)
+
+    with pytest.raises(ValueError, match="off, cache, quick, full"):
+        flag_gems.set_tuning_mode("fast")
+    flag_gems.set_tuning_mode("full")
+    assert tuning.tuning_mode() == "full"
+
+
+def test_mode_from_environment(monkeypatch):
+    monkeypatch.setattr(tuner, "_mode", None)
+    monkeypatch.setenv("GEMS_TUNE", "quick")
+    assert tuning.tuning_mode() == "quick"
+
+
+def test_quick_is_bounded_and_full_takes_over(monkeypatch):
+    fake = _sleeper("t_bounds", space=tuple((n,) for n in range(1, 7)), heuristic=(6,))
+    monkeypatch.setenv("GEMS_TUNE_MAX_CONFIGS", "2")
+    tuning.set_tuning_mode("quick")
+    assert fake.choose((3,), _sleep) == (1,)  # heuristic (6,), then the space's first
+    assert tuning.stats()["timed"] == 2
+
+    monkeypatch.setenv("GEMS_TUNE_MAX_CONFIGS", "8")
+    monkeypatch.setenv("GEMS_TUNE_SECONDS", "0")
+    assert fake.choose((100,), _sleep) == (6,)  # out of time after the first candidate
+    assert tuning.stats()["timed"] == 3
+
+    tuning.set_tuning_mode("full")  # a quick entry is tuned again over the whole space
+    assert fake.choose((100,), _sleep) == (1,)
+    assert tuning.stats()["timed"] == 3 + 6
+    [row] = [r for r in tuning.store().rows("t_bounds") if r["key"] == "[128]"]
+    assert row["mode"] == "full" and row["tried"] == 6
+
+
+def test_repeated_key_is_a_dict_lookup():
+    fake = _sleeper("t_hot")
+    tuning.set_tuning_mode("quick")
+    fake.choose((5,), _sleep)
+    queries = tuning.stats()["db_queries"]
+    for _ in range(100):
+        assert fake.choose((5,), _sleep) == (1,)
+    assert tuning.stats()["db_queries"] == queries
+    calls = 100_000
+    start = time.perf_counter()
+    for _ in range(calls):
+        fake.cached((5,))
+    assert (time.perf_counter() - start) / calls < 1e-6
+
+
+def test_edited_kernel_does_not_read_stale_configs():
+    tuning.set_tuning_mode("quick")
+    _sleeper("t_edit").choose((5,), _sleep)
+    edited = tuning.Tuner("t_edit", heuristic=lambda size: (3,), space=((1,), (2,), (3,)),
+                          key=lambda size: (tuning.next_power_of_2(size),), sources=["kernel t_edit, edited"])
+    tuning.set_tuning_mode("cache")
+    assert edited.choose((5,), _sleep) == (3,)  # another source hash: its own, empty, entries
+
+
+def test_failing_config_loses():
+    def run(config):
+        if config == (1,):
+            raise RuntimeError("out of resources")
+        _sleep(config)
+
+    tuning.set_tuning_mode("full")
+    assert _sleeper("t_fail").choose((5,), run) == (2,)
+
+
+def test_native_candidate(monkeypatch):
+    fake = _sleeper("t_native", native=True)
+    tuning.set_tuning_mode("full")
+    monkeypatch.setenv("GEMS_TUNE_NATIVE", "1")
+    assert fake.choose((5,), _sleep) is tuning.NATIVE  # 0.5 ms beats 1 ms
+    monkeypatch.setenv("GEMS_TUNE_NATIVE", "0")
+    assert fake.choose((100,), _sleep) == (1,)
+
+
+def test_mm_native_candidate_is_logged(tmp_path, monkeypatch):
+    """Native wins (the fake clock gives it 0.5 ms): the record log says so, results stay right."""
+    monkeypatch.setenv("GEMS_TUNE_NATIVE", "1")
+    tuning.set_tuning_mode("full")
+    a, b = make((5, 8), torch.float32), make((8, 6), torch.float32)
+    log = tmp_path / "record.log"
+    with flag_gems.use_gems(include=["mm"], record=True, path=str(log)):
+        first, again = torch.mm(a, b), torch.mm(a, b)
+    torch.testing.assert_close(first, a @ b)
+    torch.testing.assert_close(again, a @ b)
+    lines = [line.split("\t")[1] for line in log.read_text().splitlines() if line.startswith("aten::mm\t")]
+    assert lines == ["native (tuned: native faster)"] * 2
+
+
+# -- mm's key and space -------------------------------------------------------------------------
+
+
+def test_mm_key_buckets():
+    row = (1, 1), (1, 1)
+    assert matmul_ops._bucket(5, 17, 3, torch.float16, *row, False) == (8, 32, 4, "float16", "n", "n", False)
+    assert matmul_ops._bucket(1, 4096, 4096, torch.bfloat16, *row, False)[:3] == (1, 4096, 4096)
+    assert matmul_ops._bucket(12, 4000, 4097, torch.bfloat16, *row, False)[:3] == (16, 4096, 8192)
+    assert matmul_ops._bucket(4, 4, 4, torch.float32, (1, 4), (8, 2), True)[4:] == ("t", "s", True)
+    a = make((6, 9), torch.float32)
+    b = make((9, 5), torch.float32)
+    same_bucket = make((7, 9), torch.float32), make((9, 8), torch.float32)
+    tuning.set_tuning_mode("quick")
+    flag_gems.ops.mm(a, b)
+    flag_gems.ops.mm(*same_bucket)
+    assert tuning.stats()["tuned"] == 1 and tuning.stats()["from_cache"] == 1
+    flag_gems.ops.mm(a, make((5, 9), torch.float32).t())  # transposed B: another key
+    assert tuning.stats()["tuned"] == 2
+    assert len(tuning.store().rows("mm")) == 2
+
+
+def test_mm_pruning(monkeypatch):
+    space = matmul_ops.default_space()
+    big = (4096, 4096, 4096, "bfloat16", "n", "n", False)
+    monkeypatch.setattr(tuning, "max_shared_memory", lambda device_index=0: None)
+    fits = [c for c in space if matmul_ops._fits(big, c)]
+    assert (128, 256, 64, 8, 8, 3) in fits and (128, 256, 64, 8, 4, 3) not in fits  # 256 accumulators a thread
+    assert all(c[0] > 16 for c in fits)  # no decode tiles for a large M
+    decode = (16, 4096, 4096, "bfloat16", "n", "n", False)
+    assert all(c[0] == 16 for c in space if matmul_ops._fits(decode, c))
+    small = (64, 64, 64, "float16", "n", "n", False)
+    assert all(c[0] <= 64 and c[1] <= 64 and c[2] <= 64 for c in space if matmul_ops._fits(small, c))
+
+    monkeypatch.setattr(tuning, "max_shared_memory", lambda device_index=0: 100 * 1024)
+    fits = [c for c in space if matmul_ops._fits(big, c)]
+    assert (64, 128, 64, 8, 4, 4) in fits  # (64*64 + 64*128) * 2 bytes * 4 stages = 96 KiB
+    assert (128, 128, 64, 8, 4, 4) not in fits  # 128 KiB
+    fp32 = (4096, 4096, 4096, "float32", "n", "n", True)
+    assert (64, 128, 64, 8, 4, 4) not in [c for c in space if matmul_ops._fits(fp32, c)]  # 4-byte tiles: 192 KiB
+
+
+def test_mm_tuned_results_are_right():
+    tuning.set_tuning_mode("full")
+    for m, k, n in ((3, 5, 7), (20, 33, 18)):
+        a, b = make((m, k), torch.float16), make((k, n), torch.float16)
+        with flag_gems.use_gems():
+            ours = torch.mm(a, b)
+        torch.testing.assert_close(ours.double(), a.double() @ b.double(), rtol=2e-3, atol=5e-3 * k**0.5)
+    assert tuning.stats()["tuned"] == 2
+
+
+# -- the store: several processes, corruption ---------------------------------------------------
+
+
+def _tune_at_once(barrier, results, keys):
+    fake = _sleeper("t_race", space=tuple((n,) for n in range(1, 5)))
+
+    def run(config):
+        time.sleep(random.random() / 1000)
+
+    tuner._measure_ms = lambda run, config: random.random()  # processes on their own would disagree
+    tuning.set_tuning_mode("full")
+    barrier.wait()
+    try:
+        chosen = [fake.choose((size,), run) for size in keys]
+        seen = {row["key"]: row["config"] for row in tuning.store().rows("t_race")}
+        results.put((os.getpid(), chosen, seen))
+    except BaseException as error:  # reported to the parent
+        results.put((os.getpid(), repr(error), None))
+        raise
+
+
+def test_eight_processes_tune_the_same_keys():
+    keys = [2, 3, 5, 9, 17, 33]
+    tuning.store().close()  # children open their own connections
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(8), context.Queue()
+    workers = [context.Process(target=_tune_at_once, args=(barrier, results, keys)) for _ in range(8)]
+    for worker in workers:
+        worker.start()
+    answers = [results.get(timeout=120) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+    chosen = {json.dumps(list(map(list, answer[1]))) for answer in answers}
+    assert len(chosen) == 1, answers  # everyone uses the first stored result
+    stored = {row["key"]: json.loads(row["config"]) for row in tuning.store().rows("t_race")}
+    assert len(stored) == len(keys)  # one entry per bucket: 2, 4, 8, 16, 32, 64
+    assert [stored[json.dumps([tuning.next_power_of_2(k)])]["ms"] for k in keys] == \
+        [c[0] for c in answers[0][1]]
+    with sqlite3.connect(tuning.cache_path()) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_corrupt_cache_is_moved_aside(caplog):
+    fake = _sleeper("t_corrupt")
+    tuning.set_tuning_mode("quick")
+    fake.choose((5,), _sleep)
+    path = tuning.cache_path()
+    tuning.store().close()
+    tuning.store().forget()
+    tuning.forget_choices()
+    with open(path, "wb") as f:
+        f.write(b"this is not a database" * 100)
+    with caplog.at_level(logging.WARNING, logger="flag_gems"):
+        assert fake.choose((5,), _sleep) == (1,)  # tuned again into a new file
+        assert fake.choose((100,), _sleep) == (1,)
+    warnings = [r for r in caplog.records if "tuning cache" in r.getMessage()]
+    assert len(warnings) == 1 and "unreadable" in warnings[0].getMessage()
+    assert any(name.startswith(os.path.basename(path) + ".corrupt-") for name in os.listdir(os.path.dirname(path)))
+    assert len(tuning.store().rows("t_corrupt")) == 2
+
+
+# -- python -m flag_gems.tuning -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_cache_cli(tmp_path, capsys, suffix):
+    tuning.set_tuning_mode("quick")
+    _sleeper("t_cli").choose((5,), _sleep)
+    assert cache_cli.main(["show"]) == 0
+    shown = capsys.readouterr().out
+    assert "(1 entries)" in shown and "t_cli" in shown and "ms=1" in shown
+
+    exported = str(tmp_path / f"tuned{suffix}")
+    assert cache_cli.main(["export", exported]) == 0
+    document = (yaml.safe_load if suffix == ".yaml" else json.load)(open(exported))
+    assert document["entries"][0]["config"] == {"ms": 1} and document["entries"][0]["key"] == [8]
+
+    assert cache_cli.main(["clear"]) == 0
+    assert tuning.store().rows() == []
+    assert cache_cli.main(["import", exported]) == 0
+    [row] = tuning.store().rows()
+    assert json.loads(row["config"]) == {"ms": 1}
+    tuning.forget_choices()
+    tuning.set_tuning_mode("cache")
+    assert _sleeper("t_cli").choose((6,), _sleep) == (1,)  # the imported entry serves
+
+
+def test_cache_cli_refuses_bad_imports(tmp_path, capsys):
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text("{not json")
+    assert cache_cli.main(["import", str(garbage)]) == 2
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump({"flag_gems_tuning": 1, "vendor": "nvidia", "device": "B200",
+                                     "triton": "9.9", "entries": []}))
+    assert cache_cli.main(["import", str(other)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert cache_cli.main(["import", str(other), "--force"]) == 0
+
+
+# -- pretune and capture ------------------------------------------------------------------------
+
+
+def _write(path, document):
+    path.write_text(yaml.safe_dump(document))
+    return str(path)
+
+
+def test_pretune(tmp_path, capsys):
+    file = _write(tmp_path / "shapes.yaml", [
+        {"op": "mm", "dtypes": ["float32", "float16"], "shapes": [[[6, 10], [10, 12]],
+                                                                 [[6, 10], {"shape": [10, 12], "stride": [1, 10]}]]},
+        {"op": "_softmax", "dtype": "float32", "shapes": [[[3, 5]]], "args": {"dim": -1, "half_to_float": False}},
+    ])
+    assert pretune.main(["--shapes", file]) == 0
+    out, err = capsys.readouterr()
+    assert "5/5" in err  # the progress bar
+    table = out.splitlines()
+    assert table[0].split() == ["op", "dtype", "shape", "chosen", "config", "time", "ms"]
+    mm_rows = [line for line in table if line.startswith("mm ")]
+    assert len(mm_rows) == 4 and all("BLOCK_M=" in line and "(tuned)" in line for line in mm_rows)
+    assert "no tunable kernel" in next(line for line in table if line.startswith("_softmax"))
+    assert len(tuning.store().rows("mm")) == 4
+    assert tuning.tuning_mode() == "cache"  # full only while pretune ran
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"op": "matmulz", "dtype": "float32", "shapes": [[[2, 3], [3, 4]]]}, "unknown op"),
+    ({"op": "mm", "dtype": "float32", "shapes": [[[2, 3], [4, 5]]]}, "malformed shape"),
+    ({"op": "mm", "dtype": "float32", "shapes": [[[2, "x"], [3, 4]]]}, "malformed shape"),
+    ({"op": "mm", "dtype": "float32", "shapes": [[[2, 3]]]}, "malformed shape"),
+    ({"op": "mm", "dtype": "float24", "shapes": [[[2, 3], [3, 4]]]}, "unsupported dtype"),
+    ({"op": "mm", "dtype": "complex64", "shapes": [[[2, 3], [3, 4]]]}, "unsupported dtype"),
+], ids=["unknown-op", "shapes-mismatch", "not-a-size", "tensor-count", "dtype-name", "dtype-device"])
+def test_pretune_rejects(tmp_path, capsys, entry, message):
+    assert pretune.main(["--shapes", _write(tmp_path / "bad.yaml", [entry])]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pretune: error: ") and message in err
+    assert tuning.store().rows() == []
+
+
+def test_capture(tmp_path):
+    path = tmp_path / "captured.yaml"
+    a, b = make((4, 6), torch.float32), make((5, 6), torch.float32)
+
+    def program():
+        with flag_gems.use_gems(record=True, path=str(tmp_path / "log")):  # a recorder of its own
+            torch.mm(a, b.t())
+            torch.mm(a, b.t())
+        torch.softmax(a, dim=1)
+        (a * 2.0).sum()
+
+    collector = tuning.capture(program, str(path))
+    document = yaml.safe_load(path.read_text())
+    by_op = {entry["op"]: entry for entry in document}
+    assert by_op["mm"] == {"op": "mm", "dtype": "float32",
+                           "shapes": [[[4, 6], {"shape": [6, 5], "stride": [1, 6]}]]}
+    assert by_op["_softmax"]["args"] == {"dim": 1, "half_to_float": False}
+    assert by_op["mul.Tensor"]["args"] == {"other": 2.0}
+    assert "sum" in by_op
+    assert len(collector.entries()) == len(document)
+    assert (tmp_path / "log").read_text().count("aten::mm") == 2  # the program's own log still written
+    jobs = shapes.parse(document)
+    for job in jobs:
+        shapes.check_on_meta(job)
+    mm_job = next(job for job in jobs if job.op == "mm")
+    _, b_made = mm_job.inputs(DEVICE)[0]
+    assert b_made.stride() == (1, 6)
+
+
+def test_capture_cli(tmp_path):
+    script = tmp_path / "program.py"
+    script.write_text("import sys, torch\nx = torch.ones(3, int(sys.argv[1]))\ntorch.mm(x, x.t())\n")
+    out = tmp_path / "shapes.yaml"
+    assert pretune.main(["--capture", str(out), "--", str(script), "4"]) == 0
+    [mm] = [entry for entry in yaml.safe_load(out.read_text()) if entry["op"] == "mm"]
+    assert mm["shapes"] == [[[3, 4], {"shape": [4, 3], "stride": [1, 4]}]]
+
+
+def _python(code_or_args, env):
+    args = ["-c", code_or_args] if isinstance(code_or_args, str) else code_or_args
+    done = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_no_tuning_after_pretune_in_a_new_process(tmp_path):
+    env = dict(os.environ, GEMS_CACHE_DIR=str(tmp_path / "shared"), PYTHONPATH=SRC)
+    file = _write(tmp_path / "shapes.yaml", [{"op": "mm", "dtype": "float32", "shapes": [[[9, 12], [12, 10]]]}])
+    _python(["-m", "flag_gems.pretune", "--shapes", file], env)
+    stats = _python(
+        "import json, torch, flag_gems\n"
+        "from flag_gems import tuning\n"
+        "a, b = torch.randn(9, 12, device=flag_gems.device), torch.randn(12, 10, device=flag_gems.device)\n"
+        "with flag_gems.use_gems():\n"
+        "    torch.mm(a, b)\n"
+        "print(json.dumps(tuning.stats()))\n", dict(env, GEMS_TUNE="full"))
+    counts = json.loads(stats.splitlines()[-1])
+    assert counts["tuned"] == 0 and counts["timed"] == 0 and counts["from_cache"] == 1
