@@ -274,7 +274,7 @@ def _nll_forward(self, target, weight, reduction, ignore_index, output, total_we
         programs, per_program = max(triton.cdiv(pixels, block), 1), block
     else:
         block, programs = runtime.config("nll_loss_forward", nll_forward_config)(pixels, self.device)
-        per_program = triton.cdiv(triton.cdiv(pixels, programs), block) * block
+        per_program = max(triton.cdiv(triton.cdiv(pixels, programs), block), 1) * block
         programs = max(triton.cdiv(pixels, per_program), 1)
     finish = not elementwise and programs == 1
     partials = output if elementwise or finish else torch.empty(2 * programs, dtype=acc, device=self.device)
@@ -561,7 +561,7 @@ def _sum_launch(kind_id, x, y, w, pw, periods, param, reduction, out):
     n = x.numel()
     acc = _acc(out.dtype)
     block, programs = runtime.config("loss_sum", loss_sum_config)(n, x.device)
-    per_program = triton.cdiv(triton.cdiv(n, programs), block) * block
+    per_program = max(triton.cdiv(triton.cdiv(n, programs), block), 1) * block
     programs = max(triton.cdiv(n, per_program), 1)
     finish = programs == 1
     partials = out if finish else torch.empty(programs, dtype=acc, device=x.device)
@@ -897,6 +897,7 @@ _CE_BACKWARD = Launcher(_ce_backward_kernel)
 def cross_entropy_config(M, C, class_contiguous):
     """(BLOCK_M, BLOCK_C, num_warps): long rows get one program each; with strided
     classes ([N, C, d...] input) a tile spans the contiguous rows."""
+    M = max(M, 1)
     if class_contiguous:
         block_c = min(triton.next_power_of_2(C), 4096)
         block_m = min(triton.next_power_of_2(M), max(1, 2048 // block_c))
