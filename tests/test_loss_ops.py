@@ -31,6 +31,21 @@ def _check(ours, native, reference, dtype, reduce_dim=1):
     assert_close(ours, reference, dtype, equal_nan=True, reduce_dim=reduce_dim)
 
 
+def _check_grads(native, ours, reference, x, xd, dtype, composite=False):
+    """Gradients in ``x`` (``xd`` for the fp64 reference) through use_gems against the
+    reference; a composite backward in half precision against native."""
+    grad = make(ours.shape, dtype)
+    (native_grad,) = torch.autograd.grad(native, x, grad)
+    with flag_gems.use_gems():
+        (ours_grad,) = torch.autograd.grad(ours, x, grad)
+    (reference_grad,) = torch.autograd.grad(reference, xd, grad.double())
+    if composite and dtype in (torch.float16, torch.bfloat16):
+        resolution = 4 * flag_gems.testing.RESOLUTION[dtype]
+        torch.testing.assert_close(ours_grad, native_grad, rtol=resolution, atol=resolution)
+    else:
+        _check(ours_grad, native_grad, reference_grad, dtype)
+
+
 # ---- nll_loss / nll_loss2d ---------------------------------------------------------------
 
 NLL_SHAPES = [
@@ -67,12 +82,7 @@ def test_nll_loss(shape, dtype, reduction, weighted, ignore):
     _check(ours, native, reference, dtype, reduce_dim=max(target.numel(), 1))
     if x.numel() == 0:
         return
-    grad = make(ours.shape, dtype)
-    (native_grad,) = torch.autograd.grad(native, x, grad)
-    with flag_gems.use_gems():
-        (ours_grad,) = torch.autograd.grad(ours, x, grad)
-    (reference_grad,) = torch.autograd.grad(reference, xd, grad.double())
-    _check(ours_grad, native_grad, reference_grad, dtype)
+    _check_grads(native, ours, reference, x, xd, dtype)
 
 
 @pytest.mark.parametrize("op, shape", [("nll_loss_forward", pick((6, 4), (512, 512))),
@@ -113,6 +123,20 @@ def test_nll_all_ignored_and_non_contiguous():
             with flag_gems.use_gems():
                 ours = F.nll_loss(*inputs, reduction=reduction)
             assert_close(ours, native, torch.float32, reduce_dim=inputs[1].numel())
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_nll_many_targets_split_the_sum(reduction):
+    x = make(pick((20000, 3), (1 << 20, 8)), torch.float32).log_softmax(1)
+    target = _targets((x.shape[0],), 3, True)
+    weight = torch.rand(x.shape[1], device=DEVICE) + 0.1
+    native = torch.ops.aten.nll_loss_forward(x, target, weight, REDUCTIONS.index(reduction), -100)
+    with flag_gems.use_gems():
+        ours = torch.ops.aten.nll_loss_forward(x, target, weight, REDUCTIONS.index(reduction), -100)
+    reference = torch.ops.aten.nll_loss_forward(x.double(), target, weight.double(), REDUCTIONS.index(reduction),
+                                                -100)
+    for a, b in zip(ours, reference):
+        assert_close(a, b, torch.float32, reduce_dim=64)
 
 
 def test_nll_gradcheck():
@@ -332,17 +356,8 @@ def _pointwise_compare(kind, x, y, w, reduction, dtype):
     _check(ours, native, reference, dtype, reduce_dim=max(x.numel(), 1))
     if x.numel() == 0:
         return
-    grad = make(ours.shape, dtype)
-    (native_grad,) = torch.autograd.grad(native, x, grad)
-    with flag_gems.use_gems():
-        (ours_grad,) = torch.autograd.grad(ours, x, grad)
-    (reference_grad,) = torch.autograd.grad(reference, xd, grad.double())
-    if kind == "bce_logits" and dtype in (torch.float16, torch.bfloat16):
-        # its backward is PyTorch's composite of rounded half-precision steps, native or ours
-        resolution = 4 * flag_gems.testing.RESOLUTION[dtype]
-        torch.testing.assert_close(ours_grad, native_grad, rtol=resolution, atol=resolution)
-    else:
-        _check(ours_grad, native_grad, reference_grad, dtype)
+    # the backward of bce_logits is PyTorch's composite of rounded half-precision steps
+    _check_grads(native, ours, reference, x, xd, dtype, composite=kind == "bce_logits")
 
 
 @pytest.mark.parametrize("kind", list(POINTWISE))

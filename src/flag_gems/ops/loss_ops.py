@@ -254,8 +254,9 @@ def _nll_geometry(self, target):
 def nll_forward_config(pixels, device):
     """(BLOCK, programs) of the nll forward for a reduction over ``pixels`` targets."""
     block = min(max(triton.next_power_of_2(pixels), 16), 1024)
-    programs = min(triton.cdiv(pixels, block), 2 * runtime.multiprocessor_count(device.index or 0))
-    return block, max(programs, 1)
+    if pixels <= 8 * block:
+        return block, 1  # a gather this small: one program and no second launch
+    return block, min(triton.cdiv(pixels, block), 2 * runtime.multiprocessor_count(device.index or 0))
 
 
 def _nll_forward(self, target, weight, reduction, ignore_index, output, total_weight):
@@ -536,8 +537,9 @@ _LOSS_SUM = Launcher(_loss_sum_kernel)
 def loss_sum_config(n, device):
     """(BLOCK, programs) of a fused loss reduction over ``n`` elements."""
     block = min(max(triton.next_power_of_2(n), 16), 2048)
-    programs = min(triton.cdiv(n, block), 4 * runtime.multiprocessor_count(device.index or 0))
-    return block, max(programs, 1)
+    if n <= 4 * block:
+        return block, 1  # small: one program and no second launch
+    return block, min(triton.cdiv(n, block), 4 * runtime.multiprocessor_count(device.index or 0))
 
 
 def _trailing_period(weight, like):
