@@ -217,8 +217,8 @@ def _ce_compare(call, shape, dtype, probs, weighted, smoothing, reduction, throu
         # the composite path rounds log-probabilities to the input dtype (one unit of
         # their magnitude, the logits'), whichever log_softmax runs: compare with native
         resolution = flag_gems.testing.RESOLUTION[dtype]
-        torch.testing.assert_close(ours, native, rtol=resolution, atol=resolution * float(x.detach().abs().amax()) if x.numel() else 0.0,
-                                   equal_nan=True)
+        magnitude = float(x.detach().abs().amax()) if x.numel() else 0.0
+        torch.testing.assert_close(ours, native, rtol=resolution, atol=resolution * magnitude, equal_nan=True)
     else:
         _check(ours, native, reference, dtype, reduce_dim=rows)
     if x.numel() == 0:

@@ -765,11 +765,12 @@ def _online_lane(m, s, v):
 def _ce_forward_kernel(x, target, weight, out, stats, partials, M, C, K, sx_n, sx_c, sx_k,
                        st_n, st_c, st_k, ignore_index, smoothing,
                        REDUCTION: tl.constexpr, PROBS: tl.constexpr, SMOOTH: tl.constexpr,
-                       HAS_WEIGHT: tl.constexpr, FINISH: tl.constexpr, BLOCK_M: tl.constexpr,
-                       BLOCK_C: tl.constexpr, ACC: tl.constexpr, INDEX64: tl.constexpr):
+                       SPREAD: tl.constexpr, HAS_WEIGHT: tl.constexpr, FINISH: tl.constexpr,
+                       BLOCK_M: tl.constexpr, BLOCK_C: tl.constexpr, ACC: tl.constexpr, INDEX64: tl.constexpr):
     """Loss of BLOCK_M rows (row r = sample r // K, position r % K) in one pass over the
     logits. With q the target distribution (smoothed, weighted), loss = lse * sum(q) -
-    sum(q * x). stats[0, r] = log-sum-exp, stats[1, r] = sum(q), for the backward."""
+    sum(q * x); SPREAD: q is not only the target class (probabilities or smoothing).
+    stats[0, r] = log-sum-exp, stats[1, r] = sum(q), for the backward."""
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     if INDEX64:
         rows = rows.to(tl.int64)
@@ -787,7 +788,7 @@ def _ce_forward_kernel(x, target, weight, out, stats, partials, M, C, K, sx_n, s
         mask = row_mask[:, None] & col_mask[None, :]
         v = tl.load(x_rows[:, None] + cols[None, :] * sx_c, mask=mask, other=float("-inf")).to(ACC)
         m, s = _online_lane(m, s, v)
-        if PROBS or SMOOTH:
+        if SPREAD:
             if HAS_WEIGHT:
                 wc = tl.load(weight + cols, mask=col_mask, other=0).to(ACC)
             else:
@@ -843,7 +844,7 @@ def _ce_forward_kernel(x, target, weight, out, stats, partials, M, C, K, sx_n, s
 @triton.jit
 def _ce_backward_kernel(x, target, weight, grad_out, stats, grad_in, M, C, K, sx_n, sx_c, sx_k,
                         st_n, st_c, st_k, sg_n, sg_k, ignore_index, smoothing,
-                        MEAN: tl.constexpr, PROBS: tl.constexpr, SMOOTH: tl.constexpr,
+                        MEAN: tl.constexpr, PROBS: tl.constexpr, SMOOTH: tl.constexpr, SPREAD: tl.constexpr,
                         HAS_WEIGHT: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_C: tl.constexpr,
                         ACC: tl.constexpr, INDEX64: tl.constexpr):
     """grad = g * (softmax(x) * sum(q) - q) for BLOCK_M rows, one pass over the logits."""
@@ -861,7 +862,9 @@ def _ce_backward_kernel(x, target, weight, grad_out, stats, grad_in, M, C, K, sx
         g = ieee_div(g, tl.load(stats + 2 * M).to(ACC))
     lse = tl.load(stats + rows, mask=row_mask, other=0)
     sum_q = tl.load(stats + M + rows, mask=row_mask, other=0)
-    if not PROBS:
+    if PROBS:
+        target_q = sum_q  # unused: probabilities give q per class
+    else:
         t = tl.load(t_rows, mask=row_mask, other=0).to(tl.int64)
         active = row_mask & (t != ignore_index)
         hit = active & (t >= 0) & (t < C)
@@ -876,7 +879,7 @@ def _ce_backward_kernel(x, target, weight, grad_out, stats, grad_in, M, C, K, sx
         mask = row_mask[:, None] & col_mask[None, :]
         v = tl.load(x_rows[:, None] + cols[None, :] * sx_c, mask=mask, other=0).to(ACC)
         grad = tl.exp(v - lse[:, None]) * sum_q[:, None]
-        if PROBS or SMOOTH:
+        if SPREAD:
             if HAS_WEIGHT:
                 wc = tl.load(weight + cols, mask=col_mask, other=0).to(ACC)
             else:
@@ -956,8 +959,8 @@ def _ce_forward(input, target, weight, reduction, ignore_index, smoothing):
     has_weight = weight is not None
     _CE_FORWARD((programs,), input, target, weight if has_weight else input, out, scratch, partials, M, C, K,
                 *x_strides, *t_strides, ignore_index, float(smoothing), REDUCTION=reduction, PROBS=probs,
-                SMOOTH=smoothing > 0 and not probs, HAS_WEIGHT=has_weight, FINISH=finish, BLOCK_M=block_m,
-                BLOCK_C=block_c, ACC=TL_DTYPE[acc], INDEX64=index64, num_warps=warps)
+                SMOOTH=smoothing > 0 and not probs, SPREAD=probs or smoothing > 0, HAS_WEIGHT=has_weight,
+                FINISH=finish, BLOCK_M=block_m, BLOCK_C=block_c, ACC=TL_DTYPE[acc], INDEX64=index64, num_warps=warps)
     if reduction != _NONE and not finish:
         _finish(partials, programs, out, scratch[2 * M:2 * M + 1], 0, reduction == _MEAN, True)
     return out, (input, target, scratch, N, C, K, x_strides, t_strides, block_m, block_c, warps, index64)
@@ -980,7 +983,8 @@ def _ce_backward(grad, weight, reduction, ignore_index, smoothing, layout):
     probs = target.is_floating_point()
     _CE_BACKWARD((triton.cdiv(M, block_m),), input, target, weight if has_weight else input, grad, scratch,
                  grad_input, M, C, K, *x_strides, *t_strides, *g_strides, ignore_index, float(smoothing),
-                 MEAN=reduction == _MEAN, PROBS=probs, SMOOTH=smoothing > 0 and not probs, HAS_WEIGHT=has_weight,
+                 MEAN=reduction == _MEAN, PROBS=probs, SMOOTH=smoothing > 0 and not probs,
+                 SPREAD=probs or smoothing > 0, HAS_WEIGHT=has_weight,
                  BLOCK_M=block_m, BLOCK_C=block_c, ACC=TL_DTYPE[_acc(input.dtype)], INDEX64=index64,
                  num_warps=warps)
     return grad_input
