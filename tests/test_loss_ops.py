@@ -263,10 +263,11 @@ def test_cross_entropy_through_use_gems(shape, dtype, reduction, probs, weighted
 def test_cross_entropy_non_contiguous_and_fallbacks():
     x = make(pick((9, 20), (2048, 4096)), torch.float32).t()  # classes strided
     target = _targets((x.shape[0],), x.shape[1], True)
+    weight = torch.rand(2 * x.shape[1], device=DEVICE)[::2]
     for reduction in REDUCTIONS:
-        assert_close(flag_gems.cross_entropy_loss(x, target, reduction=reduction),
-                     F.cross_entropy(x.double(), target, reduction=reduction), torch.float32,
-                     reduce_dim=x.shape[0])
+        assert_close(flag_gems.cross_entropy_loss(x, target, weight, reduction=reduction, label_smoothing=0.1),
+                     F.cross_entropy(x.double(), target, weight.double(), reduction=reduction, label_smoothing=0.1),
+                     torch.float32, reduce_dim=x.shape[0])
     # integer reduction (aten's enum), as FlagGems' function takes it
     torch.testing.assert_close(flag_gems.cross_entropy_loss(x, target, None, 2), F.cross_entropy(x, target,
                                                                                                  reduction="sum"))

@@ -941,6 +941,8 @@ def _ce_layout(input, target, probs):
 def _ce_forward(input, target, weight, reduction, ignore_index, smoothing):
     probs = target.is_floating_point()
     input, target, N, C, K, x_strides, t_strides = _ce_layout(input, target, probs)
+    if weight is not None:
+        weight = weight.contiguous()  # C values: the kernels index it densely
     M = N * K
     acc = _acc(input.dtype)
     block_m, block_c, warps = runtime.config("cross_entropy", cross_entropy_config)(M, C, x_strides[1] == 1)
@@ -963,11 +965,11 @@ def _ce_forward(input, target, weight, reduction, ignore_index, smoothing):
                 FINISH=finish, BLOCK_M=block_m, BLOCK_C=block_c, ACC=TL_DTYPE[acc], INDEX64=index64, num_warps=warps)
     if reduction != _NONE and not finish:
         _finish(partials, programs, out, scratch[2 * M:2 * M + 1], 0, reduction == _MEAN, True)
-    return out, (input, target, scratch, N, C, K, x_strides, t_strides, block_m, block_c, warps, index64)
+    return out, (input, target, scratch, weight, N, C, K, x_strides, t_strides, block_m, block_c, warps, index64)
 
 
-def _ce_backward(grad, weight, reduction, ignore_index, smoothing, layout):
-    input, target, scratch, N, C, K, x_strides, t_strides, block_m, block_c, warps, index64 = layout
+def _ce_backward(grad, reduction, ignore_index, smoothing, layout):
+    input, target, scratch, weight, N, C, K, x_strides, t_strides, block_m, block_c, warps, index64 = layout
     M = N * K
     grad_input = torch.empty(input.shape, dtype=input.dtype, device=input.device)
     if M == 0 or C == 0:
@@ -995,15 +997,14 @@ class _CrossEntropy(torch.autograd.Function):
     def forward(ctx, input, target, weight, reduction, ignore_index, smoothing):
         loss, layout = _ce_forward(input, target, weight, reduction, ignore_index, smoothing)
         ctx.params = (reduction, ignore_index, smoothing)
-        ctx.layout = layout[3:]
-        ctx.save_for_backward(*layout[:3], weight)
+        ctx.layout = layout[4:]
+        ctx.save_for_backward(*layout[:4])  # input, target, scratch, weight as the kernels read them
         return loss
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
-        input, target, scratch, weight = ctx.saved_tensors
-        grad_input = _ce_backward(grad, weight, *ctx.params, (input, target, scratch, *ctx.layout))
+        grad_input = _ce_backward(grad, *ctx.params, (*ctx.saved_tensors, *ctx.layout))
         return grad_input, None, None, None, None, None
 
 
