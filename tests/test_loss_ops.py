@@ -139,6 +139,19 @@ def test_nll_many_targets_split_the_sum(reduction):
         assert_close(a, b, torch.float32, reduce_dim=64)
 
 
+def test_nll_byte_target_and_expanded_weight():
+    x = make((6, 4), torch.float32).log_softmax(1)
+    target = torch.tensor([0, 3, 2, 1, 1, 0], dtype=torch.uint8, device=DEVICE)
+    weight = torch.tensor(0.5, device=DEVICE).expand(4)
+    for reduction in REDUCTIONS:
+        with flag_gems.use_gems():
+            ours = F.nll_loss(x, target, weight, reduction=reduction)
+            fused = flag_gems.cross_entropy_loss(x, target, weight, reduction, label_smoothing=0.2)
+        torch.testing.assert_close(ours, F.nll_loss(x, target.long(), weight, reduction=reduction))
+        torch.testing.assert_close(fused, F.cross_entropy(x, target.long(), weight, reduction=reduction,
+                                                          label_smoothing=0.2))
+
+
 def test_nll_gradcheck():
     x = torch.randn(4, 3, dtype=torch.float64, device=DEVICE, requires_grad=True)
     target = torch.tensor([0, 2, -100, 1], device=DEVICE)
