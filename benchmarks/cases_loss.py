@@ -1,0 +1,73 @@
+"""Losses: memory-bound, reported in GB/s.
+
+``cross_entropy_fused_*`` time ``flag_gems.cross_entropy_loss`` (under use_gems)
+against ``F.cross_entropy`` (native); the fused function calls no routed aten
+operator, so the routing check of those rows reads "no aten call reached
+flag_gems" although our kernels ran. ``cross_entropy_composite_*`` time
+``F.cross_entropy`` itself, routed (``_log_softmax`` + ``nll_loss_forward``).
+"""
+
+import torch
+import torch.nn.functional as F
+
+import flag_gems
+from flag_gems.ops import collect_rows
+from harness import Case, randn
+
+
+def _gems_active():
+    return any(row.active for row in collect_rows() if row.name == "nll_loss_forward")
+
+
+def _logits_and_targets(shapes, dtype, device):
+    logits = randn(shapes[0], dtype, device).requires_grad_()
+    return logits, torch.randint(0, shapes[0][1], shapes[0][:1], device=device)
+
+
+def _log_probs_and_targets(shapes, dtype, device):
+    log_probs = torch.log_softmax(randn(shapes[0], dtype, device), dim=-1)
+    return log_probs, torch.randint(0, shapes[0][1], shapes[0][:1], device=device)
+
+
+def _fused_forward(logits, target):
+    with torch.no_grad():
+        if _gems_active():
+            return flag_gems.cross_entropy_loss(logits, target)
+        return F.cross_entropy(logits, target)
+
+
+def _fused_forward_backward(logits, target):
+    loss = flag_gems.cross_entropy_loss(logits, target) if _gems_active() else F.cross_entropy(logits, target)
+    return torch.autograd.grad(loss, logits)[0]
+
+
+def _composite_forward(logits, target):
+    with torch.no_grad():
+        return F.cross_entropy(logits, target)
+
+
+def _composite_forward_backward(logits, target):
+    return torch.autograd.grad(F.cross_entropy(logits, target), logits)[0]
+
+
+def _probabilities(shapes, dtype, device):
+    return randn(shapes[0], dtype, device), torch.rand(shapes[1], dtype=dtype, device=device)
+
+
+_VOCAB = ((4096, 32000),)
+_VOCAB_QUICK = ((8, 100),)
+
+CASES = [
+    Case("cross_entropy_fused_bf16", torch.bfloat16, _VOCAB, _VOCAB_QUICK, _fused_forward,
+         make=_logits_and_targets),
+    Case("cross_entropy_fused_fwdbwd_bf16", torch.bfloat16, _VOCAB, _VOCAB_QUICK, _fused_forward_backward,
+         make=_logits_and_targets),
+    Case("cross_entropy_composite_bf16", torch.bfloat16, _VOCAB, _VOCAB_QUICK, _composite_forward,
+         make=_logits_and_targets),
+    Case("cross_entropy_composite_fwdbwd_bf16", torch.bfloat16, _VOCAB, _VOCAB_QUICK,
+         _composite_forward_backward, make=_logits_and_targets),
+    Case("nll_loss_bf16", torch.bfloat16, _VOCAB, _VOCAB_QUICK, F.nll_loss, make=_log_probs_and_targets),
+    Case("mse_loss_mean_bf16", torch.bfloat16, ((64 << 20,), (64 << 20,)), ((4096,), (4096,)), F.mse_loss),
+    Case("bce_with_logits_mean_bf16", torch.bfloat16, ((8192, 8192), (8192, 8192)), ((64, 64), (64, 64)),
+         F.binary_cross_entropy_with_logits, make=_probabilities),
+]
