@@ -149,6 +149,15 @@ def test_cumulative_out_forms():
         with flag_gems.use_gems():
             op(x, 1, out=resized)
         assert_close(resized, op(x.double(), 1), torch.float32, reduce_dim=x.shape[1])
+        same = x.clone()
+        with flag_gems.use_gems():
+            op(same, 0, out=same)  # out is the input itself: scanned in place
+        assert_close(same, op(x.double(), 0), torch.float32, reduce_dim=x.shape[0])
+        native, ours = x.clone(), x.clone()
+        op(native[:, 1:], 1, out=native[:, :-1])
+        with flag_gems.use_gems():
+            op(ours[:, 1:], 1, out=ours[:, :-1])  # partial overlap: native's answer
+        assert_equal(ours, native)
 
 
 @pytest.mark.parametrize("op", CUMULATIVE, ids=lambda op: op.__name__)

@@ -26,6 +26,7 @@ from ..codegen.launch import Launcher
 from ..codegen.pointwise import TL_DTYPE
 from ..dispatch import Row
 from . import tl_math
+from .copy_ops import _overlaps
 from .reduction_ops import _merge
 
 __all__ = ["cumsum", "cumsum_", "cumprod", "cumprod_", "cummax_helper", "cummin_helper", "logcumsumexp"]
@@ -338,9 +339,7 @@ def _destination_reason(out, self):
         return "out needs resizing"
     if _overlaps_itself(out):
         return "out overlaps itself"
-    if out.untyped_storage().data_ptr() == self.untyped_storage().data_ptr() and not (
-        out.data_ptr() == self.data_ptr() and out.stride() == self.stride()
-    ):
+    if _overlaps(out, self):
         return "out partly overlaps the input"
     return None
 
