@@ -285,6 +285,7 @@ def cumsum(self, dim, *, dtype=None, out=None):
 
 
 def cumsum_(self, dim, *, dtype=None):
+    """In-place running sum along ``dim``."""
     return _cumulative(_SUM, self, dim, dtype, self)
 
 
@@ -294,6 +295,7 @@ def cumprod(self, dim, *, dtype=None, out=None):
 
 
 def cumprod_(self, dim, *, dtype=None):
+    """In-place running product along ``dim``."""
     return _cumulative(_PROD, self, dim, dtype, self)
 
 
@@ -355,7 +357,7 @@ def _cumulative_reason(self, dim, dtype, result_dtype):
         return f"result dtype {result_dtype} is not supported"
     if not result_dtype.is_floating_point and torch.int64 not in _SUPPORTED:
         return "integer scans accumulate in int64"
-    if self.dtype.is_floating_point and (result_dtype == torch.uint8):
+    if self.dtype.is_floating_point and result_dtype == torch.uint8:
         return "negative floats have no defined uint8 value"
     return None
 
