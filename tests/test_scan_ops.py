@@ -8,7 +8,7 @@ import flag_gems
 from flag_gems.ops import scan_ops
 from flag_gems.testing import assert_close, assert_equal
 
-from conftest import assert_same_error, ALL_DTYPES, DEVICE, FLOAT_DTYPES, INT_DTYPES, ON_GPU, make, pick
+from conftest import assert_same_error, error_of, ALL_DTYPES, DEVICE, FLOAT_DTYPES, INT_DTYPES, ON_GPU, make, pick
 
 NAN, INF = float("nan"), float("inf")
 CUMULATIVE = [torch.cumsum, torch.cumprod]
@@ -276,6 +276,14 @@ def test_explicit_calls():
     flag_gems.ops.cummax_helper(x, values, indices, 1)
     assert_equal(values, torch.cummax(x, 1).values)
     assert_equal(indices, torch.cummax(x, 1).indices)
+    for explicit, op in [(flag_gems.ops.cummax, torch.cummax), (flag_gems.ops.cummin, torch.cummin)]:
+        ours, native = explicit(x, 0), op(x, 0)
+        assert type(ours) is type(native)
+        assert_equal(ours.values, native.values)
+        assert_equal(ours.indices, native.indices)
+        assert_same_error(lambda: explicit(x, 2))  # native's error for a bad dim
+        z = torch.randn(3, dtype=torch.complex64, device=DEVICE)
+        assert error_of(lambda: explicit(z, 0)) is error_of(lambda: op(z, 0))
 
 
 @pytest.mark.parametrize("case", [

@@ -29,7 +29,8 @@ from . import tl_math
 from .copy_ops import _overlaps
 from .reduction_ops import _merge
 
-__all__ = ["cumsum", "cumsum_", "cumprod", "cumprod_", "cummax_helper", "cummin_helper", "logcumsumexp"]
+__all__ = ["cumsum", "cumsum_", "cumprod", "cumprod_", "cummax", "cummin", "cummax_helper", "cummin_helper",
+           "logcumsumexp"]
 
 _SUPPORTED = runtime.supported_dtypes()
 _FLOATS = {torch.float16, torch.bfloat16, torch.float32, torch.float64} & _SUPPORTED
@@ -307,6 +308,25 @@ def cummax_helper(self, values, indices, dim):
 def cummin_helper(self, values, indices, dim):
     """aten::_cummin_helper: running minimum and its index into ``values``, ``indices``."""
     _scan(_MIN, self, dim, (values, indices), self.dtype)
+
+
+def _values_and_indices(op, name, self, dim):
+    values = torch.empty(self.shape, dtype=self.dtype, device=self.device)
+    indices = torch.empty(self.shape, dtype=torch.int64, device=self.device)
+    if _helper_unsupported(self, values, indices, dim) is not None:
+        return getattr(torch.ops.aten, name)(self, dim)
+    _scan(op, self, dim, (values, indices), self.dtype)
+    return getattr(torch.return_types, name)((values, indices))
+
+
+def cummax(self, dim):
+    """torch.cummax for explicit calls (routed calls reach ``cummax_helper``)."""
+    return _values_and_indices(_MAX, "cummax", self, dim)
+
+
+def cummin(self, dim):
+    """torch.cummin for explicit calls (routed calls reach ``cummin_helper``)."""
+    return _values_and_indices(_MIN, "cummin", self, dim)
 
 
 def logcumsumexp(self, dim, *, out=None):
