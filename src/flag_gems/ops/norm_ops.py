@@ -213,9 +213,12 @@ _BACKWARD = Launcher(_norm_backward_kernel)
 
 def backward_config(M, N, one_tile_limit):
     """(BLOCK_M, BLOCK_N, num_warps, programs per multiprocessor) of the backward kernel."""
-    block_m, block_n, warps = rows_config(M, N, one_tile_limit)
-    # Each program walks many rows, keeping its dweight/dbias sums in registers:
-    # two per multiprocessor keep the partial sums small next to the rows themselves.
+    block_m, block_n, _ = rows_config(M, N, one_tile_limit)
+    # A program holds dy, x, w and its dweight/dbias sums: more warps keep that in registers.
+    tile = block_m * block_n
+    warps = 4 if tile <= 1024 else 8 if tile <= 2048 else 16
+    # Each program walks many rows; two per multiprocessor keep the partial sums
+    # (programs x 2N) small next to the rows themselves.
     return block_m, block_n, warps, 2
 
 
