@@ -351,6 +351,8 @@ def _params_unsupported(input, normalized_shape, *params):
         return "input does not end with normalized_shape"
     if math.prod(shape) == 0:
         return "nothing to normalize"
+    if math.prod(shape) >= 2**31:
+        return "rows of 2**31 elements or more"
     for param in params:
         if param is not None and (param.dtype != input.dtype or list(param.shape) != shape
                                   or param.device != input.device):
@@ -358,10 +360,10 @@ def _params_unsupported(input, normalized_shape, *params):
     return None
 
 
-def _grad_unsupported(grad_out, input, stats):
+def _grad_unsupported(grad_out, input, normalized_shape, stats):
     if grad_out.dtype != input.dtype or grad_out.shape != input.shape or grad_out.device != input.device:
         return "grad_out differs from the input in dtype, shape or device"
-    rows = math.prod(stats[0].shape)
+    rows = input.numel() // math.prod(normalized_shape)
     for stat in stats:
         if not stat.is_floating_point() or stat.numel() != rows or stat.device != input.device:
             return "mean or rstd do not match the input"
@@ -376,7 +378,7 @@ def _layer_norm_backward_unsupported(grad_out, input, normalized_shape, mean, rs
     if (output_mask[1] and weight is None) or (output_mask[2] and bias is None):
         return "a gradient asked for a missing weight or bias"
     return (_params_unsupported(input, normalized_shape, weight, bias)
-            or _grad_unsupported(grad_out, input, (mean, rstd)))
+            or _grad_unsupported(grad_out, input, normalized_shape, (mean, rstd)))
 
 
 def _rms_norm_unsupported(input, normalized_shape, weight, eps):
@@ -386,7 +388,8 @@ def _rms_norm_unsupported(input, normalized_shape, weight, eps):
 def _rms_norm_backward_unsupported(grad_out, input, normalized_shape, rstd, weight, output_mask):
     if output_mask[1] and weight is None:
         return "a gradient asked for a missing weight"
-    return _params_unsupported(input, normalized_shape, weight) or _grad_unsupported(grad_out, input, (rstd,))
+    return (_params_unsupported(input, normalized_shape, weight)
+            or _grad_unsupported(grad_out, input, normalized_shape, (rstd,)))
 
 
 def fused_rms_norm(input, normalized_shape, weight=None, eps=None):
@@ -451,10 +454,10 @@ class _FusedAddRMSNorm(torch.autograd.Function):
         return x, residual
 
     @staticmethod
-    def backward(ctx, dy, dh):
+    def backward(ctx, dy, dresidual):
         h, weight, rstd = ctx.saved_tensors
         dh, dw, _ = _norm_backward(dy, h, ctx.ndim, None, rstd, weight, True, ctx.needs_input_grad[3], False,
-                                   dh=dh.contiguous())
+                                   dh=dresidual.contiguous())
         return dh, dh, None, dw, None
 
 
@@ -462,7 +465,8 @@ def _fused_add_rms_norm(x, residual, normalized_shape, weight, eps):
     """x <- rms_norm(x + residual) * weight, residual <- x + residual, in one pass; returns rstd."""
     in_place = x.is_contiguous() and residual.is_contiguous()
     h = residual if in_place else torch.empty(x.shape, dtype=x.dtype, device=x.device)
-    y, _, rstd = _norm_forward(x, len(normalized_shape), weight, None, eps, False, _acc(x.dtype)[1],
+    y, _, rstd = _norm_forward(x, len(normalized_shape), weight, None, _default_rms_eps(eps, x.dtype), False,
+                               _acc(x.dtype)[1],
                                residual=residual.contiguous(), h=h, out=x if in_place else None)
     if not in_place:
         x.copy_(y)
