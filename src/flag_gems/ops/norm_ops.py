@@ -112,13 +112,15 @@ def _norm_forward_kernel(x, residual, h, w, b, y, mean, rstd, M, N, stride_m, ep
 
 
 @triton.jit
-def _grad_terms(g, v, weight, mu, r, CENTER: tl.constexpr, HAS_W: tl.constexpr):
-    """(w * dy, xhat) of a tile."""
+def _load_grad_tile(dy_rows, x_rows, w, cols, N, mask, mu, r, CENTER: tl.constexpr, HAS_W: tl.constexpr,
+                    ACC: tl.constexpr):
+    """(dy, w * dy, xhat) of a tile of rows."""
+    g = tl.load(dy_rows + cols, mask=mask, other=0).to(ACC)
+    v = tl.load(x_rows + cols, mask=mask, other=0).to(ACC)
     if CENTER:
         v = v - mu
-    if HAS_W:
-        g = g * weight
-    return g, v * r
+    wg = g * tl.load(w + cols, mask=cols < N, other=0).to(ACC) if HAS_W else g
+    return g, wg, v * r
 
 
 @triton.jit
@@ -148,7 +150,6 @@ def _norm_backward_kernel(dy, x, w, mean, rstd, dh, dx, partial, M, N, dy_stride
     partial_w = partial + pid.to(tl.int64) * 2 * N + lanes
     partial_b = partial_w + N
     if ONE_TILE:
-        weight = tl.load(w + lanes, mask=lanes < N, other=0).to(ACC) if HAS_W else 1.0
         dw_acc = tl.zeros([1, BLOCK_N], ACC)
         db_acc = tl.zeros([1, BLOCK_N], ACC)
     for row0 in range(start, end, BLOCK_M):
@@ -163,9 +164,7 @@ def _norm_backward_kernel(dy, x, w, mean, rstd, dh, dx, partial, M, N, dy_stride
         mu = tl.load(mean + rows, mask=row_mask, other=0).to(ACC)[:, None] if CENTER else 0.0
         if ONE_TILE:
             mask = row_mask[:, None] & (lanes < N)
-            g = tl.load(dy_rows + lanes, mask=mask, other=0).to(ACC)
-            wg, xhat = _grad_terms(g, tl.load(x_rows + lanes, mask=mask, other=0).to(ACC), weight, mu, r,
-                                   CENTER, HAS_W)
+            g, wg, xhat = _load_grad_tile(dy_rows, x_rows, w, lanes, N, mask, mu, r, CENTER, HAS_W, ACC)
             c1 = tl.sum(wg * xhat, axis=1)[:, None] / N
             c2 = tl.sum(wg, axis=1)[:, None] / N
             if NEED_DX:
@@ -174,15 +173,13 @@ def _norm_backward_kernel(dy, x, w, mean, rstd, dh, dx, partial, M, N, dy_stride
                 dw_acc += tl.sum(g * xhat, axis=0)[None, :]
                 db_acc += tl.sum(g, axis=0)[None, :]
         else:
+            # c1 = mean(w * dy * xhat) and c2 = mean(w * dy) first, then dx: the row is read twice.
             c1 = tl.zeros([BLOCK_M, 1], ACC)
             c2 = tl.zeros([BLOCK_M, 1], ACC)
             for offset in range(0, N, BLOCK_N):
-                cols = offset + lanes
-                mask = row_mask[:, None] & (cols < N)
-                g = tl.load(dy_rows + cols, mask=mask, other=0).to(ACC)
-                weight = tl.load(w + cols, mask=cols < N, other=0).to(ACC) if HAS_W else 1.0
-                wg, xhat = _grad_terms(g, tl.load(x_rows + cols, mask=mask, other=0).to(ACC), weight, mu, r,
-                                       CENTER, HAS_W)
+                mask = row_mask[:, None] & (offset + lanes < N)
+                g, wg, xhat = _load_grad_tile(dy_rows, x_rows, w, offset + lanes, N, mask, mu, r, CENTER, HAS_W,
+                                              ACC)
                 c1 += tl.sum(wg * xhat, axis=1)[:, None]
                 c2 += tl.sum(wg, axis=1)[:, None]
             c1 = c1 / N
@@ -190,10 +187,7 @@ def _norm_backward_kernel(dy, x, w, mean, rstd, dh, dx, partial, M, N, dy_stride
             for offset in range(0, N, BLOCK_N):
                 cols = offset + lanes
                 mask = row_mask[:, None] & (cols < N)
-                g = tl.load(dy_rows + cols, mask=mask, other=0).to(ACC)
-                weight = tl.load(w + cols, mask=cols < N, other=0).to(ACC) if HAS_W else 1.0
-                wg, xhat = _grad_terms(g, tl.load(x_rows + cols, mask=mask, other=0).to(ACC), weight, mu, r,
-                                       CENTER, HAS_W)
+                g, wg, xhat = _load_grad_tile(dy_rows, x_rows, w, cols, N, mask, mu, r, CENTER, HAS_W, ACC)
                 if NEED_DX:
                     _store_dx(dx_rows, dh_rows, cols, mask, wg, xhat, c1, c2, r, CENTER, HAS_DH, ACC)
                 if NEED_PARTIAL:  # this program's own slice of partial: no other program touches it
