@@ -102,6 +102,7 @@ def test_layer_norm_non_contiguous_and_broadcast_inputs():
         (base[::2], (30,)),  # sliced rows: read in place with a row stride
         (base[:, ::2], (15,)),  # strided elements: copied
         (make((1, 30), torch.float32).expand(5, 30), (30,)),  # one row seen five times
+        (make((5, 1), torch.float32).expand(5, 30), (30,)),  # constant rows, stride 0 inside: copied
         (base.view(3, 4, 30)[:, 1:], (30,)),
     ]
     for x, ns in cases:

@@ -22,6 +22,7 @@ from ..codegen.launch import Launcher
 from ..dispatch import Row
 from .reduction_ops import _merge, _reduce_ank
 from .softmax_ops import rows_config
+from .tl_math import rsqrt
 
 __all__ = ["native_layer_norm", "native_layer_norm_backward", "fused_rms_norm", "fused_rms_norm_backward",
            "rms_norm", "fused_add_rms_norm", "skip_layer_norm"]
@@ -73,7 +74,7 @@ def _norm_forward_kernel(x, residual, h, w, b, y, mean, rstd, M, N, stride_m, ep
         if CENTER:
             mu = tl.sum(v, axis=1) / N
             v = tl.where(mask, v - mu[:, None], 0.0)
-        r = tl.rsqrt(tl.sum(v * v, axis=1) / N + eps)
+        r = rsqrt(tl.sum(v * v, axis=1) / N + eps)
         _scale_shift_store(v, r, w, b, y_rows, lanes, N, mask, HAS_W, HAS_B, ACC)
     else:
         # Each tile's mean and squared deviations, merged into the row's (Chan et al.).
@@ -95,7 +96,7 @@ def _norm_forward_kernel(x, residual, h, w, b, y, mean, rstd, M, N, stride_m, ep
                 m2 += tl.sum(dev * dev, axis=1) + delta * delta * offset * share
             else:
                 m2 += tl.sum(v * v, axis=1)
-        r = tl.rsqrt(m2 / N + eps)
+        r = rsqrt(m2 / N + eps)
         for offset in range(0, N, BLOCK_N):
             cols = offset + lanes
             mask = row_mask[:, None] & (cols < N)
@@ -227,7 +228,7 @@ def _as_rows(tensor, ndim):
     lead = tensor.dim() - ndim
     outer = _merge(tensor.shape[:lead], tensor.stride()[:lead])
     inner = _merge(tensor.shape[lead:], tensor.stride()[lead:])
-    if outer is None or inner is None or inner[1] not in (0, 1):
+    if outer is None or inner is None or (inner[0] > 1 and inner[1] != 1):
         tensor = tensor.contiguous()
         return tensor, math.prod(tensor.shape[lead:])
     return tensor, outer[1]

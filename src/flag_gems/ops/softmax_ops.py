@@ -260,7 +260,8 @@ def _launch(kernels, inputs, result, dim, log, backward):
     if K == 1:
         # Values of one row kept in registers: halved for fp64 and for the two inputs of a backward.
         one_tile_limit = 32768 >> (fp64 + backward)
-        block_m, block_n, warps = runtime.config("softmax_rows", rows_config)(M, N, one_tile_limit)
+        vendor_config = runtime.config("softmax", None)  # a vendor's (M, N) -> (BLOCK_M, BLOCK_N, num_warps)
+        block_m, block_n, warps = rows_config(M, N, one_tile_limit) if vendor_config is None else vendor_config(M, N)
         row_strides = [s for sm, sn, _ in strides for s in (sm, sn)]
         rows_kernel((triton.cdiv(M, block_m),), *tensors, result, M, N, *row_strides, BLOCK_M=block_m,
                     BLOCK_N=block_n, ONE_TILE=block_n >= N, LOG=log, ACC=acc, INDEX64=index64, num_warps=warps)
