@@ -123,6 +123,20 @@ def test_layer_norm_non_contiguous_and_broadcast_inputs():
                 assert_close(mine, exact, torch.float32, reduce_dim=x.shape[0])
 
 
+def test_layer_norm_strided_parameters():
+    x = make((4, 3, 5), torch.float32)
+    w, b = make((5, 3), torch.float32).t(), make((3, 10), torch.float32)[:, ::2]
+    g = make(x.shape, torch.float32)
+    with flag_gems.use_gems():
+        ours = torch.native_layer_norm(x, (3, 5), w, b, 1e-5)
+        grads = torch.ops.aten.native_layer_norm_backward(g, x, (3, 5), ours[1], ours[2], w, b, [True] * 3)
+    reference = torch.native_layer_norm(x.double(), (3, 5), w.double(), b.double(), 1e-5)
+    expected = torch.ops.aten.native_layer_norm_backward(g.double(), x.double(), (3, 5), reference[1],
+                                                         reference[2], w.double(), b.double(), [True] * 3)
+    for mine, exact in zip(ours + grads, reference + expected):
+        assert_close(mine, exact, torch.float32, reduce_dim=4)
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
 def test_layer_norm_autograd_matches_native(dtype):
     shape = pick((6, 40), (1024, 4096))

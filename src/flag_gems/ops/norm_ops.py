@@ -254,6 +254,7 @@ def _norm_forward(x, ndim, weight, bias, eps, center, stat_dtype, residual=None,
     if M == 0:
         return y, mean, rstd
     rows, stride_m = _as_rows(x, ndim)
+    weight, bias = (None if p is None else p.contiguous() for p in (weight, bias))
     acc = _acc(x.dtype)[0]
     limit = _one_tile_limit(x.dtype, 1)
     block_m, block_n, warps = runtime.config("norm_forward", rows_config)(M, N, limit)
@@ -278,6 +279,7 @@ def _norm_backward(dy, x, ndim, mean, rstd, weight, need_dx, need_dw, need_db, d
         return dx, None if dw is None else dw.zero_(), None if db is None else db.zero_()
     dy_rows, dy_stride = _as_rows(dy, ndim)
     x_rows, x_stride = _as_rows(x, ndim)
+    weight = None if weight is None else weight.contiguous()
     acc, acc_dtype = _acc(x.dtype)
     block_m, block_n, warps, per_sm = runtime.config("norm_backward", backward_config)(
         M, N, _one_tile_limit(x.dtype, 2))
