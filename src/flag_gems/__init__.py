@@ -10,17 +10,21 @@ Importing does no work beyond defining names: the vendor is detected on first
 use of ``flag_gems.vendor_name`` / ``flag_gems.device`` or on ``enable()``.
 """
 
+import importlib
+
 from . import ops, runtime, testing  # noqa: F401
 from .api import all_registered_ops, disable, enable, only_enable, use_gems  # noqa: F401
 
 __version__ = "0.1.0"
 
 # Fused functions FlagGems users call at top level, e.g. flag_gems.silu_and_mul(x, y).
-_FUSED = ("silu_and_mul", "gelu_and_mul", "swiglu", "geglu", "reglu", "cross_entropy_loss")
+_FUSED = ("silu_and_mul", "gelu_and_mul", "swiglu", "geglu", "reglu", "rms_norm", "fused_add_rms_norm",
+          "skip_layer_norm", "cross_entropy_loss")
 
 __all__ = [
     "enable", "only_enable", "use_gems", "disable", "all_registered_ops",
-    "ops", "runtime", "testing", "tuning", "set_tuning_mode", "vendor_name", "device", "__version__", *_FUSED,
+    "ops", "runtime", "testing", "tuning", "set_tuning_mode", "modules", "vendor_name", "device", "__version__",
+    *_FUSED,
 ]
 
 
@@ -30,10 +34,10 @@ def __getattr__(name):
     if name == "device":
         return runtime.selected_vendor().device
     if name in ("tuning", "set_tuning_mode"):
-        import importlib
-
         tuning = importlib.import_module(f"{__name__}.tuning")  # sqlite and the tuner: loaded on first use
         return tuning if name == "tuning" else tuning.set_tuning_mode
+    if name == "modules":  # nn.Modules on our fused functions; torch.nn is imported only when asked for
+        return importlib.import_module(f"{__name__}.modules")
     if name in _FUSED:
         return getattr(ops, name)  # defining kernels is not import-time work: resolve on first use
     raise AttributeError(f"module 'flag_gems' has no attribute {name!r}")

@@ -1,9 +1,13 @@
-"""_softmax and _softmax_backward_data over any dim.
+"""_softmax, _log_softmax and their backward over any dim.
 
-The input is seen as [M, N, K] with N the softmax dim. K == 1 (the last dim)
-runs row kernels; K > 1 runs kernels whose tiles span N x K with K
-contiguous, so no transpose is made. Rows that fit one tile are read once;
-longer ones keep per-lane running max and sum and read the input twice.
+The input is seen as [M, N, K] through its strides, N being the softmax dim,
+so non-contiguous inputs are read in place when their dims merge (a copy is
+made only when they don't); results are contiguous, as PyTorch's are. K == 1
+(the last dim) runs row kernels; K > 1 runs kernels whose tiles span N x K,
+so no transpose is made. One kernel source serves softmax and log_softmax
+(the constexpr LOG), forward and backward alike. Rows that fit one tile are
+read once; longer ones keep per-lane running max and sum and read the input
+twice.
 """
 
 import torch
@@ -13,11 +17,12 @@ import triton.language as tl
 from .. import runtime
 from ..codegen.launch import Launcher
 from ..dispatch import Row
+from .reduction_ops import _as_ank
 
-__all__ = ["softmax", "softmax_backward"]
+__all__ = ["softmax", "softmax_backward", "log_softmax", "log_softmax_backward"]
 
 _FLOATS = {torch.float16, torch.bfloat16, torch.float32, torch.float64} & runtime.supported_dtypes()
-_ONE_TILE_LIMIT = 16384  # elements of a row kept in registers at once
+_INT32_LIMIT = 2**31
 
 
 @triton.jit
@@ -30,189 +35,280 @@ def _online_update(m, s, x):
 
 
 @triton.jit
-def _softmax_rows_kernel(x, y, M, N, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                         ONE_TILE: tl.constexpr, ACC: tl.constexpr):
+def _normalized(shifted, e, total, LOG: tl.constexpr):
+    """Softmax ``e / total`` or log-softmax ``shifted - log(total)`` of the
+    max-shifted values ``shifted``, ``e`` being exp(shifted)."""
+    if LOG:
+        return shifted - tl.log(total)
+    else:
+        return e * (1.0 / total)
+
+
+@triton.jit
+def _summand(g, y, LOG: tl.constexpr):
+    """What the backward sums along the dim: g (log-softmax) or g * y (softmax)."""
+    if LOG:
+        return g
+    else:
+        return g * y
+
+
+@triton.jit
+def _input_grad(g, y, total, LOG: tl.constexpr):
+    if LOG:
+        return g - tl.exp(y) * total
+    else:
+        return y * (g - total)
+
+
+@triton.jit
+def _forward_rows_kernel(x, y, M, N, stride_m, stride_n, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                         ONE_TILE: tl.constexpr, LOG: tl.constexpr, ACC: tl.constexpr, INDEX64: tl.constexpr):
+    """Softmax (or log-softmax) of each row x[m, :] into the contiguous y (K == 1)."""
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     row_mask = (rows < M)[:, None]
-    x_rows = x + rows.to(tl.int64)[:, None] * N
+    x_rows = x + rows.to(tl.int64)[:, None] * stride_m
     y_rows = y + rows.to(tl.int64)[:, None] * N
+    lanes = tl.arange(0, BLOCK_N)[None, :]
+    if INDEX64:
+        lanes = lanes.to(tl.int64)
     if ONE_TILE:
-        cols = tl.arange(0, BLOCK_N)[None, :]
-        mask = row_mask & (cols < N)
-        v = tl.load(x_rows + cols, mask=mask, other=float("-inf")).to(ACC)
-        e = tl.exp(v - tl.max(v, axis=1)[:, None])
-        inv = 1.0 / tl.sum(e, axis=1)
-        tl.store(y_rows + cols, (e * inv[:, None]).to(y.dtype.element_ty), mask=mask)
+        mask = row_mask & (lanes < N)
+        v = tl.load(x_rows + lanes * stride_n, mask=mask, other=float("-inf")).to(ACC)
+        shifted = v - tl.max(v, axis=1)[:, None]
+        e = tl.exp(shifted)
+        out = _normalized(shifted, e, tl.sum(e, axis=1)[:, None], LOG)
+        tl.store(y_rows + lanes, out.to(y.dtype.element_ty), mask=mask)
     else:
         m = tl.full([BLOCK_M, BLOCK_N], float("-inf"), ACC)
         s = tl.zeros([BLOCK_M, BLOCK_N], ACC)
         for offset in range(0, N, BLOCK_N):
-            cols = offset + tl.arange(0, BLOCK_N)[None, :]
-            v = tl.load(x_rows + cols, mask=row_mask & (cols < N), other=float("-inf")).to(ACC)
+            cols = offset + lanes
+            v = tl.load(x_rows + cols * stride_n, mask=row_mask & (cols < N), other=float("-inf")).to(ACC)
             m, s = _online_update(m, s, v)
-        row_max = tl.max(m, axis=1)
-        inv = 1.0 / tl.sum(s * tl.exp(m - row_max[:, None]), axis=1)
+        row_max = tl.max(m, axis=1)[:, None]
+        total = tl.sum(s * tl.exp(m - row_max), axis=1)[:, None]
         for offset in range(0, N, BLOCK_N):
-            cols = offset + tl.arange(0, BLOCK_N)[None, :]
+            cols = offset + lanes
             mask = row_mask & (cols < N)
-            v = tl.load(x_rows + cols, mask=mask, other=float("-inf")).to(ACC)
-            out = tl.exp(v - row_max[:, None]) * inv[:, None]
+            v = tl.load(x_rows + cols * stride_n, mask=mask, other=float("-inf")).to(ACC)
+            shifted = v - row_max
+            out = _normalized(shifted, tl.exp(shifted), total, LOG)
             tl.store(y_rows + cols, out.to(y.dtype.element_ty), mask=mask)
 
 
 @triton.jit
-def _softmax_inner_kernel(x, y, M, N, K, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
-                          ONE_TILE: tl.constexpr, ACC: tl.constexpr):
+def _forward_inner_kernel(x, y, M, N, K, stride_m, stride_n, stride_k, BLOCK_N: tl.constexpr,
+                          BLOCK_K: tl.constexpr, ONE_TILE: tl.constexpr, LOG: tl.constexpr, ACC: tl.constexpr,
+                          INDEX64: tl.constexpr):
+    """Softmax (or log-softmax) of x[m, :, k] into the contiguous y, tiles of N x K (K > 1)."""
     pid = tl.program_id(0)
     k_blocks = tl.cdiv(K, BLOCK_K)
+    m = (pid // k_blocks).to(tl.int64)
     k = (pid % k_blocks) * BLOCK_K + tl.arange(0, BLOCK_K)[None, :]
-    base = (pid // k_blocks).to(tl.int64) * N * K
-    x_at = x + base + k
-    y_at = y + base + k
+    lanes = tl.arange(0, BLOCK_N)[:, None]
+    if INDEX64:
+        k = k.to(tl.int64)
+        lanes = lanes.to(tl.int64)
+    x_at = x + m * stride_m + k * stride_k
+    y_at = y + m * N * K + k
     if ONE_TILE:
-        n = tl.arange(0, BLOCK_N)[:, None]
-        mask = (n < N) & (k < K)
-        v = tl.load(x_at + n * K, mask=mask, other=float("-inf")).to(ACC)
-        e = tl.exp(v - tl.max(v, axis=0)[None, :])
-        inv = 1.0 / tl.sum(e, axis=0)
-        tl.store(y_at + n * K, (e * inv[None, :]).to(y.dtype.element_ty), mask=mask)
+        mask = (lanes < N) & (k < K)
+        v = tl.load(x_at + lanes * stride_n, mask=mask, other=float("-inf")).to(ACC)
+        shifted = v - tl.max(v, axis=0)[None, :]
+        e = tl.exp(shifted)
+        out = _normalized(shifted, e, tl.sum(e, axis=0)[None, :], LOG)
+        tl.store(y_at + lanes * K, out.to(y.dtype.element_ty), mask=mask)
     else:
-        m = tl.full([BLOCK_N, BLOCK_K], float("-inf"), ACC)
+        mx = tl.full([BLOCK_N, BLOCK_K], float("-inf"), ACC)
         s = tl.zeros([BLOCK_N, BLOCK_K], ACC)
         for offset in range(0, N, BLOCK_N):
-            n = offset + tl.arange(0, BLOCK_N)[:, None]
-            v = tl.load(x_at + n * K, mask=(n < N) & (k < K), other=float("-inf")).to(ACC)
-            m, s = _online_update(m, s, v)
-        col_max = tl.max(m, axis=0)
-        inv = 1.0 / tl.sum(s * tl.exp(m - col_max[None, :]), axis=0)
+            n = offset + lanes
+            v = tl.load(x_at + n * stride_n, mask=(n < N) & (k < K), other=float("-inf")).to(ACC)
+            mx, s = _online_update(mx, s, v)
+        col_max = tl.max(mx, axis=0)[None, :]
+        total = tl.sum(s * tl.exp(mx - col_max), axis=0)[None, :]
         for offset in range(0, N, BLOCK_N):
-            n = offset + tl.arange(0, BLOCK_N)[:, None]
+            n = offset + lanes
             mask = (n < N) & (k < K)
-            v = tl.load(x_at + n * K, mask=mask, other=float("-inf")).to(ACC)
-            out = tl.exp(v - col_max[None, :]) * inv[None, :]
+            v = tl.load(x_at + n * stride_n, mask=mask, other=float("-inf")).to(ACC)
+            shifted = v - col_max
+            out = _normalized(shifted, tl.exp(shifted), total, LOG)
             tl.store(y_at + n * K, out.to(y.dtype.element_ty), mask=mask)
 
 
 @triton.jit
-def _backward_rows_kernel(g, y, gi, M, N, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                          ONE_TILE: tl.constexpr, ACC: tl.constexpr):
+def _backward_rows_kernel(g, y, gi, M, N, g_stride_m, g_stride_n, y_stride_m, y_stride_n,
+                          BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, ONE_TILE: tl.constexpr,
+                          LOG: tl.constexpr, ACC: tl.constexpr, INDEX64: tl.constexpr):
+    """Input gradient of softmax (or log-softmax) along rows, into the contiguous gi (K == 1)."""
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     row_mask = (rows < M)[:, None]
-    offsets = rows.to(tl.int64)[:, None] * N
+    g_rows = g + rows.to(tl.int64)[:, None] * g_stride_m
+    y_rows = y + rows.to(tl.int64)[:, None] * y_stride_m
+    gi_rows = gi + rows.to(tl.int64)[:, None] * N
+    lanes = tl.arange(0, BLOCK_N)[None, :]
+    if INDEX64:
+        lanes = lanes.to(tl.int64)
     if ONE_TILE:
-        cols = tl.arange(0, BLOCK_N)[None, :]
-        mask = row_mask & (cols < N)
-        gv = tl.load(g + offsets + cols, mask=mask, other=0).to(ACC)
-        yv = tl.load(y + offsets + cols, mask=mask, other=0).to(ACC)
-        dot = tl.sum(gv * yv, axis=1)
-        tl.store(gi + offsets + cols, (yv * (gv - dot[:, None])).to(gi.dtype.element_ty), mask=mask)
+        mask = row_mask & (lanes < N)
+        gv = tl.load(g_rows + lanes * g_stride_n, mask=mask, other=0).to(ACC)
+        yv = tl.load(y_rows + lanes * y_stride_n, mask=mask, other=0).to(ACC)
+        total = tl.sum(_summand(gv, yv, LOG), axis=1)[:, None]
+        tl.store(gi_rows + lanes, _input_grad(gv, yv, total, LOG).to(gi.dtype.element_ty), mask=mask)
     else:
         acc = tl.zeros([BLOCK_M, BLOCK_N], ACC)
         for offset in range(0, N, BLOCK_N):
-            cols = offset + tl.arange(0, BLOCK_N)[None, :]
+            cols = offset + lanes
             mask = row_mask & (cols < N)
-            gv = tl.load(g + offsets + cols, mask=mask, other=0).to(ACC)
-            yv = tl.load(y + offsets + cols, mask=mask, other=0).to(ACC)
-            acc += gv * yv
-        dot = tl.sum(acc, axis=1)
+            gv = tl.load(g_rows + cols * g_stride_n, mask=mask, other=0).to(ACC)
+            yv = tl.load(y_rows + cols * y_stride_n, mask=mask, other=0).to(ACC)
+            acc += _summand(gv, yv, LOG)
+        total = tl.sum(acc, axis=1)[:, None]
         for offset in range(0, N, BLOCK_N):
-            cols = offset + tl.arange(0, BLOCK_N)[None, :]
+            cols = offset + lanes
             mask = row_mask & (cols < N)
-            gv = tl.load(g + offsets + cols, mask=mask, other=0).to(ACC)
-            yv = tl.load(y + offsets + cols, mask=mask, other=0).to(ACC)
-            tl.store(gi + offsets + cols, (yv * (gv - dot[:, None])).to(gi.dtype.element_ty), mask=mask)
+            gv = tl.load(g_rows + cols * g_stride_n, mask=mask, other=0).to(ACC)
+            yv = tl.load(y_rows + cols * y_stride_n, mask=mask, other=0).to(ACC)
+            tl.store(gi_rows + cols, _input_grad(gv, yv, total, LOG).to(gi.dtype.element_ty), mask=mask)
 
 
 @triton.jit
-def _backward_inner_kernel(g, y, gi, M, N, K, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
-                           ONE_TILE: tl.constexpr, ACC: tl.constexpr):
+def _backward_inner_kernel(g, y, gi, M, N, K, g_stride_m, g_stride_n, g_stride_k, y_stride_m, y_stride_n,
+                           y_stride_k, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, ONE_TILE: tl.constexpr,
+                           LOG: tl.constexpr, ACC: tl.constexpr, INDEX64: tl.constexpr):
+    """Input gradient of softmax (or log-softmax) along N of [M, N, K], tiles of N x K (K > 1)."""
     pid = tl.program_id(0)
     k_blocks = tl.cdiv(K, BLOCK_K)
+    m = (pid // k_blocks).to(tl.int64)
     k = (pid % k_blocks) * BLOCK_K + tl.arange(0, BLOCK_K)[None, :]
-    base = (pid // k_blocks).to(tl.int64) * N * K + k
+    lanes = tl.arange(0, BLOCK_N)[:, None]
+    if INDEX64:
+        k = k.to(tl.int64)
+        lanes = lanes.to(tl.int64)
+    g_at = g + m * g_stride_m + k * g_stride_k
+    y_at = y + m * y_stride_m + k * y_stride_k
+    gi_at = gi + m * N * K + k
     if ONE_TILE:
-        n = tl.arange(0, BLOCK_N)[:, None]
-        mask = (n < N) & (k < K)
-        gv = tl.load(g + base + n * K, mask=mask, other=0).to(ACC)
-        yv = tl.load(y + base + n * K, mask=mask, other=0).to(ACC)
-        dot = tl.sum(gv * yv, axis=0)
-        tl.store(gi + base + n * K, (yv * (gv - dot[None, :])).to(gi.dtype.element_ty), mask=mask)
+        mask = (lanes < N) & (k < K)
+        gv = tl.load(g_at + lanes * g_stride_n, mask=mask, other=0).to(ACC)
+        yv = tl.load(y_at + lanes * y_stride_n, mask=mask, other=0).to(ACC)
+        total = tl.sum(_summand(gv, yv, LOG), axis=0)[None, :]
+        tl.store(gi_at + lanes * K, _input_grad(gv, yv, total, LOG).to(gi.dtype.element_ty), mask=mask)
     else:
         acc = tl.zeros([BLOCK_N, BLOCK_K], ACC)
         for offset in range(0, N, BLOCK_N):
-            n = offset + tl.arange(0, BLOCK_N)[:, None]
+            n = offset + lanes
             mask = (n < N) & (k < K)
-            gv = tl.load(g + base + n * K, mask=mask, other=0).to(ACC)
-            yv = tl.load(y + base + n * K, mask=mask, other=0).to(ACC)
-            acc += gv * yv
-        dot = tl.sum(acc, axis=0)
+            gv = tl.load(g_at + n * g_stride_n, mask=mask, other=0).to(ACC)
+            yv = tl.load(y_at + n * y_stride_n, mask=mask, other=0).to(ACC)
+            acc += _summand(gv, yv, LOG)
+        total = tl.sum(acc, axis=0)[None, :]
         for offset in range(0, N, BLOCK_N):
-            n = offset + tl.arange(0, BLOCK_N)[:, None]
+            n = offset + lanes
             mask = (n < N) & (k < K)
-            gv = tl.load(g + base + n * K, mask=mask, other=0).to(ACC)
-            yv = tl.load(y + base + n * K, mask=mask, other=0).to(ACC)
-            tl.store(gi + base + n * K, (yv * (gv - dot[None, :])).to(gi.dtype.element_ty), mask=mask)
+            gv = tl.load(g_at + n * g_stride_n, mask=mask, other=0).to(ACC)
+            yv = tl.load(y_at + n * y_stride_n, mask=mask, other=0).to(ACC)
+            tl.store(gi_at + n * K, _input_grad(gv, yv, total, LOG).to(gi.dtype.element_ty), mask=mask)
 
 
-_FORWARD = (Launcher(_softmax_rows_kernel), Launcher(_softmax_inner_kernel))
+_FORWARD = (Launcher(_forward_rows_kernel), Launcher(_forward_inner_kernel))
 _BACKWARD = (Launcher(_backward_rows_kernel), Launcher(_backward_inner_kernel))
 
 
-def _mnk(shape, dim):
-    dim = dim % max(len(shape), 1)
-    m = 1
-    for s in shape[:dim]:
-        m *= s
-    k = 1
-    for s in shape[dim + 1:]:
-        k *= s
-    return m, (shape[dim] if shape else 1), k
+def rows_config(M, N, one_tile_limit):
+    """(BLOCK_M, BLOCK_N, num_warps) of the row kernels (K == 1)."""
+    # Measured on an H100 (bf16 16384x4096): one 4096-row per program and 8 warps move 2.9 TB/s.
+    block_n = triton.next_power_of_2(N)
+    if block_n > one_tile_limit:
+        block_n = 4096  # a tile at a time, with per-lane running statistics
+    block_m = min(triton.next_power_of_2(M), max(1, 4096 // block_n))
+    tile = block_m * block_n
+    return block_m, block_n, 4 if tile <= 2048 else 8 if tile <= 8192 else 16
 
 
-def _launch(kernels, tensors, shape, dim):
-    """Run the rows or inner kernel of a pair over contiguous ``tensors``."""
-    M, N, K = _mnk(shape, dim)
-    if M * N * K == 0:
+def inner_config(M, N, K):
+    """(BLOCK_N, BLOCK_K, num_warps) of the N x K kernels (K > 1)."""
+    block_k = min(triton.next_power_of_2(K), 64)
+    return min(triton.next_power_of_2(N), max(1, 8192 // block_k)), block_k, 8
+
+
+def _mnk_view(tensor, dim):
+    """(tensor, [(M, stride), (N, stride), (K, stride)]) around ``dim``; a contiguous copy only when
+    the dims do not merge or the innermost one is so sparse that reading in place wastes more than a copy."""
+    tensor = tensor.reshape(1) if tensor.dim() == 0 else tensor
+    view, merged = _as_ank(tensor, [dim % tensor.dim()])
+    (_, stride_n), (k, stride_k) = merged[1:]
+    if (stride_k if k > 1 else stride_n) > 2:
+        view, merged = _as_ank(tensor.contiguous(), [dim % tensor.dim()])
+    return view, merged
+
+
+def _launch(kernels, inputs, result, dim, log, backward):
+    """Run the rows or inner kernel of a pair over ``inputs`` (of one shape) into the contiguous ``result``."""
+    if result.numel() == 0:
         return
-    acc = tl.float64 if tensors[0].dtype == torch.float64 else tl.float32
+    views = [_mnk_view(t, dim) for t in inputs]
+    (M, _), (N, _), (K, _) = views[0][1]
+    tensors = [t for t, _ in views]
+    strides = [[stride for _, stride in merged] for _, merged in views]
+    span = max((N - 1) * sn + (K - 1) * sk for _, sn, sk in strides)
+    index64 = max(span, N * K) >= _INT32_LIMIT
+    fp64 = inputs[0].dtype == torch.float64
+    acc = tl.float64 if fp64 else tl.float32
     rows_kernel, inner_kernel = kernels
-    config = runtime.config("softmax", None)
     if K == 1:
-        block_n = min(triton.next_power_of_2(N), _ONE_TILE_LIMIT)
-        block_m = min(triton.next_power_of_2(M), max(1, 4096 // block_n))
-        warps = 4 if block_m * block_n <= 2048 else 8 if block_m * block_n <= 8192 else 16
-        if config is not None:
-            block_m, block_n, warps = config(M, N)
-        rows_kernel((triton.cdiv(M, block_m),), *tensors, M, N, BLOCK_M=block_m, BLOCK_N=block_n,
-                    ONE_TILE=block_n >= N, ACC=acc, num_warps=warps)
+        # Values of one row kept in registers: halved for fp64 and for the two inputs of a backward.
+        one_tile_limit = 32768 >> (fp64 + backward)
+        vendor_config = runtime.config("softmax", None)  # a vendor's (M, N) -> (BLOCK_M, BLOCK_N, num_warps)
+        block_m, block_n, warps = rows_config(M, N, one_tile_limit) if vendor_config is None else vendor_config(M, N)
+        row_strides = [s for sm, sn, _ in strides for s in (sm, sn)]
+        rows_kernel((triton.cdiv(M, block_m),), *tensors, result, M, N, *row_strides, BLOCK_M=block_m,
+                    BLOCK_N=block_n, ONE_TILE=block_n >= N, LOG=log, ACC=acc, INDEX64=index64, num_warps=warps)
     else:
-        block_k = min(triton.next_power_of_2(K), 64)
-        block_n = min(triton.next_power_of_2(N), max(1, 8192 // block_k))
-        inner_kernel((M * triton.cdiv(K, block_k),), *tensors, M, N, K, BLOCK_N=block_n,
-                     BLOCK_K=block_k, ONE_TILE=block_n >= N, ACC=acc, num_warps=8)
+        block_n, block_k, warps = runtime.config("softmax_inner", inner_config)(M, N, K)
+        inner_kernel((M * triton.cdiv(K, block_k),), *tensors, result, M, N, K, *[s for t in strides for s in t],
+                     BLOCK_N=block_n, BLOCK_K=block_k, ONE_TILE=block_n >= N, LOG=log, ACC=acc,
+                     INDEX64=index64, num_warps=warps)
 
 
-def softmax(self, dim, half_to_float=False, *, out=None):
-    """Softmax of ``self`` along ``dim``; fp32 result for half input when ``half_to_float``."""
-    x = self.contiguous()
-    dtype = torch.float32 if half_to_float else x.dtype
-    result = torch.empty_like(x, dtype=dtype) if out is None or not out.is_contiguous() else out
-    _launch(_FORWARD, (x, result), x.shape, dim)
+def _forward(self, dim, half_to_float, out, log):
+    dtype = torch.float32 if half_to_float else self.dtype
+    result = out if out is not None and out.is_contiguous() else torch.empty(self.shape, dtype=dtype,
+                                                                             device=self.device)
+    _launch(_FORWARD, (self,), result, dim, log, backward=False)
     if out is not None and result is not out:
         return out.copy_(result)
     return result
 
 
+def _backward(grad_output, output, dim, input_dtype, out, log):
+    result = out if out is not None and out.is_contiguous() else torch.empty(
+        grad_output.shape, dtype=input_dtype, device=grad_output.device)
+    _launch(_BACKWARD, (grad_output, output), result, dim, log, backward=True)
+    if out is not None and result is not out:
+        return out.copy_(result)
+    return result
+
+
+def softmax(self, dim, half_to_float=False, *, out=None):
+    """Softmax of ``self`` along ``dim``; fp32 result for half input when ``half_to_float``."""
+    return _forward(self, dim, half_to_float, out, log=False)
+
+
+def log_softmax(self, dim, half_to_float=False, *, out=None):
+    """Log-softmax of ``self`` along ``dim``: x - max - log(sum(exp(x - max)))."""
+    return _forward(self, dim, half_to_float, out, log=True)
+
+
 def softmax_backward(grad_output, output, dim, input_dtype, *, grad_input=None):
     """Gradient of softmax: ``output * (grad_output - sum(grad_output * output, dim))``."""
-    g = grad_output.contiguous()
-    y = output.contiguous()
-    result = torch.empty_like(g, dtype=input_dtype) if grad_input is None or not grad_input.is_contiguous() \
-        else grad_input
-    _launch(_BACKWARD, (g, y, result), g.shape, dim)
-    if grad_input is not None and result is not grad_input:
-        return grad_input.copy_(result)
-    return result
+    return _backward(grad_output, output, dim, input_dtype, grad_input, log=False)
+
+
+def log_softmax_backward(grad_output, output, dim, input_dtype, *, out=None):
+    """Gradient of log-softmax: ``grad_output - exp(output) * sum(grad_output, dim)``."""
+    return _backward(grad_output, output, dim, input_dtype, out, log=True)
 
 
 def _valid_dim(dim, tensor):
@@ -220,7 +316,7 @@ def _valid_dim(dim, tensor):
     return isinstance(dim, int) and -rank <= dim < rank
 
 
-def _softmax_unsupported(self, dim, half_to_float=False, *, out=None):
+def _forward_unsupported(self, dim, half_to_float=False, *, out=None):
     if self.dtype not in _FLOATS:
         return f"dtype {self.dtype} is not supported"
     if not _valid_dim(dim, self):
@@ -251,9 +347,17 @@ def _backward_unsupported(grad_output, output, dim, input_dtype, *, grad_input=N
     return None
 
 
+def _log_backward_unsupported(grad_output, output, dim, input_dtype, *, out=None):
+    return _backward_unsupported(grad_output, output, dim, input_dtype, grad_input=out)
+
+
 ATEN = (
-    Row("_softmax", softmax, _softmax_unsupported),
-    Row("_softmax.out", softmax, _softmax_unsupported),
+    Row("_softmax", softmax, _forward_unsupported),
+    Row("_softmax.out", softmax, _forward_unsupported),
     Row("_softmax_backward_data", softmax_backward, _backward_unsupported),
     Row("_softmax_backward_data.out", softmax_backward, _backward_unsupported),
+    Row("_log_softmax", log_softmax, _forward_unsupported),
+    Row("_log_softmax.out", log_softmax, _forward_unsupported),
+    Row("_log_softmax_backward_data", log_softmax_backward, _log_backward_unsupported),
+    Row("_log_softmax_backward_data.out", log_softmax_backward, _log_backward_unsupported),
 )
