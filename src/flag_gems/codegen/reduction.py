@@ -27,12 +27,14 @@ combines the states and finishes, deterministically.
 import builtins
 import math
 
+import numpy
 import torch
 import triton
+import triton.language as tl
 
 from .. import runtime
 from .cache import load_generated
-from .launch import Launcher
+from .launch import INTERPRETED, Launcher
 from .pointwise import TL_DTYPE
 
 _INT32_LIMIT = 2**31
@@ -51,9 +53,16 @@ def _merge(sizes, strides):
     return size, stride
 
 
-def as_ank(x, dims):
+def _group(x, groups):
+    sizes, strides = x.shape, x.stride()
+    return [_merge([sizes[d] for d in g], [strides[d] for d in g]) for g in groups]
+
+
+def as_ank(x, dims, any_order=False):
     """(x, [(A, stride), (N, stride), (K, stride)]) for reducing sorted ``dims``
-    (none: every element is its own reduction of one)."""
+    (none: every element is its own reduction of one). ``any_order``: the
+    reduction does not depend on the order of elements, so reduced dims that do
+    not merge as they stand may be visited in memory order instead."""
     nd = x.dim()
     if not dims:
         order, groups = list(range(nd)), (range(0, nd), range(nd, nd), range(nd, nd))
@@ -65,12 +74,16 @@ def as_ank(x, dims):
         order = kept + dims
         groups = (range(0, len(kept)), range(len(kept), nd), range(nd, nd))
         x = x.permute(order)
-    sizes, strides = x.shape, x.stride()
-    merged = [_merge([sizes[d] for d in g], [strides[d] for d in g]) for g in groups]
+    merged = _group(x, groups)
+    if None in merged and any_order and dims:
+        kept = [d for d in range(nd) if d not in dims]
+        by_stride = sorted(dims, key=lambda d: -x.stride(order.index(d)))
+        x = x.permute([order.index(d) for d in kept + by_stride])
+        groups = (range(0, len(kept)), range(len(kept), nd), range(nd, nd))
+        merged = _group(x, groups)
     if None in merged:
         x = x.contiguous()
-        sizes, strides = x.shape, x.stride()
-        merged = [_merge([sizes[d] for d in g], [strides[d] for d in g]) for g in groups]
+        merged = _group(x, groups)
     return x, merged
 
 
@@ -124,7 +137,8 @@ def _split(outputs, n, block_n, device, programs_per_sm):
 
 
 def _hook_imports(hooks):
-    lines = ["import triton", "import triton.language as tl"]
+    lines = ["import triton", "import triton.language as tl", "",
+             f"from {__name__} import interpreted_reduce", f"INTERPRETED = tl.constexpr({INTERPRETED})"]
     for alias, fn in hooks.items():
         fn = getattr(fn, "fn", fn)
         lines.append(f"from {fn.__module__} import {fn.__qualname__} as {alias}")
@@ -137,6 +151,36 @@ def _tup(names):
 
 def _packed(names):
     return f"({', '.join(names)})" if len(names) > 1 else names[0]
+
+
+def _reduce_lines(names, cols, indent):
+    """Lines reducing the tiles ``names`` along the reduced axis with ``combine``."""
+    pad = " " * indent
+    axis = 0 if cols else 1
+    return [
+        f"{pad}if INTERPRETED:",
+        f"{pad}    {_tup(names)} = interpreted_reduce(combine, {axis}, {', '.join(names)})",
+        f"{pad}else:",
+        f"{pad}    {_tup(names)} = tl.reduce({_packed(names)}, {axis}, combine)",
+    ]
+
+
+def interpreted_reduce(combine, axis, *tiles):
+    """``tl.reduce(tiles, axis, combine)`` under the interpreter, which runs a custom
+    combine once per element: here neighbours are combined in order (left first,
+    so ties keep the lower index) in log2(length) vectorised steps."""
+    from triton.runtime.interpreter import TensorHandle
+
+    def wrap(arrays):
+        return [tl.core.tensor(TensorHandle(numpy.ascontiguousarray(a), t.handle.dtype),
+                               tl.block_type(t.dtype, list(a.shape))) for a, t in zip(arrays, tiles)]
+
+    data = [numpy.moveaxis(t.handle.data, axis, -1) for t in tiles]
+    while data[0].shape[-1] > 1:
+        combined = combine.fn(*wrap([d[..., 0::2] for d in data]), *wrap([d[..., 1::2] for d in data]))
+        data = [c.handle.data for c in (combined if isinstance(combined, tuple) else (combined,))]
+    results = wrap([d[..., 0] for d in data])
+    return tuple(results) if len(results) > 1 else results[0]
 
 
 def kernel_source(mode, k, m, cols):
@@ -217,15 +261,13 @@ def kernel_source(mode, k, m, cols):
             "        else:",
         ] + load_states + [
             f"        {_tup(s)} = combine({', '.join(s + v)})",
-            f"    {_tup(s)} = tl.reduce({_packed(s)}, {axis}, combine)",
-        ]
+        ] + _reduce_lines(s, cols, 4)
     else:
         lines += [
             "        if FIRST:",
             f"            {_tup(v)} = tile_stats({x}, mask, {axis})",
             "        else:",
-        ] + load_states + [
-            f"            {_tup(v)} = tl.reduce({_packed(v)}, {axis}, combine)",
+        ] + load_states + _reduce_lines(v, cols, 12) + [
             f"        {_tup(s)} = combine({', '.join(s + v)})",
         ]
     results = [f"r{j}" for j in range(m)]
@@ -248,8 +290,9 @@ class Reduction:
     that ``combine`` leaves unchanged).
     """
 
-    def __init__(self, name, combine, finish, outputs=1, lift=None, tile_stats=None):
+    def __init__(self, name, combine, finish, outputs=1, lift=None, tile_stats=None, indexed=False):
         self.name = name
+        self.indexed = indexed  # results depend on the elements' order
         self.mode = "accumulate" if lift is not None else "blockwise"
         self.hooks = {"combine": combine, "finish": finish}
         self.hooks.update({"lift": lift} if lift is not None else {"tile_stats": tile_stats})
@@ -268,7 +311,7 @@ class Reduction:
     def __call__(self, x, dims, results, cast, states, identities, param=0.0):
         if results[0].numel() == 0:
             return
-        x, (a, n, k) = as_ank(x, dims)
+        x, (a, n, k) = as_ank(x, dims, any_order=not self.indexed)
         constexprs = {f"S{j}": TL_DTYPE[dtype] for j, dtype in enumerate(states)}
         constexprs.update({f"I{j}": value for j, value in enumerate(identities)})
         self._reduce([x] * len(states), a, n, k, results, TL_DTYPE[cast], states, constexprs, n[0], float(param),

@@ -138,8 +138,17 @@ def _mean(total, count, param):
 
 
 @triton.jit
+def _sqrt_rn(x):
+    # tl.sqrt is approximate in fp32; fp64's is exact (and sqrt_rn takes fp32 only).
+    if x.dtype == tl.float64:
+        return tl.sqrt(x)
+    else:
+        return tl.sqrt_rn(x)
+
+
+@triton.jit
 def _sqrt(total, count, param):
-    return tl.sqrt_rn(total)
+    return _sqrt_rn(total)
 
 
 @triton.jit
@@ -171,7 +180,7 @@ def _variance(count, mean, m2, n, correction):
 
 @triton.jit
 def _deviation(count, mean, m2, n, correction):
-    return tl.sqrt_rn(_variance(count, mean, m2, n, correction))
+    return _sqrt_rn(_variance(count, mean, m2, n, correction))
 
 
 @triton.jit
@@ -192,7 +201,7 @@ def _finite_or_zero(top):
 
 @triton.jit
 def _exp_sums(x, mask, axis):
-    top = tl.reduce(tl.where(mask, x, float("-inf")), axis, _max)
+    top = tl.max(tl.where(mask, x, float("-inf")), axis)  # a NaN makes the sum NaN regardless
     shifted = x - tl.expand_dims(_finite_or_zero(top), axis)
     return top, tl.sum(tl.where(mask, tl.exp(shifted), 0), axis)
 
@@ -226,10 +235,10 @@ ABS_MAX = Reduction("abs_max", _max, _keep, lift=_abs)
 ABS_MIN = Reduction("abs_min", _min, _keep, lift=_abs)
 EUCLIDEAN = Reduction("euclidean", _add, _sqrt, lift=_square)
 P_NORM = Reduction("p_norm", _add, _root, lift=_abs_pow)
-ARGMAX = Reduction("argmax", _argmax_combine, _index, lift=_with_index)
-ARGMIN = Reduction("argmin", _argmin_combine, _index, lift=_with_index)
-MAX_DIM = Reduction("max_dim", _argmax_combine, _keep_both, outputs=2, lift=_with_index)
-MIN_DIM = Reduction("min_dim", _argmin_combine, _keep_both, outputs=2, lift=_with_index)
+ARGMAX = Reduction("argmax", _argmax_combine, _index, lift=_with_index, indexed=True)
+ARGMIN = Reduction("argmin", _argmin_combine, _index, lift=_with_index, indexed=True)
+MAX_DIM = Reduction("max_dim", _argmax_combine, _keep_both, outputs=2, lift=_with_index, indexed=True)
+MIN_DIM = Reduction("min_dim", _argmin_combine, _keep_both, outputs=2, lift=_with_index, indexed=True)
 AMINMAX = Reduction("aminmax", _min_max, _keep_both, outputs=2, lift=_twice)
 VAR = Reduction("var", _merge_moments, _variance, tile_stats=_moments)
 STD = Reduction("std", _merge_moments, _deviation, tile_stats=_moments)
