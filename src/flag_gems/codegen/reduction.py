@@ -137,8 +137,9 @@ def _split(outputs, n, block_n, device, programs_per_sm):
 
 
 def _hook_imports(hooks):
-    lines = ["import triton", "import triton.language as tl", "",
-             f"from {__name__} import interpreted_reduce", f"INTERPRETED = tl.constexpr({INTERPRETED})"]
+    lines = ["import triton", "import triton.language as tl"]
+    if INTERPRETED:
+        lines.append(f"from {__name__} import interpreted_reduce")
     for alias, fn in hooks.items():
         fn = getattr(fn, "fn", fn)
         lines.append(f"from {fn.__module__} import {fn.__qualname__} as {alias}")
@@ -155,14 +156,9 @@ def _packed(names):
 
 def _reduce_lines(names, cols, indent):
     """Lines reducing the tiles ``names`` along the reduced axis with ``combine``."""
-    pad = " " * indent
-    axis = 0 if cols else 1
-    return [
-        f"{pad}if INTERPRETED:",
-        f"{pad}    {_tup(names)} = interpreted_reduce(combine, {axis}, {', '.join(names)})",
-        f"{pad}else:",
-        f"{pad}    {_tup(names)} = tl.reduce({_packed(names)}, {axis}, combine)",
-    ]
+    call = "interpreted_reduce(combine, {axis}, {tiles})" if INTERPRETED else "tl.reduce({packed}, {axis}, combine)"
+    call = call.format(axis=0 if cols else 1, tiles=", ".join(names), packed=_packed(names))
+    return [f"{' ' * indent}{_tup(names)} = {call}"]
 
 
 def interpreted_reduce(combine, axis, *tiles):
