@@ -320,12 +320,22 @@ def _summed_dtype(self, dtype, out=None):
 
 # sum, prod, mean
 
+def _fold(reduction, identity, self, dim, keepdim, dtype, out, result_dtype):
+    """A one-value reduction accumulated in ``result_dtype``'s accumulator."""
+    dims = normalize_dims(dim, self.dim())
+    return _run(reduction, self, dims, keepdim, [result_dtype], [out], [_accumulator(result_dtype)], [identity],
+                cast=_load_dtype(self, dtype))[0]
+
+
+def _dtype_argument_reason(dtype):
+    if dtype is not None and (dtype not in _SUPPORTED or dtype == torch.bool):
+        return f"dtype= {dtype} is not supported"
+    return None
+
+
 def sum_dim(self, dim=None, keepdim=False, *, dtype=None, out=None):
     """Sum over ``dim`` (an int, a list, or None/[] for every dim)."""
-    result_dtype = _summed_dtype(self, dtype, out)
-    dims = normalize_dims(dim, self.dim())
-    return _run(SUM, self, dims, keepdim, [result_dtype], [out], [_accumulator(result_dtype)], [0],
-                cast=_load_dtype(self, dtype))[0]
+    return _fold(SUM, 0, self, dim, keepdim, dtype, out, _summed_dtype(self, dtype, out))
 
 
 def sum(self, *, dtype=None, out=None):
@@ -333,8 +343,8 @@ def sum(self, *, dtype=None, out=None):
 
 
 def _sum_unsupported(self, dim=None, keepdim=False, *, dtype=None, out=None):
-    if dtype is not None and (dtype not in _SUPPORTED or dtype == torch.bool):
-        return f"dtype= {dtype} is not supported"
+    if _dtype_argument_reason(dtype):
+        return _dtype_argument_reason(dtype)
     if out is not None:
         if dtype is not None and out.dtype != dtype:
             return "out dtype differs from dtype="
@@ -348,10 +358,7 @@ def _sum_all_unsupported(self, *, dtype=None, out=None):
 
 
 def prod_dim(self, dim, keepdim=False, *, dtype=None, out=None):
-    result_dtype = _summed_dtype(self, dtype)
-    dims = normalize_dims(dim, self.dim())
-    return _run(PROD, self, dims, keepdim, [result_dtype], [out], [_accumulator(result_dtype)], [1],
-                cast=_load_dtype(self, dtype))[0]
+    return _fold(PROD, 1, self, dim, keepdim, dtype, out, _summed_dtype(self, dtype))
 
 
 def prod(self, *, dtype=None, out=None):
@@ -359,8 +366,8 @@ def prod(self, *, dtype=None, out=None):
 
 
 def _prod_unsupported(self, dim=None, keepdim=False, *, dtype=None, out=None):
-    if dtype is not None and (dtype not in _SUPPORTED or dtype == torch.bool):
-        return f"dtype= {dtype} is not supported"
+    if _dtype_argument_reason(dtype):
+        return _dtype_argument_reason(dtype)
     return _reason(self, dim, keepdim, [out], [_summed_dtype(self, dtype)])
 
 
@@ -369,10 +376,7 @@ def _prod_all_unsupported(self, *, dtype=None, out=None):
 
 
 def mean_dim(self, dim=None, keepdim=False, *, dtype=None, out=None):
-    result_dtype = dtype or self.dtype
-    dims = normalize_dims(dim, self.dim())
-    return _run(MEAN, self, dims, keepdim, [result_dtype], [out], [_accumulator(result_dtype)], [0],
-                cast=_load_dtype(self, dtype))[0]
+    return _fold(MEAN, 0, self, dim, keepdim, dtype, out, dtype or self.dtype)
 
 
 def mean(self, *, dtype=None, out=None):
