@@ -89,6 +89,7 @@ def test_sum_non_contiguous():
     check(base[:, ::3], 1)
     check(base[::2], None)
     check(make(pick((5,), (1000,)), torch.float32).expand(7, -1), 0)  # zero stride
+    check(torch.empty(4, 0, 3, device=DEVICE).permute(2, 0, 1), [0, 2])  # empty, any strides
     x = make(pick((4, 5, 6), (32, 64, 128)), torch.float32).permute(2, 0, 1)
     check(x, [0, 2])  # dims that do not merge: one copy, same answer
     check(x, 1)
@@ -221,7 +222,7 @@ OPS = {
 
 OP_SHAPES = [
     ((), None), ((), 0),
-    ((0,), None), ((4, 0), 1), ((0, 3), 1), ((0, 3), 0),
+    ((0,), None), ((4, 0), 1), ((0, 3), 1), ((0, 3), 0), ((0, 2, 4), [1]), ((2, 0, 4), [0, 2]),
     ((17,), 0),
     (pick((5, 37), (1024, 4097)), 1),
     (pick((5, 37), (1024, 4097)), 0),

@@ -74,6 +74,8 @@ def as_ank(x, dims, any_order=False):
         order = kept + dims
         groups = (range(0, len(kept)), range(len(kept), nd), range(nd, nd))
         x = x.permute(order)
+    if x.numel() == 0:  # nothing is read; any strides of an empty tensor count as contiguous
+        return x, [(math.prod(x.shape[d] for d in g), 0) for g in groups]
     merged = _group(x, groups)
     if None in merged and any_order and dims:
         kept = [d for d in range(nd) if d not in dims]
