@@ -11,7 +11,9 @@ from conftest import DEVICE, ON_GPU
 pytest.importorskip("expecttest")  # torch.testing._internal needs it
 from torch.testing._internal.common_methods_invocations import op_db  # noqa: E402
 
-NAMES = {"add", "sub", "mul", "div", "true_divide", "sum", "softmax", "_softmax_backward_data", "mm"}
+NAMES = {"add", "sub", "mul", "div", "true_divide", "sum", "softmax", "_softmax_backward_data", "mm",
+         "mean", "prod", "amax", "amin", "max", "min", "argmax", "argmin", "aminmax", "var", "std", "var_mean",
+         "std_mean", "norm", "linalg.vector_norm", "all", "any", "count_nonzero", "logsumexp"}
 OPS = [op for op in op_db if op.name in NAMES]
 DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.int32, torch.int64, torch.uint8,
           torch.bool]

@@ -1,0 +1,356 @@
+"""One generator for every reduction.
+
+An input is seen as [A, N, K] (kept dims before the reduced ones, the reduced
+dims, kept dims after them) through its strides, so reducing any dim, the last
+or not, reads the tensor in place; only dims that cannot be merged into one
+stride cost a contiguous copy. A reduction is a handful of ``@triton.jit``
+hooks over a *state* of k values per output (a sum: one value; an argmax:
+value and index; a variance: count, mean and squared deviations):
+
+- ``combine(*a, *b) -> state``: associative; also the tree reduction's combine;
+- either ``lift(x, index, param) -> state`` (mode ``"accumulate"``): every
+  lane of the tile folds its own elements in with ``combine``, and one tree
+  reduction finishes the row, the cheapest for sums, extrema and argmax;
+- or ``tile_stats(x, mask, axis) -> state`` (mode ``"blockwise"``): the
+  statistics of a whole tile at once, merged into a running state per output,
+  for states whose per-element update would cost a division or an exp
+  (Welford variance, logsumexp);
+- ``finish(*state, count, param) -> outputs``: the results from the final state.
+
+``Reduction`` writes a rows kernel (K == 1: [BLOCK_A, BLOCK_N] tiles along
+contiguous rows) and a cols kernel (K > 1: [BLOCK_N, BLOCK_K] tiles, coalesced
+along K) from these hooks. Long reductions with few outputs split N across
+programs; each writes its state, and a second pass of the same kernels
+combines the states and finishes, deterministically.
+"""
+
+import builtins
+import math
+
+import numpy
+import torch
+import triton
+import triton.language as tl
+
+from .. import runtime
+from .cache import load_generated
+from .launch import INTERPRETED, Launcher
+from .pointwise import TL_DTYPE
+
+_INT32_LIMIT = 2**31
+
+
+def _merge(sizes, strides):
+    """One (size, stride) for a group of dims, or None when they don't merge."""
+    pairs = [(s, st) for s, st in zip(sizes, strides) if s != 1]
+    if not pairs:
+        return 1, 0
+    size, stride = pairs[0]
+    for s, st in pairs[1:]:
+        if stride != st * s:
+            return None
+        size, stride = size * s, st
+    return size, stride
+
+
+def _group(x, groups):
+    sizes, strides = x.shape, x.stride()
+    return [_merge([sizes[d] for d in g], [strides[d] for d in g]) for g in groups]
+
+
+def as_ank(x, dims, any_order=False):
+    """(x, [(A, stride), (N, stride), (K, stride)]) for reducing sorted ``dims``
+    (none: every element is its own reduction of one). ``any_order``: the
+    reduction does not depend on the order of elements, so reduced dims that do
+    not merge as they stand may be visited in memory order instead."""
+    nd = x.dim()
+    if not dims:
+        order, groups = list(range(nd)), (range(0, nd), range(nd, nd), range(nd, nd))
+    elif dims == list(range(dims[0], dims[-1] + 1)):
+        order = list(range(nd))
+        groups = (range(0, dims[0]), range(dims[0], dims[-1] + 1), range(dims[-1] + 1, nd))
+    else:
+        kept = [d for d in range(nd) if d not in dims]
+        order = kept + dims
+        groups = (range(0, len(kept)), range(len(kept), nd), range(nd, nd))
+        x = x.permute(order)
+    if x.numel() == 0:  # nothing is read; any strides of an empty tensor count as contiguous
+        return x, [(math.prod(x.shape[d] for d in g), 0) for g in groups]
+    merged = _group(x, groups)
+    if None in merged and any_order and dims:
+        kept = [d for d in range(nd) if d not in dims]
+        by_stride = sorted(dims, key=lambda d: -x.stride(order.index(d)))
+        x = x.permute([order.index(d) for d in kept + by_stride])
+        groups = (range(0, len(kept)), range(len(kept), nd), range(nd, nd))
+        merged = _group(x, groups)
+    if None in merged:
+        x = x.contiguous()
+        merged = _group(x, groups)
+    return x, merged
+
+
+def normalize_dims(dim, ndim, empty_means_all=True):
+    """Sorted, non-negative dims to reduce (``dim`` already validated)."""
+    if dim is None or (empty_means_all and isinstance(dim, (list, tuple)) and len(dim) == 0):
+        return list(range(ndim))
+    dims = [dim] if isinstance(dim, int) else list(dim)
+    rank = builtins.max(ndim, 1)
+    return sorted({d % rank for d in dims}) if ndim else []
+
+
+def valid_dims(dim, ndim):
+    """Whether ``dim`` (an int or a list) names distinct dims of a rank-``ndim`` tensor."""
+    if dim is None:
+        return True
+    dims = [dim] if isinstance(dim, int) else list(dim)
+    rank = builtins.max(ndim, 1)
+    return all(-rank <= d < rank for d in dims) and len({d % rank for d in dims}) == len(dims)
+
+
+def reduced_shape(shape, dims, keepdim):
+    if keepdim:
+        return [1 if d in dims else s for d, s in enumerate(shape)]
+    return [s for d, s in enumerate(shape) if d not in dims]
+
+
+def rows_config(A, N, stride_n, itemsize):
+    """(BLOCK_A, BLOCK_N, num_warps) for K == 1."""
+    # One pass when a row fits: 8K elements of 2 bytes (4K of wider types) per program.
+    tile = 8192 if itemsize <= 2 else 4096
+    block_n = builtins.min(triton.next_power_of_2(builtins.max(N, 1)), tile if stride_n == 1 else 256)
+    block_a = builtins.min(triton.next_power_of_2(A), builtins.max(1, tile // block_n))
+    return block_a, block_n, 4 if block_a * block_n <= 2048 else 8
+
+
+def cols_config(A, N, K, stride_k):
+    """(BLOCK_N, BLOCK_K, num_warps, programs per multiprocessor) for K > 1."""
+    # Measured on an H100 (fp32 4096x8192 over dim 0): 16x256 tiles, 8 warps, 4 programs per SM.
+    block_k = builtins.min(triton.next_power_of_2(K), 256 if stride_k == 1 else 32)
+    block_n = builtins.min(triton.next_power_of_2(builtins.max(N, 1)), builtins.max(1, 4096 // block_k))
+    return block_n, block_k, 8, 4
+
+
+def _split(outputs, n, block_n, device, programs_per_sm):
+    """How many programs share each reduction, so the device stays busy."""
+    target = runtime.multiprocessor_count(device.index or 0) * programs_per_sm
+    if outputs >= target or n <= 4 * block_n:
+        return 1
+    return builtins.min(triton.cdiv(target, outputs), triton.cdiv(n, 4 * block_n), 1024)
+
+
+def _hook_imports(hooks):
+    lines = ["import triton", "import triton.language as tl"]
+    if INTERPRETED:
+        lines.append(f"from {__name__} import interpreted_reduce")
+    for alias, fn in hooks.items():
+        fn = getattr(fn, "fn", fn)
+        lines.append(f"from {fn.__module__} import {fn.__qualname__} as {alias}")
+    return lines + ["", ""]
+
+
+def _tup(names):
+    return ", ".join(names) if len(names) > 1 else names[0]
+
+
+def _packed(names):
+    return f"({', '.join(names)})" if len(names) > 1 else names[0]
+
+
+def _reduce_lines(names, cols, indent):
+    """Lines reducing the tiles ``names`` along the reduced axis with ``combine``."""
+    call = "interpreted_reduce(combine, {axis}, {tiles})" if INTERPRETED else "tl.reduce({packed}, {axis}, combine)"
+    call = call.format(axis=0 if cols else 1, tiles=", ".join(names), packed=_packed(names))
+    return [f"{' ' * indent}{_tup(names)} = {call}"]
+
+
+def interpreted_reduce(combine, axis, *tiles):
+    """``tl.reduce(tiles, axis, combine)`` under the interpreter, which runs a custom
+    combine once per element: here neighbours are combined in order (left first,
+    so ties keep the lower index) in log2(length) vectorised steps."""
+    from triton.runtime.interpreter import TensorHandle
+
+    def wrap(arrays):
+        return [tl.core.tensor(TensorHandle(numpy.ascontiguousarray(a), t.handle.dtype),
+                               tl.block_type(t.dtype, list(a.shape))) for a, t in zip(arrays, tiles)]
+
+    data = [numpy.moveaxis(t.handle.data, axis, -1) for t in tiles]
+    while data[0].shape[-1] > 1:
+        combined = combine.fn(*wrap([d[..., 0::2] for d in data]), *wrap([d[..., 1::2] for d in data]))
+        data = [c.handle.data for c in (combined if isinstance(combined, tuple) else (combined,))]
+    results = wrap([d[..., 0] for d in data])
+    return tuple(results) if len(results) > 1 else results[0]
+
+
+def kernel_source(mode, k, m, cols):
+    """The rows (``cols`` False) or cols kernel of a k-value state with m outputs."""
+    s = [f"s{j}" for j in range(k)]
+    v = [f"v{j}" for j in range(k)]
+    dests = [f"dst{j}" for j in range(builtins.max(k, m))]
+    sources = [f"src{j}" for j in range(k)]
+    consts = [f"S{j}: tl.constexpr, I{j}: tl.constexpr" for j in range(k)]
+    axis = 0 if cols else 1
+    if cols:
+        lines = [
+            "@triton.jit",
+            f"def kernel({', '.join(sources + dests)}, A, N, K, stride_a, stride_n, stride_k, n_per_split,",
+            "           count, param, SPLIT: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,",
+            f"           CAST: tl.constexpr, {', '.join(consts)}, FIRST: tl.constexpr, LAST: tl.constexpr,",
+            "           INDEX64: tl.constexpr):",
+            "    pid = tl.program_id(0)",
+            "    k_blocks = tl.cdiv(K, BLOCK_K)",
+            "    k = (pid % k_blocks) * BLOCK_K + tl.arange(0, BLOCK_K)",
+            "    rest = pid // k_blocks",
+            "    split = rest % SPLIT",
+            "    a = rest // SPLIT",
+            "    if INDEX64:",
+            "        a = a.to(tl.int64)",
+            "        k = k.to(tl.int64)",
+            "    kept = k < K",
+            "    base = a * stride_a + k[None, :] * stride_k",
+            "    at = (a * SPLIT + split) * K + k",
+        ]
+        tile, state_shape = "[BLOCK_N, BLOCK_K]", "[BLOCK_K]"
+        step = [
+            "        n = offset + tl.arange(0, BLOCK_N)",
+            "        if INDEX64:",
+            "            n = n.to(tl.int64)",
+            "        mask = (n < end)[:, None] & kept[None, :]",
+            "        offsets = base + n[:, None] * stride_n",
+            "        index = n[:, None]",
+        ]
+    else:
+        lines = [
+            "@triton.jit",
+            f"def kernel({', '.join(sources + dests)}, A, N, stride_a, stride_n, n_per_split, count, param,",
+            "           SPLIT: tl.constexpr, BLOCK_A: tl.constexpr, BLOCK_N: tl.constexpr, CAST: tl.constexpr,",
+            f"           {', '.join(consts)}, FIRST: tl.constexpr, LAST: tl.constexpr, INDEX64: tl.constexpr):",
+            "    rows = tl.program_id(0) * BLOCK_A + tl.arange(0, BLOCK_A)",
+            "    split = tl.program_id(1)",
+            "    if INDEX64:",
+            "        rows = rows.to(tl.int64)",
+            "    kept = rows < A",
+            "    base = rows[:, None] * stride_a",
+            "    at = rows * SPLIT + split",
+        ]
+        tile, state_shape = "[BLOCK_A, BLOCK_N]", "[BLOCK_A]"
+        step = [
+            "        n = offset + tl.arange(0, BLOCK_N)",
+            "        if INDEX64:",
+            "            n = n.to(tl.int64)",
+            "        mask = kept[:, None] & (n < end)[None, :]",
+            "        offsets = base + n[None, :] * stride_n",
+            "        index = n[None, :]",
+        ]
+    lines += [
+        "    start = split * n_per_split",
+        "    end = tl.minimum(start + n_per_split, N)",
+    ]
+    accumulate = mode == "accumulate"
+    lines += [f"    s{j} = tl.full({tile if accumulate else state_shape}, I{j}, S{j})" for j in range(k)]
+    lines += ["    for offset in range(start, end, BLOCK_N):"] + step
+    load_states = [f"            v{j} = tl.where(mask, tl.load(src{j} + offsets, mask=mask).to(S{j}), I{j})"
+                   for j in range(k)]
+    x = "tl.load(src0 + offsets, mask=mask, other=0).to(CAST)"
+    if accumulate:
+        lines += [
+            "        if FIRST:",
+            f"            {_tup(v)} = lift({x}, index, param)",
+        ] + [f"            v{j} = tl.where(mask, v{j}.to(S{j}), I{j})" for j in range(k)] + [
+            "        else:",
+        ] + load_states + [
+            f"        {_tup(s)} = combine({', '.join(s + v)})",
+        ] + _reduce_lines(s, cols, 4)
+    else:
+        lines += [
+            "        if FIRST:",
+            f"            {_tup(v)} = tile_stats({x}, mask, {axis})",
+            "        else:",
+        ] + load_states + _reduce_lines(v, cols, 12) + [
+            f"        {_tup(s)} = combine({', '.join(s + v)})",
+        ]
+    results = [f"r{j}" for j in range(m)]
+    lines += [
+        "    if LAST:",
+        f"        {_tup(results)} = finish({', '.join(s)}, count, param)",
+    ] + [f"        tl.store(dst{j} + at, r{j}.to(dst{j}.dtype.element_ty), mask=kept)" for j in range(m)] + [
+        "    else:",
+    ] + [f"        tl.store(dst{j} + at, s{j}.to(dst{j}.dtype.element_ty), mask=kept)" for j in range(k)]
+    return "\n".join(lines) + "\n"
+
+
+class Reduction:
+    """A reduction generated from its hooks (see the module's docstring).
+
+    ``reduction(x, dims, results, cast, states, identities, param)`` reduces
+    ``x`` over sorted ``dims`` into the contiguous ``results`` (the m outputs,
+    each of the kept elements' count), loading ``x`` as ``cast``, keeping the
+    state in ``states`` (k torch dtypes) starting from ``identities`` (k numbers
+    that ``combine`` leaves unchanged).
+    """
+
+    def __init__(self, name, combine, finish, outputs=1, lift=None, tile_stats=None, indexed=False):
+        self.name = name
+        self.indexed = indexed  # results depend on the elements' order
+        self.mode = "accumulate" if lift is not None else "blockwise"
+        self.hooks = {"combine": combine, "finish": finish}
+        self.hooks.update({"lift": lift} if lift is not None else {"tile_stats": tile_stats})
+        self.outputs = outputs
+        self._kernels = {}
+
+    def _launcher(self, k, cols):
+        key = (k, cols)
+        launcher = self._kernels.get(key)
+        if launcher is None:
+            source = "\n".join(_hook_imports(self.hooks)) + kernel_source(self.mode, k, self.outputs, cols)
+            module = load_generated("reduction", f"{self.name}_{'cols' if cols else 'rows'}", source)
+            launcher = self._kernels[key] = Launcher(module.kernel)
+        return launcher
+
+    def __call__(self, x, dims, results, cast, states, identities, param=0.0):
+        if results[0].numel() == 0:
+            return
+        x, (a, n, k) = as_ank(x, dims, any_order=not self.indexed)
+        constexprs = {f"S{j}": TL_DTYPE[dtype] for j, dtype in enumerate(states)}
+        constexprs.update({f"I{j}": value for j, value in enumerate(identities)})
+        self._reduce([x] * len(states), a, n, k, results, TL_DTYPE[cast], states, constexprs, n[0], float(param),
+                     first=True)
+
+    def _reduce(self, sources, a, n, k, results, cast, states, constexprs, count, param, first):
+        (A, sa), (N, sn), (K, sk) = a, n, k
+        span = (A - 1) * sa + (N - 1) * sn + (K - 1) * sk
+        index64 = builtins.max(span, A * N * K, count) >= _INT32_LIMIT
+        device = sources[0].device
+        dests = list(results) + [results[0]] * (len(states) - len(results))
+        common = dict(CAST=cast, INDEX64=index64, **constexprs)
+        if K == 1:
+            itemsize = sources[0].element_size()
+            block_a, block_n, warps = runtime.config("reduce_rows", rows_config)(A, N, sn, itemsize)
+            split = _split(triton.cdiv(A, block_a), N, block_n, device, 8)  # measured: 8 per SM
+            partials = dests if split == 1 else [torch.empty((A, split), dtype=d, device=device) for d in states]
+            self._launcher(len(states), False)(
+                (triton.cdiv(A, block_a), split), *sources, *partials, A, N, sa, sn, triton.cdiv(N, split),
+                count, param, SPLIT=split, BLOCK_A=block_a, BLOCK_N=block_n, FIRST=first, LAST=split == 1,
+                num_warps=warps, **common)
+            if split > 1:
+                self._reduce(partials, (A, split), (split, 1), (1, 0), results, cast, states, constexprs,
+                             count, param, first=False)
+            return
+        block_n, block_k, warps, programs_per_sm = runtime.config("reduce_cols", cols_config)(A, N, K, sk)
+        programs = A * triton.cdiv(K, block_k)
+        split = _split(programs, N, block_n, device, programs_per_sm)
+        partials = dests if split == 1 else [torch.empty((A, split, K), dtype=d, device=device) for d in states]
+        self._launcher(len(states), True)(
+            (programs * split,), *sources, *partials, A, N, K, sa, sn, sk, triton.cdiv(N, split), count, param,
+            SPLIT=split, BLOCK_N=block_n, BLOCK_K=block_k, FIRST=first, LAST=split == 1, num_warps=warps,
+            **common)
+        if split > 1:
+            self._reduce(partials, (A, split * K), (split, K), (K, 1), results, cast, states, constexprs,
+                         count, param, first=False)
+
+
+def identity_extreme(dtype, largest):
+    """The identity of max (``largest`` False: its lowest value) or min in ``dtype``."""
+    if dtype.is_floating_point:
+        return math.inf if largest else -math.inf
+    info = torch.iinfo(dtype)
+    return info.max if largest else info.min
