@@ -3,6 +3,7 @@ dispatcher must match native on every sample, or raise the same error."""
 
 import pytest
 import torch
+from torch.utils._pytree import tree_leaves, tree_map
 
 import flag_gems
 
@@ -13,7 +14,11 @@ from torch.testing._internal.common_methods_invocations import op_db  # noqa: E4
 
 NAMES = {"add", "sub", "mul", "div", "true_divide", "sum", "softmax", "_softmax_backward_data", "mm",
          "mean", "prod", "amax", "amin", "max", "min", "argmax", "argmin", "aminmax", "var", "std", "var_mean",
-         "std_mean", "norm", "linalg.vector_norm", "all", "any", "count_nonzero", "logsumexp"}
+         "std_mean", "norm", "linalg.vector_norm", "all", "any", "count_nonzero", "logsumexp",
+         "cumsum", "cumprod", "cummax", "cummin", "logcumsumexp", "log_softmax", "nn.functional.layer_norm",
+         "nn.functional.rms_norm", "nn.functional.cross_entropy", "nn.functional.nll_loss", "nn.functional.mse_loss",
+         "nn.functional.smooth_l1_loss", "nn.functional.huber_loss", "nn.functional.binary_cross_entropy",
+         "nn.functional.binary_cross_entropy_with_logits"}
 OPS = [op for op in op_db if op.name in NAMES]
 DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.int32, torch.int64, torch.uint8,
           torch.bool]
@@ -54,4 +59,24 @@ def test_opinfo_samples(op, dtype):
             ours, our_error = _outcome(op, sample)
         assert our_error is native_error, f"{sample}: native raised {native_error}, ours {our_error}"
         if native_error is None:
-            _compare(ours, native, dtype, atol)
+            try:
+                _compare(ours, native, dtype, atol)
+            except AssertionError:
+                if dtype not in (torch.float16, torch.bfloat16):
+                    raise
+                _assert_closer_to_fp64(op, sample, ours, native)
+
+
+def _assert_closer_to_fp64(op, sample, ours, native):
+    """Native half-precision results may round intermediates that ours keeps in fp32:
+    then ours must be at least as close as native to the op computed in fp64."""
+    def widen(value):
+        return value.double() if isinstance(value, torch.Tensor) and value.is_floating_point() else value
+
+    args, kwargs = tree_map(widen, (sample.args, sample.kwargs))
+    reference = op(widen(sample.input), *args, **kwargs)
+    for mine, theirs, exact in zip(*(tree_leaves(v) for v in (ours, native, reference))):
+        if isinstance(exact, torch.Tensor) and exact.is_floating_point():
+            our_error = (mine.double() - exact).abs().nan_to_num(0).max()
+            native_error = (theirs.double() - exact).abs().nan_to_num(0).max()
+            assert our_error <= native_error * 1.01 + 1e-6, (our_error, native_error)

@@ -40,7 +40,7 @@ from .pointwise import TL_DTYPE
 _INT32_LIMIT = 2**31
 
 
-def _merge(sizes, strides):
+def merge_dims(sizes, strides):
     """One (size, stride) for a group of dims, or None when they don't merge."""
     pairs = [(s, st) for s, st in zip(sizes, strides) if s != 1]
     if not pairs:
@@ -55,7 +55,7 @@ def _merge(sizes, strides):
 
 def _group(x, groups):
     sizes, strides = x.shape, x.stride()
-    return [_merge([sizes[d] for d in g], [strides[d] for d in g]) for g in groups]
+    return [merge_dims([sizes[d] for d in g], [strides[d] for d in g]) for g in groups]
 
 
 def as_ank(x, dims, any_order=False):

@@ -20,7 +20,8 @@ import triton.language as tl
 from .. import runtime
 from ..codegen.launch import Launcher
 from ..dispatch import Row
-from .reduction_ops import _merge, _reduce_ank
+from ..codegen.reduction import merge_dims
+from .reduction_ops import SUM
 from .softmax_ops import rows_config
 from .tl_math import rsqrt
 
@@ -226,8 +227,8 @@ def _as_rows(tensor, ndim):
     """(tensor, row stride): ``tensor`` as [M, N] rows, N its last ``ndim`` dims, read in place when
     those are dense and the leading dims merge into one stride; else a contiguous copy."""
     lead = tensor.dim() - ndim
-    outer = _merge(tensor.shape[:lead], tensor.stride()[:lead])
-    inner = _merge(tensor.shape[lead:], tensor.stride()[lead:])
+    outer = merge_dims(tensor.shape[:lead], tensor.stride()[:lead])
+    inner = merge_dims(tensor.shape[lead:], tensor.stride()[lead:])
     if outer is None or inner is None or (inner[0] > 1 and inner[1] != 1):
         tensor = tensor.contiguous()
         return tensor, math.prod(tensor.shape[lead:])
@@ -302,7 +303,7 @@ def _norm_backward(dy, x, ndim, mean, rstd, weight, need_dx, need_dw, need_db, d
               ACC=acc, num_warps=warps)
     for index, result in ((0, dw), (1, db)):
         if result is not None:
-            _reduce_ank(partial[:, index], (1, 0), (programs, 2 * N), (N, 1), result.view(-1), acc, acc_dtype)
+            SUM(partial[:, index], [0], [result.view(-1)], acc_dtype, [acc_dtype], [0])
     return dx, dw, db
 
 

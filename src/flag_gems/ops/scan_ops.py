@@ -27,7 +27,7 @@ from ..codegen.pointwise import TL_DTYPE
 from ..dispatch import Row
 from . import tl_math
 from .copy_ops import _overlaps
-from .reduction_ops import _merge
+from ..codegen.reduction import merge_dims
 
 __all__ = ["cumsum", "cumsum_", "cumprod", "cumprod_", "cummax", "cummin", "cummax_helper", "cummin_helper",
            "logcumsumexp"]
@@ -188,8 +188,8 @@ def _mnk(t, dim):
     if t.dim() == 0:
         return (1, 0), (1, 0), (1, 0)
     sizes, strides = t.shape, t.stride()
-    before = _merge(sizes[:dim], strides[:dim])
-    after = _merge(sizes[dim + 1:], strides[dim + 1:])
+    before = merge_dims(sizes[:dim], strides[:dim])
+    after = merge_dims(sizes[dim + 1:], strides[dim + 1:])
     if before is None or after is None:
         return None
     return before, (sizes[dim], strides[dim]), after

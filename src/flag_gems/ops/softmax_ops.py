@@ -17,7 +17,7 @@ import triton.language as tl
 from .. import runtime
 from ..codegen.launch import Launcher
 from ..dispatch import Row
-from .reduction_ops import _as_ank
+from ..codegen.reduction import as_ank
 
 __all__ = ["softmax", "softmax_backward", "log_softmax", "log_softmax_backward"]
 
@@ -237,10 +237,10 @@ def _mnk_view(tensor, dim):
     """(tensor, [(M, stride), (N, stride), (K, stride)]) around ``dim``; a contiguous copy only when
     the dims do not merge or the innermost one is so sparse that reading in place wastes more than a copy."""
     tensor = tensor.reshape(1) if tensor.dim() == 0 else tensor
-    view, merged = _as_ank(tensor, [dim % tensor.dim()])
+    view, merged = as_ank(tensor, [dim % tensor.dim()])
     (_, stride_n), (k, stride_k) = merged[1:]
     if (stride_k if k > 1 else stride_n) > 2:
-        view, merged = _as_ank(tensor.contiguous(), [dim % tensor.dim()])
+        view, merged = as_ank(tensor.contiguous(), [dim % tensor.dim()])
     return view, merged
 
 
