@@ -15,7 +15,7 @@ from .api import all_registered_ops, disable, enable, only_enable, use_gems  # n
 __version__ = "0.1.0"
 
 # Fused functions FlagGems users call at top level, e.g. flag_gems.silu_and_mul(x, y).
-_FUSED = ("silu_and_mul", "gelu_and_mul", "swiglu", "geglu", "reglu")
+_FUSED = ("silu_and_mul", "gelu_and_mul", "swiglu", "geglu", "reglu", "instance_norm")
 
 __all__ = [
     "enable", "only_enable", "use_gems", "disable", "all_registered_ops",

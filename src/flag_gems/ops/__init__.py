@@ -15,7 +15,7 @@ from .. import runtime
 from ..dispatch import Row
 
 FAMILIES = ("arith_ops", "unary_ops", "compare_ops", "activation_ops", "copy_ops", "reduction_ops",
-            "softmax_ops", "matmul_ops")
+            "softmax_ops", "matmul_ops", "group_norm_ops")
 
 
 @lru_cache(maxsize=None)
