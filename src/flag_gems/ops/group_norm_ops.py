@@ -62,11 +62,13 @@ def _split_range(split, SPLIT_B: tl.constexpr, A, B, a_per, b_per):
 def _moments_kernel(x, partials, R, A, B, s_r, s_a, s_b, a_per, b_per, SPLIT_B: tl.constexpr,
                     BLOCK_R: tl.constexpr, BLOCK_A: tl.constexpr, BLOCK_B: tl.constexpr,
                     ACC: tl.constexpr, INDEX64: tl.constexpr):
-    """partials[k, split, r] (k: count, mean, M2) of x[r, a, b] over this split's rectangle."""
+    """partials[k, split, r] (k: count, mean, M2) of x[r, a, b] over this split's rectangle; the
+    mean is taken relative to x[r, 0, 0], so that fp32 keeps its precision for offset data."""
     rows = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
     split = tl.program_id(1)
     a_lo, a_hi, b_lo, b_hi = _split_range(split, SPLIT_B, A, B, a_per, b_per)
     r = rows[:, None, None]
+    first = tl.load(x + rows.to(tl.int64) * s_r, mask=rows < R, other=0).to(ACC)
     count = tl.zeros([BLOCK_R], ACC)
     mean = tl.zeros([BLOCK_R], ACC)
     m2 = tl.zeros([BLOCK_R], ACC)
@@ -76,10 +78,14 @@ def _moments_kernel(x, partials, R, A, B, s_r, s_a, s_b, a_per, b_per, SPLIT_B: 
             b = b0 + tl.arange(0, BLOCK_B)[None, None, :]
             mask = (r < R) & (a < a_hi) & (b < b_hi)
             v = tl.load(x + _offsets(r, a, b, s_r, s_a, s_b, INDEX64), mask=mask, other=0).to(ACC)
+            v = tl.where(mask, v - first[:, None, None], 0)
             tile_count = (tl.minimum(a_hi - a0, BLOCK_A) * tl.minimum(b_hi - b0, BLOCK_B)).to(ACC)
-            tile_mean = tl.sum(tl.sum(v, axis=2), axis=1) / tile_count
-            centered = tl.where(mask, v - tile_mean[:, None, None], 0)
-            tile_m2 = tl.sum(tl.sum(centered * centered, axis=2), axis=1)
+            rough_mean = tl.sum(tl.sum(v, axis=2), axis=1) / tile_count
+            # Corrected two-pass: cancels the rounding of rough_mean to first order.
+            centered = tl.where(mask, v - rough_mean[:, None, None], 0)
+            shift = tl.sum(tl.sum(centered, axis=2), axis=1)
+            tile_mean = rough_mean + shift / tile_count
+            tile_m2 = tl.sum(tl.sum(centered * centered, axis=2), axis=1) - shift * shift / tile_count
             # Chan et al.: merge (count, mean, M2) of the tile into the running ones.
             total = count + tile_count
             delta = tile_mean - mean
@@ -198,13 +204,14 @@ def _load_or(pointer, index, mask, default, PRESENT: tl.constexpr, ACC: tl.const
 
 
 @triton.jit
-def _norm_coefficients_kernel(partials, coefs, mean_out, rstd_out, weight, bias, running_mean, running_var,
-                              Q, C, group, S, R, momentum, eps,
+def _norm_coefficients_kernel(partials, x, coefs, mean_out, rstd_out, weight, bias, running_mean, running_var,
+                              Q, C, group, S, R, x_stat_stride, momentum, eps,
                               HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr, FROM_RUNNING: tl.constexpr,
                               UPDATE_RUNNING: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_S: tl.constexpr,
                               ACC: tl.constexpr):
     """Per affine row q (statistic q // group, channel q % C): mean and rstd from the partial
-    moments (or the running stats), the affine coefficients, and the running-stat update."""
+    moments (relative to the statistic's first element, at x + stat * x_stat_stride) or the
+    running stats, the affine coefficients, and the running-stat update."""
     q = tl.program_id(0) * BLOCK_Q + tl.arange(0, BLOCK_Q)
     mask = q < Q
     stat = q // group
@@ -214,6 +221,7 @@ def _norm_coefficients_kernel(partials, coefs, mean_out, rstd_out, weight, bias,
         var = tl.load(running_var + channel, mask=mask, other=1).to(ACC)
     else:
         count, mean, m2 = _combine_moments(partials, stat, mask, S, R, BLOCK_S, ACC)
+        mean += tl.load(x + stat.to(tl.int64) * x_stat_stride, mask=mask, other=0).to(ACC)
         var = m2 / count
     rstd = 1.0 / tl.sqrt(var + eps)
     first = mask & (q % group == 0)
@@ -471,9 +479,9 @@ def _group_norm_forward(x, weight, bias, N, C, HxW, group, eps, y, mean, rstd):
     acc = partials.dtype
     coefs = torch.empty((4, N * C), dtype=acc, device=x.device)
     block_q = _block(N * C, 256)
-    _NORM_COEFFICIENTS((triton.cdiv(N * C, block_q),), partials, coefs, mean, rstd,
+    _NORM_COEFFICIENTS((triton.cdiv(N * C, block_q),), partials, x, coefs, mean, rstd,
                        x if weight is None else weight, x if bias is None else bias, x, x,
-                       N * C, C, C // group, splits, N * group, 0.0, eps, HAS_WEIGHT=weight is not None,
+                       N * C, C, C // group, splits, N * group, size, 0.0, eps, HAS_WEIGHT=weight is not None,
                        HAS_BIAS=bias is not None, FROM_RUNNING=False, UPDATE_RUNNING=False, BLOCK_Q=block_q,
                        BLOCK_S=_block(splits, 64), ACC=TL_DTYPE[acc])
     strides = (HxW, 0, 1)
@@ -600,10 +608,10 @@ def _batch_norm(input, weight, bias, running_mean, running_var, training, moment
     acc = _accumulator(input.dtype)
     coefs = torch.empty((4, C), dtype=acc, device=input.device)
     block_q = _block(C, 256)
-    _NORM_COEFFICIENTS((triton.cdiv(C, block_q),), partials, coefs, save_mean, save_invstd,
+    _NORM_COEFFICIENTS((triton.cdiv(C, block_q),), partials, x, coefs, save_mean, save_invstd,
                        x if weight is None else weight, x if bias is None else bias,
                        x if running_mean is None else running_mean, x if running_var is None else running_var,
-                       C, C, 1, splits, C, float(momentum), eps, HAS_WEIGHT=weight is not None,
+                       C, C, 1, splits, C, x_strides[0], float(momentum), eps, HAS_WEIGHT=weight is not None,
                        HAS_BIAS=bias is not None, FROM_RUNNING=not training,
                        UPDATE_RUNNING=training and running_mean is not None, BLOCK_Q=block_q,
                        BLOCK_S=_block(splits, 64), ACC=TL_DTYPE[acc])
