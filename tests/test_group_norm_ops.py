@@ -380,7 +380,7 @@ def test_instance_norm_errors_go_to_torch():
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
 @pytest.mark.parametrize("shape, dim", [(pick((7,), (4096,)), 0), (pick((5, 9), (4096, 4096)), 0),
                                         (pick((5, 9), (4096, 4096)), 1), (pick((4, 3, 2, 2), (256, 128, 3, 3)), 0),
-                                        (pick((4, 3, 5), (64, 128, 512)), -1)], ids=str)
+                                        (pick((4, 3, 5), (64, 128, 512)), 2)], ids=str)
 def test_weight_norm(dtype, shape, dim):
     v = make(shape, dtype)
     g_shape = [1] * len(shape)
@@ -417,9 +417,12 @@ def test_weight_norm_autograd():
         assert_close(o, n, torch.float64)
 
 
-def test_weight_norm_other_dims_go_native():
+def test_weight_norm_other_dims():
     v = make((3, 4, 5), torch.float32)
     g = make((1, 4, 1), torch.float32)
     with flag_gems.use_gems():
         ours = torch._weight_norm(v, g, 1)
+        last = torch._weight_norm(v, make((1, 1, 5), torch.float32), -1)
     assert_close(ours, torch._weight_norm(v.double(), g.double(), 1), torch.float32)
+    assert last.shape == v.shape
+    assert_same_error(lambda: torch.ops.aten._weight_norm_interface(v, g, 1))

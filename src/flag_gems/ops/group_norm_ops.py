@@ -741,14 +741,9 @@ def _weight_norm_view(t, dim):
     return t, (t.stride(-1), 0, rest)
 
 
-def _weight_norm_dim(v, dim):
-    return dim % v.dim() if v.dim() else 0
-
-
 def weight_norm_interface(v, g, dim=0):
     """(w, norms): w = g * v / ||v||, the norm over every dim but ``dim`` (0 or the last)."""
-    dim = _weight_norm_dim(v, dim)
-    R = v.shape[dim] if v.dim() else 1
+    R = v.shape[dim]
     sizes = (R, 1, v.numel() // R)
     v_view, v_strides = _weight_norm_view(v, dim)
     partials, splits = _sums(v_view, v_view, None, 1, sizes, v_strides, v_strides)
@@ -767,8 +762,7 @@ def weight_norm_interface(v, g, dim=0):
 def weight_norm_interface_backward(grad_w, saved_v, saved_g, saved_norms, dim):
     """(grad_v, grad_g) with P = sum(grad_w * v) per slice: grad_g = P / norm,
     grad_v = g / norm * grad_w - g * P / norm^3 * v."""
-    dim = _weight_norm_dim(saved_v, dim)
-    R = saved_v.shape[dim] if saved_v.dim() else 1
+    R = saved_v.shape[dim]
     sizes = (R, 1, saved_v.numel() // R)
     v_view, v_strides = _weight_norm_view(saved_v, dim)
     g_view, g_strides = _weight_norm_view(grad_w, dim)
@@ -788,10 +782,9 @@ def weight_norm_interface_backward(grad_w, saved_v, saved_g, saved_norms, dim):
 def _weight_norm_unsupported(v, g, dim=0):
     if v.dtype not in _FLOATS or g.dtype not in _FLOATS or g.device != v.device:
         return "dtype or device not supported"
-    if v.numel() == 0 or v.dim() == 0 or not isinstance(dim, int) or not -v.dim() <= dim < v.dim():
+    if v.numel() == 0 or v.dim() == 0 or not isinstance(dim, int):
         return "empty input or invalid dim"
-    dim %= v.dim()
-    if dim not in (0, v.dim() - 1):
+    if dim not in (0, v.dim() - 1):  # torch wraps negative dims before this op
         return "dim other than the first or the last"
     if g.numel() != v.shape[dim] or not g.is_contiguous():
         return "g does not hold one contiguous value per slice"
