@@ -698,7 +698,8 @@ def _batch_norm_unsupported(input, weight, bias, running_mean, running_var, trai
         if _merged_stride(out, 2, out.dim()) is None:
             return "out's spatial dims do not merge"
         for saved in (save_mean, save_invstd):
-            if saved.shape != (C,) or saved.dtype != _stat_dtype(input) or saved.device != input.device:
+            if (saved.shape != (C,) or saved.dtype != _stat_dtype(input) or saved.device != input.device
+                    or not saved.is_contiguous()):
                 return "save_mean / save_invstd differ from the result"
     return None
 
