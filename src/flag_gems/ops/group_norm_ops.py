@@ -243,7 +243,8 @@ def _norm_coefficients_kernel(partials, x, coefs, mean_out, rstd_out, weight, bi
 @triton.jit
 def _param_grads_kernel(partials, coefs, mean, rstd, weight, grad_weight, grad_bias, C, J, S, R, stat_rows,
                         groups, group_size, count, eps, RSTD_FROM_VAR: tl.constexpr, HAS_WEIGHT: tl.constexpr,
-                        BATCH_NORM: tl.constexpr, TRAIN: tl.constexpr, WANT_WEIGHT: tl.constexpr, WANT_BIAS: tl.constexpr,
+                        BATCH_NORM: tl.constexpr, TRAIN: tl.constexpr, WANT_WEIGHT: tl.constexpr,
+                        WANT_BIAS: tl.constexpr,
                         BLOCK_C: tl.constexpr, BLOCK_S: tl.constexpr, ACC: tl.constexpr):
     """Per channel c: sums over rows j of partial sums at [s, j * C + c], each scaled by the rstd of
     its statistic (j % stat_rows) * groups + c // group_size, giving grad_weight / grad_bias.
@@ -448,7 +449,8 @@ def _sums(dy, x, center, center_div, sizes, dy_strides, x_strides):
     _SUMS((triton.cdiv(sizes[0], tiles[0]), split_a * split_b), dy, x, x if center is None else center, partials,
           *sizes, *dy_strides, *x_strides, a_per, b_per, center_div, SPLIT_B=split_b, BLOCK_R=tiles[0],
           BLOCK_A=tiles[1], BLOCK_B=tiles[2], HAS_CENTER=center is not None, ACC=TL_DTYPE[acc],
-          INDEX64=_index64(sizes, [dy_strides, x_strides]), num_warps=8 if tiles[0] * tiles[1] * tiles[2] >= 1024 else 4)
+          INDEX64=_index64(sizes, [dy_strides, x_strides]),
+          num_warps=8 if tiles[0] * tiles[1] * tiles[2] >= 1024 else 4)
     return partials, split_a * split_b
 
 
