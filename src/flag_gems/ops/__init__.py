@@ -15,7 +15,7 @@ from .. import runtime
 from ..dispatch import Row
 
 FAMILIES = ("arith_ops", "unary_ops", "compare_ops", "activation_ops", "copy_ops", "reduction_ops",
-            "softmax_ops", "norm_ops", "matmul_ops", "loss_ops", "scan_ops")
+            "softmax_ops", "norm_ops", "group_norm_ops", "matmul_ops", "loss_ops", "scan_ops")
 
 
 @lru_cache(maxsize=None)
