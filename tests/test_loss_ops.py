@@ -95,13 +95,38 @@ def test_nll_aten_total_weight_and_out(op, shape, reduction):
     native = fn(x, target, weight, reduction, -100)
     with flag_gems.use_gems():
         ours = fn(x, target, weight, reduction, -100)
-        output, total_weight = torch.empty_like(native[0]), torch.empty_like(native[1])
+        # NaN-filled out= tensors: every value must be written, not left as allocated
+        output, total_weight = torch.full_like(native[0], float("nan")), torch.full_like(native[1], float("nan"))
         returned = fn.output(x, target, weight, reduction, -100, output=output, total_weight=total_weight)
     assert returned[0] is output and returned[1] is total_weight
+    # native CUDA nll_loss2d with reduction='none' leaves total_weight unwritten (ours is 0, as CPU's)
+    unwritten = ON_GPU and op == "nll_loss2d_forward" and reduction == 0
     for mine in (ours, (output, total_weight)):
         for a, b in zip(mine, native):
             assert a.shape == b.shape and a.dtype == b.dtype
-            torch.testing.assert_close(a, b, equal_nan=True)
+            if not (unwritten and a is mine[1]):
+                torch.testing.assert_close(a, b, equal_nan=True)
+    assert not total_weight.isnan().any()
+
+
+@pytest.mark.parametrize("weight_value", [None, 0.0, 0.7])
+@pytest.mark.parametrize("ignored", [False, True])
+def test_one_sample_mean_follows_cuda(monkeypatch, weight_value, ignored):
+    """aten's CUDA rule for the mean of input [C], forced on any device: the unweighted
+    loss, 0 when ignored, NaN at a zero weight; total_weight the target's weight."""
+    monkeypatch.setattr(flag_gems.ops.loss_ops, "_one_sample_mean_rule",
+                        lambda input, reduction: input.dim() == 1 and reduction == 1)
+    x = make((5,), torch.float32).log_softmax(0)
+    target = torch.tensor(-100 if ignored else 2, device=DEVICE)
+    weight = None if weight_value is None else torch.full((5,), weight_value, device=DEVICE)
+    with flag_gems.use_gems():
+        loss, total_weight = torch.ops.aten.nll_loss_forward(x, target, weight, 1, -100)
+    fused = flag_gems.cross_entropy_loss(x, target, weight)
+    w = 1.0 if weight_value is None else weight_value
+    expected = torch.tensor(0.0 if ignored else float("nan") if w == 0 else -float(x[2]), device=DEVICE)
+    torch.testing.assert_close(loss, expected, equal_nan=True)
+    torch.testing.assert_close(total_weight, torch.tensor(0.0 if ignored else w, device=DEVICE))
+    torch.testing.assert_close(fused, expected, equal_nan=True)  # x is already log-probabilities
 
 
 def test_nll_all_ignored_and_non_contiguous():

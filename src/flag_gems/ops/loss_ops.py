@@ -29,6 +29,10 @@ too, so a mean or total_weight is NaN as well); the gradient row of such a targe
 is left zero. ``binary_cross_entropy`` likewise checks inputs and targets in [0, 1]
 on the CPU device only.
 
+The mean of a single sample (input [C]) differs between aten's devices: CPU divides
+the weighted loss by the weight (NaN when the target is ignored), CUDA gives the
+unweighted loss (0 when ignored, NaN at a zero weight). Each device gets its own.
+
 ``cross_entropy_loss(input, target, weight, reduction, ignore_index,
 label_smoothing)`` (FlagGems' signature) reads the logits once per row (running
 max and sum of exponentials per lane), for class-index or probability targets, with
@@ -77,6 +81,19 @@ def _store_reduced(out, total_weight, loss_sum, weight_sum, MEAN: tl.constexpr, 
     if MEAN:
         loss_sum = ieee_div(loss_sum, weight_sum)
     tl.store(out, loss_sum.to(out.dtype.element_ty))
+
+
+@triton.jit
+def _one_sample_mean(unweighted_loss, hit, weight):
+    """aten's CUDA mean of a single sample (input [C]): the unweighted loss, NaN at a
+    zero (or out-of-range) weight; the caller gives 0 when the target is ignored."""
+    return tl.where(hit & (weight != 0), unweighted_loss, float("nan"))
+
+
+def _one_sample_mean_rule(input, reduction):
+    """Whether the mean of input [C] follows aten's CUDA kernel (the loss itself, 0 when
+    the target is ignored) rather than its CPU one (loss * w / w, NaN when ignored)."""
+    return input.dim() == 1 and reduction == _MEAN and input.device.type == "cuda"
 
 
 @triton.jit
@@ -162,10 +179,11 @@ def _span(tensor):
 @triton.jit
 def _nll_forward_kernel(x, target, weight, out, total_weight, partials, pixels, C, H, W,
                         sx_n, sx_c, sx_h, sx_w, st_n, st_h, st_w, s_weight, ignore_index, per_program,
-                        REDUCTION: tl.constexpr, HAS_WEIGHT: tl.constexpr, FINISH: tl.constexpr,
-                        BLOCK: tl.constexpr, ACC: tl.constexpr, INDEX64: tl.constexpr):
+                        REDUCTION: tl.constexpr, HAS_WEIGHT: tl.constexpr, ONE_SAMPLE: tl.constexpr,
+                        FINISH: tl.constexpr, BLOCK: tl.constexpr, ACC: tl.constexpr, INDEX64: tl.constexpr):
     """-weight[t] * x[n, t, h, w] per pixel (n, h, w); REDUCTION 0 stores each, else sums
-    the loss and weight of this program's pixels."""
+    the loss and weight of this program's pixels. ONE_SAMPLE (with REDUCTION 2): the
+    loss is ``_one_sample_mean``'s."""
     pid = tl.program_id(0)
     if INDEX64:
         pid = pid.to(tl.int64)
@@ -189,7 +207,10 @@ def _nll_forward_kernel(x, target, weight, out, total_weight, partials, pixels, 
         else:
             wt = hit.to(ACC)
         wt = tl.where(active & ~in_range, float("nan"), wt)  # see the module doc: no assert, a NaN
-        loss = tl.where(active, -(v * wt), 0)
+        if ONE_SAMPLE:
+            loss = tl.where(active, _one_sample_mean(-v, hit, wt), 0)
+        else:
+            loss = tl.where(active, -(v * wt), 0)
         if REDUCTION == 0:
             tl.store(out + p, loss.to(out.dtype.element_ty), mask=mask)
         else:
@@ -263,7 +284,8 @@ def _nll_forward(self, target, weight, reduction, ignore_index, output, total_we
     N, C, H, W, x_strides, t_strides = _nll_geometry(self, target)
     pixels = N * H * W
     elementwise = reduction == _NONE and self.dim() >= 2
-    if not elementwise and reduction == _NONE:
+    one_sample = _one_sample_mean_rule(self, reduction)
+    if not elementwise and reduction == _NONE or one_sample:
         reduction = _SUM  # 1-d input: one sample, aten returns its loss as a 0-d tensor
     if output is None:
         output = torch.empty(target.shape if elementwise else (), dtype=self.dtype, device=self.device)
@@ -283,7 +305,8 @@ def _nll_forward(self, target, weight, reduction, ignore_index, output, total_we
     index64 = max(_span(self), _span(target), pixels + per_program) >= _INT32_LIMIT
     _NLL_FORWARD((programs,), self, target, weight if has_weight else self, output, total_weight, partials,
                  pixels, C, H, W, *x_strides, *t_strides, weight.stride(0) if has_weight else 0, ignore_index,
-                 per_program, REDUCTION=reduction, HAS_WEIGHT=has_weight, FINISH=finish, BLOCK=block,
+                 per_program, REDUCTION=reduction, HAS_WEIGHT=has_weight, ONE_SAMPLE=one_sample, FINISH=finish,
+                 BLOCK=block,
                  ACC=TL_DTYPE[acc], INDEX64=index64, num_warps=4)
     if not (elementwise or finish):
         _finish(partials, programs, output, total_weight, 0, reduction == _MEAN, True)
@@ -765,12 +788,14 @@ def _online_lane(m, s, v):
 def _ce_forward_kernel(x, target, weight, out, stats, partials, M, C, K, sx_n, sx_c, sx_k,
                        st_n, st_c, st_k, ignore_index, smoothing,
                        REDUCTION: tl.constexpr, PROBS: tl.constexpr, SMOOTH: tl.constexpr,
-                       SPREAD: tl.constexpr, HAS_WEIGHT: tl.constexpr, FINISH: tl.constexpr,
-                       BLOCK_M: tl.constexpr, BLOCK_C: tl.constexpr, ACC: tl.constexpr, INDEX64: tl.constexpr):
+                       SPREAD: tl.constexpr, HAS_WEIGHT: tl.constexpr, ONE_SAMPLE: tl.constexpr,
+                       FINISH: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_C: tl.constexpr, ACC: tl.constexpr,
+                       INDEX64: tl.constexpr):
     """Loss of BLOCK_M rows (row r = sample r // K, position r % K) in one pass over the
     logits. With q the target distribution (smoothed, weighted), loss = lse * sum(q) -
     sum(q * x); SPREAD: q is not only the target class (probabilities or smoothing).
-    stats[0, r] = log-sum-exp, stats[1, r] = sum(q), for the backward."""
+    stats[0, r] = log-sum-exp, stats[1, r] = sum(q), for the backward. ONE_SAMPLE (class
+    target, no smoothing, REDUCTION 2): the loss is ``_one_sample_mean``'s."""
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     if INDEX64:
         rows = rows.to(tl.int64)
@@ -820,7 +845,10 @@ def _ce_forward_kernel(x, target, weight, out, stats, partials, M, C, K, sx_n, s
         else:
             w_t = hit.to(ACC)
         w_t = tl.where(active & ~in_range, float("nan"), w_t)  # see the module doc: no assert, a NaN
-        loss = (1 - smoothing) * w_t * (lse - x_t)
+        if ONE_SAMPLE:
+            loss = _one_sample_mean(lse - x_t, hit, w_t)
+        else:
+            loss = (1 - smoothing) * w_t * (lse - x_t)
         sum_q = (1 - smoothing) * w_t
         if SMOOTH:
             weight_total = tl.sum(weight_lanes, axis=0)
@@ -959,10 +987,12 @@ def _ce_forward(input, target, weight, reduction, ignore_index, smoothing):
         out = torch.empty((), dtype=input.dtype, device=input.device)
     index64 = max(_span(input), _span(target), M * C) >= _INT32_LIMIT
     has_weight = weight is not None
+    # the backward still divides by the weight the forward leaves in scratch, as for a mean
+    one_sample = not probs and smoothing == 0 and _one_sample_mean_rule(input, reduction)
     _CE_FORWARD((programs,), input, target, weight if has_weight else input, out, scratch, partials, M, C, K,
-                *x_strides, *t_strides, ignore_index, float(smoothing), REDUCTION=reduction, PROBS=probs,
-                SMOOTH=smoothing > 0 and not probs, SPREAD=probs or smoothing > 0, HAS_WEIGHT=has_weight,
-                FINISH=finish, BLOCK_M=block_m, BLOCK_C=block_c, ACC=TL_DTYPE[acc], INDEX64=index64, num_warps=warps)
+                *x_strides, *t_strides, ignore_index, float(smoothing), REDUCTION=_SUM if one_sample else reduction,
+                PROBS=probs, SMOOTH=smoothing > 0 and not probs, SPREAD=probs or smoothing > 0,
+                HAS_WEIGHT=has_weight, ONE_SAMPLE=one_sample, FINISH=finish, BLOCK_M=block_m, BLOCK_C=block_c, ACC=TL_DTYPE[acc], INDEX64=index64, num_warps=warps)
     if reduction != _NONE and not finish:
         _finish(partials, programs, out, scratch[2 * M:2 * M + 1], 0, reduction == _MEAN, True)
     return out, (input, target, scratch, weight, N, C, K, x_strides, t_strides, block_m, block_c, warps, index64)
