@@ -8,7 +8,7 @@ import torch.nn.functional as F
 import flag_gems
 from flag_gems.testing import assert_close
 
-from conftest import DEVICE, FLOAT_DTYPES, ON_GPU, assert_same_error, make, pick
+from conftest import DEVICE, FLOAT_DTYPES, ON_GPU, assert_same_error, error_of, make, pick
 
 # (input shape, normalized_shape)
 SHAPES = [
@@ -95,18 +95,19 @@ def test_layer_norm_backward(shape, spec, dtype, output_mask):
 
 
 def test_layer_norm_non_contiguous_and_broadcast_inputs():
-    base = make(pick((12, 30), (2048, 1024)), torch.float32)
-    w, b = params((12,), torch.float32)
+    rows, cols = pick((12, 30), (2048, 1024))
+    base = make((rows, cols), torch.float32)
     cases = [
-        (base.t(), (12,)),  # transposed: copied
-        (base[::2], (30,)),  # sliced rows: read in place with a row stride
-        (base[:, ::2], (15,)),  # strided elements: copied
-        (make((1, 30), torch.float32).expand(5, 30), (30,)),  # one row seen five times
-        (make((5, 1), torch.float32).expand(5, 30), (30,)),  # constant rows, stride 0 inside: copied
-        (base.view(3, 4, 30)[:, 1:], (30,)),
+        base.t(),  # transposed: copied
+        base[::2],  # sliced rows: read in place with a row stride
+        base[:, ::2],  # strided elements: copied
+        make((1, cols), torch.float32).expand(5, cols),  # one row seen five times
+        make((5, 1), torch.float32).expand(5, cols),  # constant rows, stride 0 inside: copied
+        make((3, 4, cols), torch.float32)[:, 1:],  # rows of a sliced middle dim
     ]
-    for x, ns in cases:
-        weight, bias = (w, b) if ns == (12,) else (None, None)
+    for x in cases:
+        ns = x.shape[-1:]
+        weight, bias = params(ns, torch.float32) if x is cases[0] else (None, None)
         with flag_gems.use_gems():
             ours = torch.native_layer_norm(x, ns, weight, bias, 1e-5)
         reference = torch.native_layer_norm(x.double(), ns, double(weight), double(bias), 1e-5)
@@ -255,8 +256,12 @@ def test_functional_rms_norm_autograd(dtype):
 def test_fused_rms_norm_explicit_falls_back_on_bad_input():
     x = make((4, 6), torch.float32)
     assert_same_error(lambda: flag_gems.ops.fused_rms_norm(x, [5], None, None))
-    y, _ = flag_gems.ops.fused_rms_norm(x, [6], make((6,), torch.float64), None)  # mixed dtypes: native
-    assert y.dtype == torch.float32
+    # Mixed dtypes go to native, which takes them on the CPU and raises on CUDA.
+    wide_weight = make((6,), torch.float64)
+    native_error = error_of(lambda: torch.ops.aten._fused_rms_norm(x, [6], wide_weight, None))
+    assert error_of(lambda: flag_gems.ops.fused_rms_norm(x, [6], wide_weight, None)) is native_error
+    if native_error is None:
+        assert flag_gems.ops.fused_rms_norm(x, [6], wide_weight, None)[0].dtype == torch.float32
 
 
 # ------------------------------------------------------------------ fused functions

@@ -465,15 +465,21 @@ def _argmax_unsupported(self, dim=None, keepdim=False, *, out=None):
     return _reason_nonempty(self, dim, keepdim, [out], [torch.int64])
 
 
+def _aminmax_keeps_dims(self, dim, keepdim):
+    # CUDA's native whole-tensor aminmax drops kept dims (0-d results); the CPU keeps them.
+    return keepdim and not (dim is None and self.device.type == "cuda")
+
+
 def aminmax(self, *, dim=None, keepdim=False, min=None, max=None):
     dims = normalize_dims(dim, self.dim())
     acc = _accumulator(self.dtype)
     identities = [identity_extreme(acc, True), identity_extreme(acc, False)]
-    return tuple(_run(AMINMAX, self, dims, keepdim, [self.dtype] * 2, [min, max], [acc, acc], identities))
+    return tuple(_run(AMINMAX, self, dims, _aminmax_keeps_dims(self, dim, keepdim), [self.dtype] * 2, [min, max],
+                      [acc, acc], identities))
 
 
 def _aminmax_unsupported(self, *, dim=None, keepdim=False, min=None, max=None):
-    return _reason_nonempty(self, dim, keepdim, [min, max], [self.dtype] * 2)
+    return _reason_nonempty(self, dim, _aminmax_keeps_dims(self, dim, keepdim), [min, max], [self.dtype] * 2)
 
 
 # variance and standard deviation
