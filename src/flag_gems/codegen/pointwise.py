@@ -18,12 +18,11 @@ tensor/number operands:
 import itertools
 
 import torch
-import triton
 import triton.language as tl
 
 from ..csrc import Served, prebuilt
 from .cache import load_generated
-from .launch import INTERPRETED, Launcher
+from .launch import INTERPRETED, Launcher, cdiv, next_power_of_2
 
 TL_DTYPE = {
     torch.float16: tl.float16, torch.bfloat16: tl.bfloat16, torch.float32: tl.float32,
@@ -183,7 +182,7 @@ def _is_dense(shape, strides):
 def flat_block(n):
     """Elements per program of the flat kernel (csrc/pointwise_fast.cpp mirrors this)."""
     if n <= 1024:
-        return max(triton.next_power_of_2(n), 128)
+        return max(next_power_of_2(n), 128)
     return 2048
 
 
@@ -303,7 +302,7 @@ class Pointwise:
         ):
             block = flat_block(numel)
             compiled = self._launcher(pattern, None)(
-                (triton.cdiv(numel, block),), *args, out, numel,
+                (cdiv(numel, block),), *args, out, numel,
                 BLOCK=block, COMPUTE=compute, OUT_BOOL=out_bool, INDEX64=numel >= _INT32_LIMIT,
                 num_warps=4,
             )
@@ -317,13 +316,13 @@ class Pointwise:
         last = sizes[-1]
         n_rows = numel // last
         if any(st[-1] != 1 for st in strides) and rank > 1:
-            block_c = min(triton.next_power_of_2(last), 64)  # transposed: square tiles
+            block_c = min(next_power_of_2(last), 64)  # transposed: square tiles
         else:
-            block_c = min(triton.next_power_of_2(last), 1024)
-        block_r = min(triton.next_power_of_2(n_rows), max(1, 4096 // block_c))
+            block_c = min(next_power_of_2(last), 1024)
+        block_r = min(next_power_of_2(n_rows), max(1, 4096 // block_c))
         span = max(sum((s - 1) * abs(st[d]) for d, s in enumerate(sizes)) for st in strides)
         flat_strides = [st[d] for st in strides for d in range(rank)]
-        grid = (triton.cdiv(n_rows, block_r) * triton.cdiv(last, block_c),)
+        grid = (cdiv(n_rows, block_r) * cdiv(last, block_c),)
         self._launcher(pattern, rank)(
             grid, *args, out, *sizes, *flat_strides, n_rows,
             BLOCK_R=block_r, BLOCK_C=block_c, COMPUTE=compute, OUT_BOOL=out_bool,

@@ -29,12 +29,11 @@ import math
 
 import numpy
 import torch
-import triton
 import triton.language as tl
 
 from .. import runtime
 from .cache import load_generated
-from .launch import INTERPRETED, Launcher
+from .launch import INTERPRETED, Launcher, cdiv, next_power_of_2
 from .pointwise import TL_DTYPE
 
 _INT32_LIMIT = 2**31
@@ -117,16 +116,16 @@ def rows_config(A, N, stride_n, itemsize):
     """(BLOCK_A, BLOCK_N, num_warps) for K == 1."""
     # One pass when a row fits: 8K elements of 2 bytes (4K of wider types) per program.
     tile = 8192 if itemsize <= 2 else 4096
-    block_n = builtins.min(triton.next_power_of_2(builtins.max(N, 1)), tile if stride_n == 1 else 256)
-    block_a = builtins.min(triton.next_power_of_2(A), builtins.max(1, tile // block_n))
+    block_n = builtins.min(next_power_of_2(builtins.max(N, 1)), tile if stride_n == 1 else 256)
+    block_a = builtins.min(next_power_of_2(A), builtins.max(1, tile // block_n))
     return block_a, block_n, 4 if block_a * block_n <= 2048 else 8
 
 
 def cols_config(A, N, K, stride_k):
     """(BLOCK_N, BLOCK_K, num_warps, programs per multiprocessor) for K > 1."""
     # Measured on an H100 (fp32 4096x8192 over dim 0): 16x256 tiles, 8 warps, 4 programs per SM.
-    block_k = builtins.min(triton.next_power_of_2(K), 256 if stride_k == 1 else 32)
-    block_n = builtins.min(triton.next_power_of_2(builtins.max(N, 1)), builtins.max(1, 4096 // block_k))
+    block_k = builtins.min(next_power_of_2(K), 256 if stride_k == 1 else 32)
+    block_n = builtins.min(next_power_of_2(builtins.max(N, 1)), builtins.max(1, 4096 // block_k))
     return block_n, block_k, 8, 4
 
 
@@ -135,7 +134,7 @@ def _split(outputs, n, block_n, device, programs_per_sm):
     target = runtime.multiprocessor_count(device.index or 0) * programs_per_sm
     if outputs >= target or n <= 4 * block_n:
         return 1
-    return builtins.min(triton.cdiv(target, outputs), triton.cdiv(n, 4 * block_n), 1024)
+    return builtins.min(cdiv(target, outputs), cdiv(n, 4 * block_n), 1024)
 
 
 def _hook_imports(hooks):
@@ -325,10 +324,10 @@ class Reduction:
         if K == 1:
             itemsize = sources[0].element_size()
             block_a, block_n, warps = runtime.config("reduce_rows", rows_config)(A, N, sn, itemsize)
-            split = _split(triton.cdiv(A, block_a), N, block_n, device, 8)  # measured: 8 per SM
+            split = _split(cdiv(A, block_a), N, block_n, device, 8)  # measured: 8 per SM
             partials = dests if split == 1 else [torch.empty((A, split), dtype=d, device=device) for d in states]
             self._launcher(len(states), False)(
-                (triton.cdiv(A, block_a), split), *sources, *partials, A, N, sa, sn, triton.cdiv(N, split),
+                (cdiv(A, block_a), split), *sources, *partials, A, N, sa, sn, cdiv(N, split),
                 count, param, SPLIT=split, BLOCK_A=block_a, BLOCK_N=block_n, FIRST=first, LAST=split == 1,
                 num_warps=warps, **common)
             if split > 1:
@@ -336,11 +335,11 @@ class Reduction:
                              count, param, first=False)
             return
         block_n, block_k, warps, programs_per_sm = runtime.config("reduce_cols", cols_config)(A, N, K, sk)
-        programs = A * triton.cdiv(K, block_k)
+        programs = A * cdiv(K, block_k)
         split = _split(programs, N, block_n, device, programs_per_sm)
         partials = dests if split == 1 else [torch.empty((A, split, K), dtype=d, device=device) for d in states]
         self._launcher(len(states), True)(
-            (programs * split,), *sources, *partials, A, N, K, sa, sn, sk, triton.cdiv(N, split), count, param,
+            (programs * split,), *sources, *partials, A, N, K, sa, sn, sk, cdiv(N, split), count, param,
             SPLIT=split, BLOCK_N=block_n, BLOCK_K=block_k, FIRST=first, LAST=split == 1, num_warps=warps,
             **common)
         if split > 1:

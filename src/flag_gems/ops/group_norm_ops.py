@@ -24,7 +24,7 @@ import triton
 import triton.language as tl
 
 from .. import runtime
-from ..codegen.launch import Launcher
+from ..codegen.launch import Launcher, cdiv, next_power_of_2
 from ..codegen.pointwise import TL_DTYPE
 from ..dispatch import Row
 
@@ -385,7 +385,7 @@ def _channel_view(tensors):
 def norm_tiles(R, A, B, rows_inner, budget):
     """(BLOCK_R, BLOCK_A, BLOCK_B) of about ``budget`` elements: the contiguous dim widest,
     so that loads coalesce (R when rows are innermost, as with channels_last, else B)."""
-    p2 = triton.next_power_of_2
+    p2 = next_power_of_2
     if rows_inner:
         block_r = min(p2(R), 64)
         block_b = min(p2(B), max(1, budget // block_r))
@@ -411,17 +411,17 @@ def _index64(sizes, strides_list):
 def _splits(sizes, tiles, device):
     """(SPLIT_A, SPLIT_B, a_per, b_per): enough programs per row block to fill the device."""
     (R, A, B), (block_r, block_a, block_b) = sizes, tiles
-    programs = triton.cdiv(R, block_r)
+    programs = cdiv(R, block_r)
     target = runtime.multiprocessor_count(device.index or 0) * 4
-    work = triton.cdiv(A, block_a) * triton.cdiv(B, block_b)
+    work = cdiv(A, block_a) * cdiv(B, block_b)
     if programs >= target or work < 8:
         return 1, 1, A, B
-    want = min(triton.cdiv(target, programs), triton.cdiv(work, 4), 1024)
-    split_a = min(want, triton.cdiv(A, block_a))
-    split_b = min(triton.cdiv(want, split_a), triton.cdiv(B, block_b))
-    a_per = triton.cdiv(triton.cdiv(A, split_a), block_a) * block_a
-    b_per = triton.cdiv(triton.cdiv(B, split_b), block_b) * block_b
-    return triton.cdiv(A, a_per), triton.cdiv(B, b_per), a_per, b_per
+    want = min(cdiv(target, programs), cdiv(work, 4), 1024)
+    split_a = min(want, cdiv(A, block_a))
+    split_b = min(cdiv(want, split_a), cdiv(B, block_b))
+    a_per = cdiv(cdiv(A, split_a), block_a) * block_a
+    b_per = cdiv(cdiv(B, split_b), block_b) * block_b
+    return cdiv(A, a_per), cdiv(B, b_per), a_per, b_per
 
 
 _REDUCE_BUDGET = 4096
@@ -434,7 +434,7 @@ def _moments(x, sizes, strides):
     tiles = _tiles(sizes, strides, _REDUCE_BUDGET)
     split_a, split_b, a_per, b_per = _splits(sizes, tiles, x.device)
     partials = torch.empty((3, split_a * split_b, sizes[0]), dtype=acc, device=x.device)
-    _MOMENTS((triton.cdiv(sizes[0], tiles[0]), split_a * split_b), x, partials, *sizes, *strides, a_per, b_per,
+    _MOMENTS((cdiv(sizes[0], tiles[0]), split_a * split_b), x, partials, *sizes, *strides, a_per, b_per,
              SPLIT_B=split_b, BLOCK_R=tiles[0], BLOCK_A=tiles[1], BLOCK_B=tiles[2], ACC=TL_DTYPE[acc],
              INDEX64=_index64(sizes, [strides]), num_warps=8 if tiles[0] * tiles[1] * tiles[2] >= 2048 else 4)
     return partials, split_a * split_b
@@ -446,7 +446,7 @@ def _sums(dy, x, center, center_div, sizes, dy_strides, x_strides):
     tiles = _tiles(sizes, x_strides, _REDUCE_BUDGET // 2)
     split_a, split_b, a_per, b_per = _splits(sizes, tiles, x.device)
     partials = torch.empty((2, split_a * split_b, sizes[0]), dtype=acc, device=x.device)
-    _SUMS((triton.cdiv(sizes[0], tiles[0]), split_a * split_b), dy, x, x if center is None else center, partials,
+    _SUMS((cdiv(sizes[0], tiles[0]), split_a * split_b), dy, x, x if center is None else center, partials,
           *sizes, *dy_strides, *x_strides, a_per, b_per, center_div, SPLIT_B=split_b, BLOCK_R=tiles[0],
           BLOCK_A=tiles[1], BLOCK_B=tiles[2], HAS_CENTER=center is not None, ACC=TL_DTYPE[acc],
           INDEX64=_index64(sizes, [dy_strides, x_strides]),
@@ -457,7 +457,7 @@ def _sums(dy, x, center, center_div, sizes, dy_strides, x_strides):
 def _affine(out, dy, x, coefs, sizes, out_strides, dy_strides, x_strides, has_bias):
     """out = coef_dy * dy + coef_x * (x - center) + bias per row (dy None: no dy term)."""
     tiles = _tiles(sizes, x_strides, _AFFINE_BUDGET)
-    blocks = [triton.cdiv(n, b) for n, b in zip(sizes, tiles)]
+    blocks = [cdiv(n, b) for n, b in zip(sizes, tiles)]
     acc = coefs.dtype
     _AFFINE((blocks[0] * blocks[1] * blocks[2],), out, x if dy is None else dy, x, coefs, *sizes, *out_strides,
             *(x_strides if dy is None else dy_strides), *x_strides, BLOCK_R=tiles[0], BLOCK_A=tiles[1],
@@ -467,7 +467,7 @@ def _affine(out, dy, x, coefs, sizes, out_strides, dy_strides, x_strides, has_bi
 
 
 def _block(n, most):
-    return min(triton.next_power_of_2(max(n, 1)), most)
+    return min(next_power_of_2(max(n, 1)), most)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -481,7 +481,7 @@ def _group_norm_forward(x, weight, bias, N, C, HxW, group, eps, y, mean, rstd):
     acc = partials.dtype
     coefs = torch.empty((4, N * C), dtype=acc, device=x.device)
     block_q = _block(N * C, 256)
-    _NORM_COEFFICIENTS((triton.cdiv(N * C, block_q),), partials, x, coefs, mean, rstd,
+    _NORM_COEFFICIENTS((cdiv(N * C, block_q),), partials, x, coefs, mean, rstd,
                        x if weight is None else weight, x if bias is None else bias, x, x,
                        N * C, C, C // group, splits, N * group, size, 0.0, eps, HAS_WEIGHT=weight is not None,
                        HAS_BIAS=bias is not None, FROM_RUNNING=False, UPDATE_RUNNING=False, BLOCK_Q=block_q,
@@ -533,7 +533,7 @@ def native_group_norm_backward(grad_out, input, mean, rstd, weight, N, C, HxW, g
         if output_mask[2]:
             grad_bias = torch.empty((C,), dtype=param_dtype, device=x.device)
         block_c = _block(C, 256)
-        _PARAM_GRADS((triton.cdiv(C, block_c),), partials, coefs, mean, rstd, x, x if grad_weight is None
+        _PARAM_GRADS((cdiv(C, block_c),), partials, coefs, mean, rstd, x, x if grad_weight is None
                      else grad_weight, x if grad_bias is None else grad_bias, C, N, splits, N * C, N, group,
                      C // group, 1.0, 0.0, RSTD_FROM_VAR=False, HAS_WEIGHT=False, BATCH_NORM=False, TRAIN=False,
                      WANT_WEIGHT=output_mask[1], WANT_BIAS=output_mask[2], BLOCK_C=block_c,
@@ -610,7 +610,7 @@ def _batch_norm(input, weight, bias, running_mean, running_var, training, moment
     acc = _accumulator(input.dtype)
     coefs = torch.empty((4, C), dtype=acc, device=input.device)
     block_q = _block(C, 256)
-    _NORM_COEFFICIENTS((triton.cdiv(C, block_q),), partials, x, coefs, save_mean, save_invstd,
+    _NORM_COEFFICIENTS((cdiv(C, block_q),), partials, x, coefs, save_mean, save_invstd,
                        x if weight is None else weight, x if bias is None else bias,
                        x if running_mean is None else running_mean, x if running_var is None else running_var,
                        C, C, 1, splits, C, x_strides[0], float(momentum), eps, HAS_WEIGHT=weight is not None,
@@ -666,7 +666,7 @@ def native_batch_norm_backward(grad_out, input, weight, running_mean, running_va
     grad_weight = torch.empty((C,), dtype=param_dtype, device=x.device) if output_mask[1] else None
     grad_bias = torch.empty((C,), dtype=param_dtype, device=x.device) if output_mask[2] else None
     block_c = _block(C, 256)
-    _PARAM_GRADS((triton.cdiv(C, block_c),), partials, coefs, center, rstd, x if weight is None else weight,
+    _PARAM_GRADS((cdiv(C, block_c),), partials, coefs, center, rstd, x if weight is None else weight,
                  x if grad_weight is None else grad_weight, x if grad_bias is None else grad_bias, C, rows,
                  splits, C, 1, 1, 1, float(sizes[1] * sizes[2]), eps, RSTD_FROM_VAR=not train,
                  HAS_WEIGHT=weight is not None, BATCH_NORM=True, TRAIN=train, WANT_WEIGHT=output_mask[1],
@@ -754,7 +754,7 @@ def weight_norm_interface(v, g, dim=0):
     coefs = torch.empty((4, R), dtype=acc, device=v.device)
     norms = torch.empty_strided(g.shape, g.stride(), dtype=_accumulator(g.dtype), device=g.device)
     block_r = _block(R, 256)
-    _WEIGHT_NORM_COEFFICIENTS((triton.cdiv(R, block_r),), partials, coefs, g, norms, g, R, splits, BACKWARD=False,
+    _WEIGHT_NORM_COEFFICIENTS((cdiv(R, block_r),), partials, coefs, g, norms, g, R, splits, BACKWARD=False,
                               BLOCK_R=block_r, BLOCK_S=_block(splits, 64), ACC=TL_DTYPE[acc])
     w = torch.empty_like(v, memory_format=torch.contiguous_format)
     _, w_strides = _weight_norm_view(w, dim)
@@ -774,7 +774,7 @@ def weight_norm_interface_backward(grad_w, saved_v, saved_g, saved_norms, dim):
     coefs = torch.empty((4, R), dtype=acc, device=saved_v.device)
     grad_g = torch.empty_like(saved_g, memory_format=torch.contiguous_format)
     block_r = _block(R, 256)
-    _WEIGHT_NORM_COEFFICIENTS((triton.cdiv(R, block_r),), partials, coefs, saved_g, saved_norms, grad_g, R, splits,
+    _WEIGHT_NORM_COEFFICIENTS((cdiv(R, block_r),), partials, coefs, saved_g, saved_norms, grad_g, R, splits,
                               BACKWARD=True, BLOCK_R=block_r, BLOCK_S=_block(splits, 64), ACC=TL_DTYPE[acc])
     grad_v = torch.empty_like(saved_v, memory_format=torch.contiguous_format)
     _, out_strides = _weight_norm_view(grad_v, dim)

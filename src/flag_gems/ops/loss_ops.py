@@ -51,7 +51,7 @@ from torch.autograd.function import once_differentiable
 
 from .. import runtime
 from ..codegen.elementwise import Elementwise, broadcast_shape
-from ..codegen.launch import Launcher
+from ..codegen.launch import Launcher, cdiv, next_power_of_2
 from ..codegen.pointwise import COMPUTE_DTYPE, TL_DTYPE
 from ..dispatch import Row
 from .tl_math import ieee_div, log, log1p
@@ -124,7 +124,7 @@ def _acc(dtype):
 def _finish(partials, programs, out, total_weight, count, mean, weighted):
     acc = partials.dtype
     _FINISH((1,), partials, out, total_weight, programs, count, MEAN=mean, WEIGHTED=weighted,
-            BLOCK=min(triton.next_power_of_2(programs), 1024), ACC=TL_DTYPE[acc], num_warps=4)
+            BLOCK=min(next_power_of_2(programs), 1024), ACC=TL_DTYPE[acc], num_warps=4)
 
 
 def _on_vendor_device(*tensors):
@@ -274,10 +274,10 @@ def _nll_geometry(self, target):
 
 def nll_forward_config(pixels, device):
     """(BLOCK, programs) of the nll forward for a reduction over ``pixels`` targets."""
-    block = min(max(triton.next_power_of_2(pixels), 16), 1024)
+    block = min(max(next_power_of_2(pixels), 16), 1024)
     if pixels <= 8 * block:
         return block, 1  # a gather this small: one program and no second launch
-    return block, min(triton.cdiv(pixels, block), 2 * runtime.multiprocessor_count(device.index or 0))
+    return block, min(cdiv(pixels, block), 2 * runtime.multiprocessor_count(device.index or 0))
 
 
 def _nll_forward(self, target, weight, reduction, ignore_index, output, total_weight):
@@ -293,12 +293,12 @@ def _nll_forward(self, target, weight, reduction, ignore_index, output, total_we
         total_weight = torch.empty((), dtype=self.dtype, device=self.device)
     acc = _acc(self.dtype)
     if elementwise:
-        block = min(max(triton.next_power_of_2(pixels), 16), 1024)
-        programs, per_program = max(triton.cdiv(pixels, block), 1), block
+        block = min(max(next_power_of_2(pixels), 16), 1024)
+        programs, per_program = max(cdiv(pixels, block), 1), block
     else:
         block, programs = runtime.config("nll_loss_forward", nll_forward_config)(pixels, self.device)
-        per_program = max(triton.cdiv(triton.cdiv(pixels, programs), block), 1) * block
-        programs = max(triton.cdiv(pixels, per_program), 1)
+        per_program = max(cdiv(cdiv(pixels, programs), block), 1) * block
+        programs = max(cdiv(pixels, per_program), 1)
     finish = not elementwise and programs == 1
     partials = output if elementwise or finish else torch.empty(2 * programs, dtype=acc, device=self.device)
     has_weight = weight is not None
@@ -316,10 +316,10 @@ def _nll_forward(self, target, weight, reduction, ignore_index, output, total_we
 def nll_backward_config(C, K, class_contiguous):
     """(BLOCK_C, BLOCK_K, num_warps) of a gradient tile; the contiguous dim gets the long side."""
     if class_contiguous:
-        block_c = min(triton.next_power_of_2(C), 1024)
-        return block_c, min(triton.next_power_of_2(K), max(1, 4096 // block_c)), 4
-    block_k = min(triton.next_power_of_2(K), 256)
-    return min(triton.next_power_of_2(C), max(1, 4096 // block_k)), block_k, 4
+        block_c = min(next_power_of_2(C), 1024)
+        return block_c, min(next_power_of_2(K), max(1, 4096 // block_c)), 4
+    block_k = min(next_power_of_2(K), 256)
+    return min(next_power_of_2(C), max(1, 4096 // block_k)), block_k, 4
 
 
 def _nll_backward(grad_output, self, target, weight, reduction, ignore_index, total_weight, grad_input):
@@ -340,7 +340,7 @@ def _nll_backward(grad_output, self, target, weight, reduction, ignore_index, to
         block_c, block_k, warps = runtime.config("nll_loss_backward", nll_backward_config)(C, K, i_strides[1] == 1)
         has_weight = weight is not None
         index64 = max(result.numel(), _span(target), _span(grad_output)) >= _INT32_LIMIT
-        _NLL_BACKWARD((images * triton.cdiv(K, block_k), triton.cdiv(C, block_c)), grad_output, target,
+        _NLL_BACKWARD((images * cdiv(K, block_k), cdiv(C, block_c)), grad_output, target,
                       weight if has_weight else self, total_weight, result, C, H, W, *g_strides, *t_strides,
                       weight.stride(0) if has_weight else 0, *i_strides, ignore_index, MEAN=reduction == _MEAN,
                       HAS_WEIGHT=has_weight, BLOCK_C=block_c, BLOCK_K=block_k, ACC=TL_DTYPE[_acc(self.dtype)],
@@ -559,10 +559,10 @@ _LOSS_SUM = Launcher(_loss_sum_kernel)
 
 def loss_sum_config(n, device):
     """(BLOCK, programs) of a fused loss reduction over ``n`` elements."""
-    block = min(max(triton.next_power_of_2(n), 16), 2048)
+    block = min(max(next_power_of_2(n), 16), 2048)
     if n <= 4 * block:
         return block, 1  # small: one program and no second launch
-    return block, min(triton.cdiv(n, block), 4 * runtime.multiprocessor_count(device.index or 0))
+    return block, min(cdiv(n, block), 4 * runtime.multiprocessor_count(device.index or 0))
 
 
 def _trailing_period(weight, like):
@@ -586,8 +586,8 @@ def _sum_launch(kind_id, x, y, w, pw, periods, param, reduction, out):
     n = x.numel()
     acc = _acc(out.dtype)
     block, programs = runtime.config("loss_sum", loss_sum_config)(n, x.device)
-    per_program = max(triton.cdiv(triton.cdiv(n, programs), block), 1) * block
-    programs = max(triton.cdiv(n, per_program), 1)
+    per_program = max(cdiv(cdiv(n, programs), block), 1) * block
+    programs = max(cdiv(n, per_program), 1)
     finish = programs == 1
     partials = out if finish else torch.empty(programs, dtype=acc, device=x.device)
     _LOSS_SUM((programs,), x, y, x if w is None else w, x if pw is None else pw, out, partials, n, per_program,
@@ -932,11 +932,11 @@ def cross_entropy_config(M, C, class_contiguous):
     classes ([N, C, d...] input) a tile spans the contiguous rows."""
     M = max(M, 1)
     if class_contiguous:
-        block_c = min(triton.next_power_of_2(C), 4096)
-        block_m = min(triton.next_power_of_2(M), max(1, 2048 // block_c))
+        block_c = min(next_power_of_2(C), 4096)
+        block_m = min(next_power_of_2(M), max(1, 2048 // block_c))
     else:
-        block_m = min(triton.next_power_of_2(M), 64)
-        block_c = min(triton.next_power_of_2(C), max(1, 2048 // block_m))
+        block_m = min(next_power_of_2(M), 64)
+        block_c = min(next_power_of_2(C), max(1, 2048 // block_m))
     tile = block_m * block_c
     return block_m, block_c, 4 if tile <= 1024 else 8 if tile <= 2048 else 16
 
@@ -974,7 +974,7 @@ def _ce_forward(input, target, weight, reduction, ignore_index, smoothing):
     M = N * K
     acc = _acc(input.dtype)
     block_m, block_c, warps = runtime.config("cross_entropy", cross_entropy_config)(M, C, x_strides[1] == 1)
-    programs = max(triton.cdiv(M, block_m), 1)
+    programs = max(cdiv(M, block_m), 1)
     finish = programs == 1
     extra = 2 * programs if reduction != _NONE and not finish else 0
     # per-row log-sum-exp and sum(q), the mean's denominator, then the partial sums
@@ -1013,7 +1013,7 @@ def _ce_backward(grad, reduction, ignore_index, smoothing, layout):
         g_strides = (0, 0)
     has_weight = weight is not None
     probs = target.is_floating_point()
-    _CE_BACKWARD((triton.cdiv(M, block_m),), input, target, weight if has_weight else input, grad, scratch,
+    _CE_BACKWARD((cdiv(M, block_m),), input, target, weight if has_weight else input, grad, scratch,
                  grad_input, M, C, K, *x_strides, *t_strides, *g_strides, ignore_index, float(smoothing),
                  MEAN=reduction == _MEAN, PROBS=probs, SMOOTH=smoothing > 0 and not probs,
                  SPREAD=probs or smoothing > 0, HAS_WEIGHT=has_weight,

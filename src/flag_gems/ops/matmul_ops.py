@@ -16,7 +16,7 @@ import triton
 import triton.language as tl
 
 from .. import runtime, tuning
-from ..codegen.launch import Launcher
+from ..codegen.launch import Launcher, cdiv
 from ..dispatch import Row
 from .tl_math import INTERPRETED
 
@@ -184,7 +184,7 @@ def _launch(a, b, c, config):
     span = max((M - 1) * a.stride(0) + (K - 1) * a.stride(1),
                (K - 1) * b.stride(0) + (N - 1) * b.stride(1),
                (M - 1) * c.stride(0) + (N - 1) * c.stride(1))
-    grid = (triton.cdiv(M, block_m) * triton.cdiv(N, block_n),)
+    grid = (cdiv(M, block_m) * cdiv(N, block_n),)
     _MM(grid, a, b, c, M, N, K, *a.stride(), *b.stride(), *c.stride(),
         BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, GROUP_M=group_m,
         PRECISION=_precision(a.dtype), ACC=tl.float64 if a.dtype == torch.float64 else tl.float32,

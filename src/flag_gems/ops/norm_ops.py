@@ -18,7 +18,7 @@ import triton
 import triton.language as tl
 
 from .. import runtime
-from ..codegen.launch import Launcher
+from ..codegen.launch import Launcher, cdiv
 from ..dispatch import Row
 from ..codegen.reduction import merge_dims
 from .reduction_ops import SUM
@@ -259,7 +259,7 @@ def _norm_forward(x, ndim, weight, bias, eps, center, stat_dtype, residual=None,
     acc = _acc(x.dtype)[0]
     limit = _one_tile_limit(x.dtype, 1)
     block_m, block_n, warps = runtime.config("norm_forward", rows_config)(M, N, limit)
-    _FORWARD((triton.cdiv(M, block_m),), rows, rows if residual is None else residual, rows if h is None else h,
+    _FORWARD((cdiv(M, block_m),), rows, rows if residual is None else residual, rows if h is None else h,
              rows if weight is None else weight, rows if bias is None else bias, y, rstd if mean is None else mean,
              rstd, M, N, stride_m, float(eps), BLOCK_M=block_m, BLOCK_N=block_n, ONE_TILE=block_n >= N,
              CENTER=center, HAS_W=weight is not None, HAS_B=bias is not None, HAS_RES=residual is not None,
@@ -285,10 +285,10 @@ def _norm_backward(dy, x, ndim, mean, rstd, weight, need_dx, need_dw, need_db, d
     block_m, block_n, warps, per_sm = runtime.config("norm_backward", backward_config)(
         M, N, _one_tile_limit(x.dtype, 2))
     one_tile = block_n >= N
-    blocks = triton.cdiv(M, block_m)
-    rows_per_program = triton.cdiv(blocks, min(blocks, runtime.multiprocessor_count(x.device.index or 0) * per_sm))
+    blocks = cdiv(M, block_m)
+    rows_per_program = cdiv(blocks, min(blocks, runtime.multiprocessor_count(x.device.index or 0) * per_sm))
     rows_per_program *= block_m
-    programs = triton.cdiv(M, rows_per_program)
+    programs = cdiv(M, rows_per_program)
     need_partial = need_dw or need_db
     partial = None
     if need_partial:

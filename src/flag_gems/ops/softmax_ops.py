@@ -15,7 +15,7 @@ import triton
 import triton.language as tl
 
 from .. import runtime
-from ..codegen.launch import Launcher
+from ..codegen.launch import Launcher, cdiv, next_power_of_2
 from ..dispatch import Row
 from ..codegen.reduction import as_ank
 
@@ -219,18 +219,18 @@ _BACKWARD = (Launcher(_backward_rows_kernel), Launcher(_backward_inner_kernel))
 def rows_config(M, N, one_tile_limit):
     """(BLOCK_M, BLOCK_N, num_warps) of the row kernels (K == 1)."""
     # Measured on an H100 (bf16 16384x4096): one 4096-row per program and 8 warps move 2.9 TB/s.
-    block_n = triton.next_power_of_2(N)
+    block_n = next_power_of_2(N)
     if block_n > one_tile_limit:
         block_n = 4096  # a tile at a time, with per-lane running statistics
-    block_m = min(triton.next_power_of_2(M), max(1, 4096 // block_n))
+    block_m = min(next_power_of_2(M), max(1, 4096 // block_n))
     tile = block_m * block_n
     return block_m, block_n, 4 if tile <= 2048 else 8 if tile <= 8192 else 16
 
 
 def inner_config(M, N, K):
     """(BLOCK_N, BLOCK_K, num_warps) of the N x K kernels (K > 1)."""
-    block_k = min(triton.next_power_of_2(K), 64)
-    return min(triton.next_power_of_2(N), max(1, 8192 // block_k)), block_k, 8
+    block_k = min(next_power_of_2(K), 64)
+    return min(next_power_of_2(N), max(1, 8192 // block_k)), block_k, 8
 
 
 def _mnk_view(tensor, dim):
@@ -263,11 +263,11 @@ def _launch(kernels, inputs, result, dim, log, backward):
         vendor_config = runtime.config("softmax", None)  # a vendor's (M, N) -> (BLOCK_M, BLOCK_N, num_warps)
         block_m, block_n, warps = rows_config(M, N, one_tile_limit) if vendor_config is None else vendor_config(M, N)
         row_strides = [s for sm, sn, _ in strides for s in (sm, sn)]
-        rows_kernel((triton.cdiv(M, block_m),), *tensors, result, M, N, *row_strides, BLOCK_M=block_m,
+        rows_kernel((cdiv(M, block_m),), *tensors, result, M, N, *row_strides, BLOCK_M=block_m,
                     BLOCK_N=block_n, ONE_TILE=block_n >= N, LOG=log, ACC=acc, INDEX64=index64, num_warps=warps)
     else:
         block_n, block_k, warps = runtime.config("softmax_inner", inner_config)(M, N, K)
-        inner_kernel((M * triton.cdiv(K, block_k),), *tensors, result, M, N, K, *[s for t in strides for s in t],
+        inner_kernel((M * cdiv(K, block_k),), *tensors, result, M, N, K, *[s for t in strides for s in t],
                      BLOCK_N=block_n, BLOCK_K=block_k, ONE_TILE=block_n >= N, LOG=log, ACC=acc,
                      INDEX64=index64, num_warps=warps)
 
