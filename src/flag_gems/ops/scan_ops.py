@@ -1,7 +1,8 @@
 """Scans: cumsum, cumprod, cummax, cummin, logcumsumexp over any dim.
 
-One kernel scans every op: the op is its combine function (a ``@triton.jit``
-passed as a constexpr) and that function's identity. The input is seen as
+One kernel scans every op: the op is a constexpr code, which small helpers
+turn into its combine function (named there: Triton 3.6 does not take a jit
+function passed as a constexpr as a scan's combine), and its identity. The input is seen as
 [M, N, K] through its strides (N scanned) and its M * K independent *lanes*
 are split across programs; each program walks its lanes' N in tiles, scanning
 a tile with ``tl.associative_scan`` and carrying the running value into the
@@ -25,7 +26,7 @@ from .. import runtime
 from ..codegen.launch import Launcher
 from ..codegen.pointwise import TL_DTYPE
 from ..dispatch import Row
-from . import tl_math
+from .tl_math import log1p  # by name: reached through the module, the libdevice stub would not compile
 from .copy_ops import _overlaps
 from ..codegen.reduction import merge_dims
 
@@ -44,7 +45,7 @@ def _log_add_exp(a, b):
     lo = tl.minimum(a, b, propagate_nan=tl.PropagateNan.ALL)
     # Equal infinities would give inf - inf: their sum is the infinity itself.
     gap = tl.where(lo == hi, 0.0, lo - hi)
-    return hi + tl_math.log1p(tl.exp(gap))
+    return hi + log1p(tl.exp(gap))
 
 
 @triton.jit
@@ -68,6 +69,72 @@ def _min_with_index(a, a_index, b, b_index):
     return _pick(a, a_index, b, b_index, b < a)
 
 
+# Op codes: which combine the kernel's helpers apply.
+_SUM_OP = tl.constexpr(0)
+_PROD_OP = tl.constexpr(1)
+_LOG_ADD_EXP_OP = tl.constexpr(2)
+_MAX_OP = tl.constexpr(3)
+_MIN_OP = tl.constexpr(4)
+
+
+@triton.jit
+def _combine(a, b, OP: tl.constexpr):
+    if OP == _SUM_OP:
+        result = a + b
+    elif OP == _PROD_OP:
+        result = a * b
+    else:
+        result = _log_add_exp(a, b)
+    return result
+
+
+@triton.jit
+def _combine_pairs(a, a_index, b, b_index, OP: tl.constexpr):
+    if OP == _MAX_OP:
+        result, result_index = _max_with_index(a, a_index, b, b_index)
+    else:
+        result, result_index = _min_with_index(a, a_index, b, b_index)
+    return result, result_index
+
+
+@triton.jit
+def _fold(v, AXIS: tl.constexpr, OP: tl.constexpr, SCAN: tl.constexpr):
+    """Running values (SCAN) or total of tile ``v`` along AXIS."""
+    # Triton's own sum and product combines: the interpreter folds these with numpy.
+    if OP == _SUM_OP:
+        if SCAN:
+            result = tl.associative_scan(v, AXIS, tl.standard._sum_combine)
+        else:
+            result = tl.reduce(v, AXIS, tl.standard._sum_combine)
+    elif OP == _PROD_OP:
+        if SCAN:
+            result = tl.associative_scan(v, AXIS, tl.standard._prod_combine)
+        else:
+            result = tl.reduce(v, AXIS, tl.standard._prod_combine)
+    else:
+        if SCAN:
+            result = tl.associative_scan(v, AXIS, _log_add_exp)
+        else:
+            result = tl.reduce(v, AXIS, _log_add_exp)
+    return result
+
+
+@triton.jit
+def _fold_pairs(v, index, AXIS: tl.constexpr, OP: tl.constexpr, SCAN: tl.constexpr):
+    """Running (value, index) pairs (SCAN) or the winning pair of tile ``v`` along AXIS."""
+    if OP == _MAX_OP:
+        if SCAN:
+            result, result_index = tl.associative_scan((v, index), AXIS, _max_with_index)
+        else:
+            result, result_index = tl.reduce((v, index), AXIS, _max_with_index)
+    else:
+        if SCAN:
+            result, result_index = tl.associative_scan((v, index), AXIS, _min_with_index)
+        else:
+            result, result_index = tl.reduce((v, index), AXIS, _min_with_index)
+    return result, result_index
+
+
 @triton.jit
 def _last_along(s, AXIS: tl.constexpr, BLOCK_N: tl.constexpr):
     """The entries of tile ``s`` at the last position along AXIS."""
@@ -78,7 +145,7 @@ def _last_along(s, AXIS: tl.constexpr, BLOCK_N: tl.constexpr):
 @triton.jit
 def _scan_kernel(x, y, y_index, totals, totals_index, L, N, K,
                  x_sm, x_sn, x_sk, y_sm, y_sn, y_sk, chunk_len, chunks,
-                 COMBINE: tl.constexpr, IDENTITY: tl.constexpr, WITH_INDEX: tl.constexpr,
+                 OP: tl.constexpr, IDENTITY: tl.constexpr, WITH_INDEX: tl.constexpr,
                  PHASE: tl.constexpr, AXIS: tl.constexpr, BLOCK_L: tl.constexpr,
                  BLOCK_N: tl.constexpr, BLOCK_CHUNKS: tl.constexpr, CAST: tl.constexpr,
                  ACC: tl.constexpr, INDEX64: tl.constexpr):
@@ -112,9 +179,9 @@ def _scan_kernel(x, y, y_index, totals, totals_index, L, N, K,
         before = tl.where(valid, tl.load(totals + at, mask=valid, other=0), IDENTITY)
         if WITH_INDEX:
             before_index = tl.load(totals_index + at, mask=valid, other=-1).to(index_type)
-            carry, carry_index = tl.reduce((before, before_index), AXIS, COMBINE)
+            carry, carry_index = _fold_pairs(before, before_index, AXIS, OP, False)
         else:
-            carry = tl.reduce(before, AXIS, COMBINE)
+            carry = _fold(before, AXIS, OP, False)
     start = chunk * chunk_len
     end = tl.minimum(start + chunk_len, N)
     for offset in range(start, end, BLOCK_N):
@@ -128,11 +195,12 @@ def _scan_kernel(x, y, y_index, totals, totals_index, L, N, K,
         if WITH_INDEX:
             index = tl.where(mask, n, -1)
             if PHASE == 1:
-                tile, tile_index = tl.reduce((v, index), AXIS, COMBINE)
-                carry, carry_index = COMBINE(carry, carry_index, tile, tile_index)
+                tile, tile_index = _fold_pairs(v, index, AXIS, OP, False)
+                carry, carry_index = _combine_pairs(carry, carry_index, tile, tile_index, OP)
             else:
-                s, s_index = tl.associative_scan((v, index), AXIS, COMBINE)
-                s, s_index = COMBINE(tl.expand_dims(carry, AXIS), tl.expand_dims(carry_index, AXIS), s, s_index)
+                s, s_index = _fold_pairs(v, index, AXIS, OP, True)
+                s, s_index = _combine_pairs(tl.expand_dims(carry, AXIS), tl.expand_dims(carry_index, AXIS), s, s_index,
+                                            OP)
                 tl.store(y + y_lane + n * y_sn, s.to(y.dtype.element_ty), mask=mask)
                 tl.store(y_index + y_lane + n * y_sn, s_index.to(tl.int64), mask=mask)
                 # Padding holds the identity, so the tile's last position is the running value.
@@ -140,9 +208,9 @@ def _scan_kernel(x, y, y_index, totals, totals_index, L, N, K,
                 carry_index = _last_along(s_index, AXIS, BLOCK_N)
         else:
             if PHASE == 1:
-                carry = COMBINE(carry, tl.reduce(v, AXIS, COMBINE))
+                carry = _combine(carry, _fold(v, AXIS, OP, False), OP)
             else:
-                s = COMBINE(tl.expand_dims(carry, AXIS), tl.associative_scan(v, AXIS, COMBINE))
+                s = _combine(tl.expand_dims(carry, AXIS), _fold(v, AXIS, OP, True), OP)
                 tl.store(y + y_lane + n * y_sn, s.to(y.dtype.element_ty), mask=mask)
                 carry = _last_along(s, AXIS, BLOCK_N)
     if PHASE == 1:
@@ -156,10 +224,10 @@ _SCAN = Launcher(_scan_kernel)
 
 
 class _Scan:
-    """A scan op: its combine function, identities, and whether it yields indices."""
+    """A scan op: its op code, identities, and whether it yields indices."""
 
-    def __init__(self, combine, float_identity, int_identity, with_index=False):
-        self.combine = combine
+    def __init__(self, code, float_identity, int_identity, with_index=False):
+        self.code = code
         self.float_identity = float_identity
         self.int_identity = int_identity
         self.with_index = with_index
@@ -168,12 +236,11 @@ class _Scan:
         return self.float_identity if acc_dtype.is_floating_point else self.int_identity
 
 
-# Triton's own sum and product combines: the interpreter scans these with numpy.
-_SUM = _Scan(tl.standard._sum_combine, 0.0, 0)
-_PROD = _Scan(tl.standard._prod_combine, 1.0, 1)
-_MAX = _Scan(_max_with_index, float("-inf"), -(2**63), with_index=True)
-_MIN = _Scan(_min_with_index, float("inf"), 2**63 - 1, with_index=True)
-_LOG_ADD_EXP = _Scan(_log_add_exp, float("-inf"), None)
+_SUM = _Scan(_SUM_OP.value, 0.0, 0)
+_PROD = _Scan(_PROD_OP.value, 1.0, 1)
+_MAX = _Scan(_MAX_OP.value, float("-inf"), -(2**63), with_index=True)
+_MIN = _Scan(_MIN_OP.value, float("inf"), 2**63 - 1, with_index=True)
+_LOG_ADD_EXP = _Scan(_LOG_ADD_EXP_OP.value, float("-inf"), None)
 
 
 def _accumulator(dtype):
@@ -250,7 +317,7 @@ def _scan(op, x, dim, outputs, cast_dtype):
     chunks, chunk_len = _chunking(programs, N, block_l, block_n, multiprocessors)
     values = targets[0]
     indices = targets[1] if op.with_index else values
-    common = dict(COMBINE=op.combine, IDENTITY=op.identity(acc_dtype), WITH_INDEX=op.with_index,
+    common = dict(OP=op.code, IDENTITY=op.identity(acc_dtype), WITH_INDEX=op.with_index,
                   AXIS=1 if K == 1 else 0, BLOCK_L=block_l, BLOCK_N=block_n, CAST=TL_DTYPE[cast_dtype],
                   ACC=TL_DTYPE[acc_dtype], INDEX64=index64, num_warps=warps)
     if chunks == 1:
