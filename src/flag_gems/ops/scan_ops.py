@@ -23,7 +23,7 @@ import triton
 import triton.language as tl
 
 from .. import runtime
-from ..codegen.launch import Launcher
+from ..codegen.launch import Launcher, cdiv, next_power_of_2
 from ..codegen.pointwise import TL_DTYPE
 from ..dispatch import Row
 from .tl_math import log1p  # by name: reached through the module, the libdevice stub would not compile
@@ -267,14 +267,14 @@ def scan_config(L, N, K, lanes_contiguous, with_index, multiprocessors):
     are a dim after N, contiguous when ``lanes_contiguous``)."""
     budget = 2048 if with_index else 4096  # tile elements held in registers
     if K == 1:
-        block_n = builtins.min(triton.next_power_of_2(N), budget)
-        block_l = builtins.min(triton.next_power_of_2(L), builtins.max(1, budget // block_n))
+        block_n = builtins.min(next_power_of_2(N), budget)
+        block_l = builtins.min(next_power_of_2(L), builtins.max(1, budget // block_n))
     else:
-        block_l = builtins.min(triton.next_power_of_2(K), 64 if lanes_contiguous else 16)
+        block_l = builtins.min(next_power_of_2(K), 64 if lanes_contiguous else 16)
         # Narrower tiles (down to 64-byte rows) before splitting N: more programs, one pass.
-        while block_l > 16 and triton.cdiv(L, block_l) < 4 * multiprocessors:
+        while block_l > 16 and cdiv(L, block_l) < 4 * multiprocessors:
             block_l //= 2
-        block_n = builtins.min(triton.next_power_of_2(N), builtins.max(1, budget // block_l))
+        block_n = builtins.min(next_power_of_2(N), builtins.max(1, budget // block_l))
     return block_l, block_n, 4 if block_l * block_n <= 1024 else 8
 
 
@@ -282,10 +282,10 @@ def _chunking(programs, N, block_l, block_n, multiprocessors):
     """(chunks, chunk_len): split N when too few programs would fill the device."""
     if programs >= multiprocessors or N <= 2 * block_n:
         return 1, N
-    most = builtins.min(_MAX_CHUNKS, builtins.max(1, 8192 // block_l), triton.cdiv(N, block_n))
-    chunks = builtins.min(triton.cdiv(4 * multiprocessors, programs), most)
-    chunk_len = triton.cdiv(triton.cdiv(N, chunks), block_n) * block_n
-    return triton.cdiv(N, chunk_len), chunk_len
+    most = builtins.min(_MAX_CHUNKS, builtins.max(1, 8192 // block_l), cdiv(N, block_n))
+    chunks = builtins.min(cdiv(4 * multiprocessors, programs), most)
+    chunk_len = cdiv(cdiv(N, chunks), block_n) * block_n
+    return cdiv(N, chunk_len), chunk_len
 
 
 def _span(view):
@@ -313,7 +313,7 @@ def _scan(op, x, dim, outputs, cast_dtype):
     multiprocessors = runtime.multiprocessor_count(x.device.index or 0)
     block_l, block_n, warps = runtime.config("scan", scan_config)(L, N, K, x_sk == 1, op.with_index,
                                                                   multiprocessors)
-    programs = triton.cdiv(L, block_l)
+    programs = cdiv(L, block_l)
     chunks, chunk_len = _chunking(programs, N, block_l, block_n, multiprocessors)
     values = targets[0]
     indices = targets[1] if op.with_index else values
@@ -329,7 +329,7 @@ def _scan(op, x, dim, outputs, cast_dtype):
         for phase in (1, 2):
             _SCAN((programs, chunks), x, values, indices, totals, totals_index, L, N, K, x_sm, x_sn, x_sk,
                   y_sm, y_sn, y_sk, chunk_len, chunks, PHASE=phase,
-                  BLOCK_CHUNKS=triton.next_power_of_2(chunks), **common)
+                  BLOCK_CHUNKS=next_power_of_2(chunks), **common)
     if not direct:
         for output, target in zip(outputs, targets):
             output.copy_(target)
