@@ -98,10 +98,8 @@ def _forward_rows_kernel(x, y, M, N, stride_m, stride_n, BLOCK_M: tl.constexpr, 
 
 
 @triton.jit
-def _forward_inner_kernel(x, y, M, N, K, stride_m, stride_n, stride_k, BLOCK_N: tl.constexpr,
-                          BLOCK_K: tl.constexpr, ONE_TILE: tl.constexpr, LOG: tl.constexpr, ACC: tl.constexpr,
-                          INDEX64: tl.constexpr):
-    """Softmax (or log-softmax) of x[m, :, k] into the contiguous y, tiles of N x K (K > 1)."""
+def _inner_tile(K, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, INDEX64: tl.constexpr):
+    """This program's m, its BLOCK_K columns k (a row) and the BLOCK_N lanes along N (a column)."""
     pid = tl.program_id(0)
     k_blocks = tl.cdiv(K, BLOCK_K)
     m = (pid // k_blocks).to(tl.int64)
@@ -110,6 +108,15 @@ def _forward_inner_kernel(x, y, M, N, K, stride_m, stride_n, stride_k, BLOCK_N: 
     if INDEX64:
         k = k.to(tl.int64)
         lanes = lanes.to(tl.int64)
+    return m, k, lanes
+
+
+@triton.jit
+def _forward_inner_kernel(x, y, M, N, K, stride_m, stride_n, stride_k, BLOCK_N: tl.constexpr,
+                          BLOCK_K: tl.constexpr, ONE_TILE: tl.constexpr, LOG: tl.constexpr, ACC: tl.constexpr,
+                          INDEX64: tl.constexpr):
+    """Softmax (or log-softmax) of x[m, :, k] into the contiguous y, tiles of N x K (K > 1)."""
+    m, k, lanes = _inner_tile(K, BLOCK_N, BLOCK_K, INDEX64)
     x_at = x + m * stride_m + k * stride_k
     y_at = y + m * N * K + k
     if ONE_TILE:
@@ -178,14 +185,7 @@ def _backward_inner_kernel(g, y, gi, M, N, K, g_stride_m, g_stride_n, g_stride_k
                            y_stride_k, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, ONE_TILE: tl.constexpr,
                            LOG: tl.constexpr, ACC: tl.constexpr, INDEX64: tl.constexpr):
     """Input gradient of softmax (or log-softmax) along N of [M, N, K], tiles of N x K (K > 1)."""
-    pid = tl.program_id(0)
-    k_blocks = tl.cdiv(K, BLOCK_K)
-    m = (pid // k_blocks).to(tl.int64)
-    k = (pid % k_blocks) * BLOCK_K + tl.arange(0, BLOCK_K)[None, :]
-    lanes = tl.arange(0, BLOCK_N)[:, None]
-    if INDEX64:
-        k = k.to(tl.int64)
-        lanes = lanes.to(tl.int64)
+    m, k, lanes = _inner_tile(K, BLOCK_N, BLOCK_K, INDEX64)
     g_at = g + m * g_stride_m + k * g_stride_k
     y_at = y + m * y_stride_m + k * y_stride_k
     gi_at = gi + m * N * K + k
