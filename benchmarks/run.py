@@ -4,12 +4,15 @@
     python benchmarks/run.py --quick              # tiny shapes: a smoke test, CPU included
     python benchmarks/run.py --only mm softmax_dim0_fp32
     python benchmarks/run.py --markdown BENCHMARKS.md
+    python benchmarks/run.py --only mm --no-first-call
 
 Torch is timed for every case first, before flag_gems registers anything
 with the dispatcher, so its numbers are PyTorch's alone. Then each case runs
 the same torch call under ``flag_gems.use_gems()``: first call (compilation
 included), correctness against torch, which kernels ran, then latency and
-wall clock. benchmarks/README.md explains the columns.
+wall clock. Last, when mm is selected (on the GPU, or with --quick), the
+"first call vs pre-tuning" section (first_call.py) times mm's first call in
+fresh processes before and after pretune. benchmarks/README.md explains the columns.
 """
 
 import argparse
@@ -22,6 +25,8 @@ import shlex
 import shutil
 import sys
 import tempfile
+
+import first_call
 
 # Every cases_*.py beside this file, in name order.
 CASE_MODULES = tuple(sorted(name[:-3] for name in os.listdir(os.path.dirname(os.path.abspath(__file__)))
@@ -42,6 +47,8 @@ def parse_args(argv=None):
     parser.add_argument("--cold-cache", action="store_true",
                         help="start from empty Triton and flag_gems caches (a temporary directory), so that "
                              "the first-call column includes full compilation")
+    parser.add_argument("--no-first-call", action="store_true",
+                        help="skip the first call vs pre-tuning section (fresh processes timing mm's first call)")
     parser.add_argument("--list", action="store_true", help="list the selected cases and exit")
     return parser.parse_args(argv)
 
@@ -121,7 +128,7 @@ def command_line():
     return command
 
 
-def markdown(results, about, quick):
+def markdown(results, about, quick, first_calls):
     def escape(text):
         return text.replace("|", "\\|")
 
@@ -147,13 +154,21 @@ def markdown(results, about, quick):
     if summary:
         lines += ["", f"Geometric mean speedup (torch ms / ours ms) over {summary[1]} passing cases: "
                       f"{number(summary[0])}x."]
-    found = problems(results)
+    if first_calls:
+        lines += ["", first_call.markdown(first_calls, number).rstrip("\n")]
+    found = problems(results) + first_call.problems(first_calls)
     if found:
         lines += ["", "## Problems", ""] + [f"- {escape(p)}" for p in found]
     return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------- running
+
+def wants_first_call(args, device, cases):
+    """The first-call section runs when mm is selected: by default on the GPU; on the
+    CPU interpreter only with --quick (tiny shapes); never with --no-first-call."""
+    return not args.no_first_call and (device != "cpu" or args.quick) and any(c.family == "mm" for c in cases)
+
 
 def main(argv=None):
     args = parse_args(argv)
@@ -227,12 +242,17 @@ def run(args):
     summary = geomean_speedup(results)
     if summary:
         print(f"\ngeometric mean speedup over {summary[1]} passing cases: {number(summary[0])}x")
-    found = problems(results)
+    first_calls = []
+    if wants_first_call(args, device, cases):
+        first_calls = first_call.measure(args.quick)
+        print("\nFirst call vs pre-tuning (mm, fresh processes, empty caches)\n")
+        print(first_call.text_table(first_calls, number))
+    found = problems(results) + first_call.problems(first_calls)
     if found:
         print("\nproblems:\n" + "\n".join(f"  {p}" for p in found))
     if args.markdown:
         with open(args.markdown, "w") as f:
-            f.write(markdown(results, about, args.quick))
+            f.write(markdown(results, about, args.quick, first_calls))
         print(f"\nwrote {args.markdown}")
     return 1 if found else 0
 
