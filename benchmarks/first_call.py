@@ -32,8 +32,8 @@ MEANINGS = (
     ("default 1st ms", "first call in a fresh process, default mode (`cache`), empty caches: compiles the "
                        "heuristic config, times nothing"),
     ("quick-tune 1st ms", "the same with `GEMS_TUNE=quick`: the first call tunes (at most 8 configs, 10 s)"),
-    ("pretune s", "wall clock of `python -m flag_gems.pretune --shapes FILE` for this one shape (full "
-                  "tuning, process start included)"),
+    ("pretune s", "wall clock of `python -m flag_gems.pretune --shapes FILE --mode quick` for this one "
+                  "shape (at most 8 configs; process start included)"),
     ("pretuned 1st ms", "first call in a new process, default mode, reading pretune's tuning cache with an "
                         "empty Triton cache: compiles the tuned config only"),
     ("pretuned tuning", "`flag_gems.tuning.stats()` after that call: keys tuned and configs timed (both 0 "
@@ -109,7 +109,8 @@ def _pretune_seconds(folder, shape):
         yaml.safe_dump([{"op": "mm", "dtype": dtype, "shapes": [[[m, k], [k, n]]]}], f)
     env = _environment(os.path.join(folder, "pretune", "gems"), os.path.join(folder, "pretune", "triton"), "cache")
     start = time.perf_counter()
-    _subprocess([sys.executable, "-m", "flag_gems.pretune", "--shapes", path], env)
+    # Quick pre-tuning keeps the section to seconds per shape; a deployment would use full.
+    _subprocess([sys.executable, "-m", "flag_gems.pretune", "--shapes", path, "--mode", "quick"], env)
     return time.perf_counter() - start
 
 

@@ -45,12 +45,12 @@ def _synchronize(device):
         module.synchronize()
 
 
-def _run(job, device):
-    """Run one call with tuning forced to full; summary rows for it."""
+def _run(job, device, mode):
+    """Run one call with tuning forced to ``mode`` (full or quick); summary rows for it."""
     op = _shapes.aten_overload(job.op)
     args, kwargs = job.inputs(device)
     tuning.decisions(clear=True)
-    with tuning.forced("full"), use_gems(include=[job.op]):
+    with tuning.forced(mode), use_gems(include=[job.op]):
         op(*args, **kwargs)  # tunes what it has to
         _synchronize(device)
         start = time.perf_counter()
@@ -79,7 +79,7 @@ def _table(rows, stream):
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip(), file=stream)
 
 
-def pretune(path, out=None, err=None):
+def pretune(path, out=None, err=None, mode="full"):
     """Tune every call of the shapes file ``path``; the exit status."""
     import yaml
 
@@ -108,7 +108,7 @@ def pretune(path, out=None, err=None):
     for done, job in enumerate(jobs):
         _progress(done, len(jobs), f"{job.op} {_shapes.dtype_name(job.dtype)} {job.shape_text()}", err)
         try:
-            rows += _run(job, device)
+            rows += _run(job, device, mode)
         except Exception as error:  # noqa: BLE001 - reported per call, the others still run
             failed += 1
             rows.append((job.op, _shapes.dtype_name(job.dtype), job.shape_text(),
@@ -163,6 +163,9 @@ def main(argv=None):
     group.add_argument("--shapes", metavar="FILE", help="tune every call listed in FILE")
     group.add_argument("--capture", metavar="FILE",
                        help="run the script after -- with flag_gems enabled and write its shapes to FILE")
+    parser.add_argument("--mode", choices=("full", "quick"), default="full",
+                        help="full: time every config that fits (default); quick: at most GEMS_TUNE_MAX_CONFIGS "
+                             "configs and GEMS_TUNE_SECONDS per call")
     args = parser.parse_args(argv)
     if args.capture:
         if not command:
@@ -170,7 +173,7 @@ def main(argv=None):
         return capture_script(args.capture, command)
     if command:
         parser.error("arguments after -- belong to --capture")
-    return pretune(args.shapes)
+    return pretune(args.shapes, mode=args.mode)
 
 
 if __name__ == "__main__":
