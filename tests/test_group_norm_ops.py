@@ -175,7 +175,9 @@ def batch_norm_reference(x, rm, rv, w, b, training, momentum, eps=1e-5):
 def test_batch_norm_forward(shape, dtype, training):
     C = shape[1]
     for layout, x in layouts(shape, dtype):
-        for stats in ((None, None), (make((C,), torch.float32), torch.rand(C, device=DEVICE) + 0.5)):
+        # Running stats in the parameters' dtype (fp32 for halves): CUDA's cudnn path requires it.
+        stat_dtype = torch.float64 if dtype == torch.float64 else torch.float32
+        for stats in ((None, None), (make((C,), stat_dtype), torch.rand(C, device=DEVICE, dtype=stat_dtype) + 0.5)):
             if not training and stats[0] is None:
                 continue
             for w, b in (params(C, dtype), (None, None)):
@@ -186,8 +188,8 @@ def test_batch_norm_forward(shape, dtype, training):
                 assert ours.dtype == dtype and ours.shape == x.shape, layout
                 assert_close(ours, reference, dtype)
                 if rm is not None:
-                    assert_close(rm, rm64, torch.float32)
-                    assert_close(rv, rv64, torch.float32)
+                    assert_close(rm, rm64, stat_dtype)
+                    assert_close(rv, rv64, stat_dtype)
 
 
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
@@ -243,8 +245,10 @@ def test_batch_norm_backward(shape, dtype, train):
     rm, rv = make((C,), torch.float32), torch.rand(C, device=DEVICE) + 0.5
     for layout, x in layouts(shape, dtype):
         dy = make(x.shape, dtype)
-        _, save_mean, save_invstd = torch.ops.aten.native_batch_norm(x.double(), w.double(), None, None, None,
-                                                                     True, 0.1, 1e-5)
+        # As the forward saves them: batch statistics in training, the running ones in eval (CUDA's
+        # backward reads save_mean / save_invstd whenever they are non-empty, even in eval).
+        _, save_mean, save_invstd = torch.ops.aten.native_batch_norm(x.double(), w.double(), None, rm.double(),
+                                                                     rv.double(), train, 0.1, 1e-5)
         save_mean, save_invstd = save_mean.float(), save_invstd.float()
         for mask in ([True, True, True], [True, False, False], [False, True, True]):
             args = (dy, x, w, rm, rv, save_mean, save_invstd, train, 1e-5, mask)
@@ -253,9 +257,9 @@ def test_batch_norm_backward(shape, dtype, train):
             reference = torch.ops.aten.native_batch_norm_backward(
                 dy.double(), x.double(), w.double(), rm.double(), rv.double(), save_mean.double(),
                 save_invstd.double(), train, 1e-5, mask)
-            for o, r, sums in zip(ours, reference, (1, reduced(shape, True), reduced(shape, True))):
-                assert (o is None) == (r is None)
-                if o is not None:
+            for o, r, sums, wanted in zip(ours, reference, (1, reduced(shape, True), reduced(shape, True)), mask):
+                assert (o is not None) == wanted  # CUDA may also return the gradients not asked for
+                if wanted:
                     assert o.shape == r.shape, layout
                     assert_close(o, r, dtype, reduce_dim=sums)
 
@@ -355,7 +359,8 @@ def test_instance_norm_autograd(tmp_path):
     assert torch.autograd.gradcheck(lambda *t: flag_gems.instance_norm(t[0], t[1], t[2]), (x, w, b))
     assert torch.autograd.gradcheck(lambda *t: flag_gems.instance_norm(t[0], t[1], t[2], rm, rv, False), (x, w, b))
     log = tmp_path / "record.log"
-    with flag_gems.use_gems(record=True, path=str(log)):
+    # With cuDNN on, torch's composite batch_norm calls cudnn_batch_norm instead of native_batch_norm.
+    with torch.backends.cudnn.flags(enabled=False), flag_gems.use_gems(record=True, path=str(log)):
         assert torch.autograd.gradcheck(lambda *t: F.instance_norm(t[0], weight=t[1], bias=t[2]), (x, w, b))
     ran = log.read_text()
     assert "native_batch_norm\ttriton" in ran and "native_batch_norm_backward\ttriton" in ran
@@ -392,6 +397,8 @@ def test_weight_norm(dtype, shape, dim):
     reference = torch.ops.aten._weight_norm_interface(v.double(), g.double(), dim)
     for o, n, r in zip(ours, native, reference):
         close(o, n, r)
+    # grad_v = g / |v| * (grad_w - v * P / |v|^2) cancels terms of size g / |v|: the error scales with it.
+    cancelled = max((g.double().abs() / reference[1].abs()).max().item(), 1.0)
     grad_w = make(shape, dtype)
     args = (grad_w, v, g, native[1], dim)
     native = torch.ops.aten._weight_norm_interface_backward(*args)
@@ -400,7 +407,7 @@ def test_weight_norm(dtype, shape, dim):
     reference = torch.ops.aten._weight_norm_interface_backward(grad_w.double(), v.double(), g.double(),
                                                                reference[1], dim)
     for o, n, r in zip(ours, native, reference):
-        close(o, n, r, reduce_dim=v.numel() // shape[dim])
+        close(o, n, r, reduce_dim=v.numel() // shape[dim] * cancelled)
 
 
 def test_weight_norm_autograd():

@@ -164,36 +164,38 @@ def _affine_kernel(out, dy, x, coefs, R, A, B, o_r, o_a, o_b, dy_r, dy_a, dy_b, 
 
 @triton.jit
 def _combine_moments(partials, stats, mask, S, R, BLOCK_S: tl.constexpr, ACC: tl.constexpr):
-    """(count, mean, M2) of ``stats`` from their S partial moments: exact two-pass combination."""
-    total = tl.zeros([stats.shape[0]], ACC)
-    weighted = tl.zeros([stats.shape[0]], ACC)
+    """(count, mean, M2) of ``stats`` from their S partial moments: exact two-pass combination.
+    Loops accumulate whole [rows, BLOCK_S] tiles and reduce once after them: a reduction inside
+    a loop whose result is used twice trips Triton 3.6's OptimizeThreadLocality pass."""
+    totals = tl.zeros([stats.shape[0], BLOCK_S], ACC)
+    weighted = tl.zeros([stats.shape[0], BLOCK_S], ACC)
     for s0 in range(0, S, BLOCK_S):
         s = s0 + tl.arange(0, BLOCK_S)[None, :]
         m = mask[:, None] & (s < S)
         at = partials + s * R + stats[:, None]
         count = tl.load(at, mask=m, other=0)
-        total += tl.sum(count, axis=1)
-        weighted += tl.sum(count * tl.load(at + S * R, mask=m, other=0), axis=1)
-    mean = weighted / tl.maximum(total, 1)
-    m2 = tl.zeros([stats.shape[0]], ACC)
+        totals += count
+        weighted += count * tl.load(at + S * R, mask=m, other=0)
+    total = tl.sum(totals, axis=1)
+    mean = tl.sum(weighted, axis=1) / tl.maximum(total, 1)
+    m2s = tl.zeros([stats.shape[0], BLOCK_S], ACC)
     for s0 in range(0, S, BLOCK_S):
         s = s0 + tl.arange(0, BLOCK_S)[None, :]
         m = mask[:, None] & (s < S)
         at = partials + s * R + stats[:, None]
         delta = tl.load(at + S * R, mask=m, other=0) - mean[:, None]
-        m2 += tl.sum(tl.load(at + 2 * S * R, mask=m, other=0) + tl.load(at, mask=m, other=0) * delta * delta,
-                     axis=1)
-    return total, mean, m2
+        m2s += tl.load(at + 2 * S * R, mask=m, other=0) + tl.load(at, mask=m, other=0) * delta * delta
+    return total, mean, tl.sum(m2s, axis=1)
 
 
 @triton.jit
 def _sum_partials(partials, index, mask, S, R, BLOCK_S: tl.constexpr, ACC: tl.constexpr):
-    """sum over s of partials[s, index]."""
-    acc = tl.zeros([index.shape[0]], ACC)
+    """sum over s of partials[s, index] (tiles accumulated, reduced once: see _combine_moments)."""
+    acc = tl.zeros([index.shape[0], BLOCK_S], ACC)
     for s0 in range(0, S, BLOCK_S):
         s = s0 + tl.arange(0, BLOCK_S)[None, :]
-        acc += tl.sum(tl.load(partials + s * R + index[:, None], mask=mask[:, None] & (s < S), other=0), axis=1)
-    return acc
+        acc += tl.load(partials + s * R + index[:, None], mask=mask[:, None] & (s < S), other=0)
+    return tl.sum(acc, axis=1)
 
 
 @triton.jit
@@ -470,6 +472,11 @@ def _block(n, most):
     return min(next_power_of_2(max(n, 1)), most)
 
 
+def _finish_block(rows, splits):
+    """Rows per finishing program, keeping its [rows, BLOCK_S] accumulator tiles in registers."""
+    return _block(rows, min(256, max(16, 2048 // _block(splits, 64))))
+
+
 # ----------------------------------------------------------------------------------------------
 # Group norm
 
@@ -480,7 +487,7 @@ def _group_norm_forward(x, weight, bias, N, C, HxW, group, eps, y, mean, rstd):
     partials, splits = _moments(x, (N * group, 1, size), (size, 0, 1))
     acc = partials.dtype
     coefs = torch.empty((4, N * C), dtype=acc, device=x.device)
-    block_q = _block(N * C, 256)
+    block_q = _finish_block(N * C, splits)
     _NORM_COEFFICIENTS((cdiv(N * C, block_q),), partials, x, coefs, mean, rstd,
                        x if weight is None else weight, x if bias is None else bias, x, x,
                        N * C, C, C // group, splits, N * group, size, 0.0, eps, HAS_WEIGHT=weight is not None,
@@ -523,7 +530,8 @@ def native_group_norm_backward(grad_out, input, mean, rstd, weight, N, C, HxW, g
     if output_mask[0]:
         _GROUP_GRAD_COEFFICIENTS((N * group,), partials, coefs, mean, rstd, x if weight is None else weight, C,
                                  C // group, splits, N * C, float(C // group * HxW), HAS_WEIGHT=weight is not None,
-                                 BLOCK_G=_block(C // group, 256), BLOCK_S=_block(splits, 64), ACC=TL_DTYPE[acc])
+                                 BLOCK_G=_finish_block(C // group, splits), BLOCK_S=_block(splits, 64),
+                                 ACC=TL_DTYPE[acc])
         grad_input = torch.empty_like(x)
         _affine(grad_input, dy, x, coefs, sizes, x_strides, dy_strides, x_strides, has_bias=True)
     if output_mask[1] or output_mask[2]:
@@ -532,7 +540,7 @@ def native_group_norm_backward(grad_out, input, mean, rstd, weight, N, C, HxW, g
             grad_weight = torch.empty((C,), dtype=param_dtype, device=x.device)
         if output_mask[2]:
             grad_bias = torch.empty((C,), dtype=param_dtype, device=x.device)
-        block_c = _block(C, 256)
+        block_c = _finish_block(C, splits)
         _PARAM_GRADS((cdiv(C, block_c),), partials, coefs, mean, rstd, x, x if grad_weight is None
                      else grad_weight, x if grad_bias is None else grad_bias, C, N, splits, N * C, N, group,
                      C // group, 1.0, 0.0, RSTD_FROM_VAR=False, HAS_WEIGHT=False, BATCH_NORM=False, TRAIN=False,
@@ -609,7 +617,7 @@ def _batch_norm(input, weight, bias, running_mean, running_var, training, moment
         partials, splits = x, 1
     acc = _accumulator(input.dtype)
     coefs = torch.empty((4, C), dtype=acc, device=input.device)
-    block_q = _block(C, 256)
+    block_q = _finish_block(C, splits)
     _NORM_COEFFICIENTS((cdiv(C, block_q),), partials, x, coefs, save_mean, save_invstd,
                        x if weight is None else weight, x if bias is None else bias,
                        x if running_mean is None else running_mean, x if running_var is None else running_var,
@@ -665,7 +673,7 @@ def native_batch_norm_backward(grad_out, input, weight, running_mean, running_va
     param_dtype = x.dtype if weight is None else weight.dtype
     grad_weight = torch.empty((C,), dtype=param_dtype, device=x.device) if output_mask[1] else None
     grad_bias = torch.empty((C,), dtype=param_dtype, device=x.device) if output_mask[2] else None
-    block_c = _block(C, 256)
+    block_c = _finish_block(C, splits)
     _PARAM_GRADS((cdiv(C, block_c),), partials, coefs, center, rstd, x if weight is None else weight,
                  x if grad_weight is None else grad_weight, x if grad_bias is None else grad_bias, C, rows,
                  splits, C, 1, 1, 1, float(sizes[1] * sizes[2]), eps, RSTD_FROM_VAR=not train,
@@ -753,7 +761,7 @@ def weight_norm_interface(v, g, dim=0):
     acc = partials.dtype
     coefs = torch.empty((4, R), dtype=acc, device=v.device)
     norms = torch.empty_strided(g.shape, g.stride(), dtype=_accumulator(g.dtype), device=g.device)
-    block_r = _block(R, 256)
+    block_r = _finish_block(R, splits)
     _WEIGHT_NORM_COEFFICIENTS((cdiv(R, block_r),), partials, coefs, g, norms, g, R, splits, BACKWARD=False,
                               BLOCK_R=block_r, BLOCK_S=_block(splits, 64), ACC=TL_DTYPE[acc])
     w = torch.empty_like(v, memory_format=torch.contiguous_format)
@@ -773,7 +781,7 @@ def weight_norm_interface_backward(grad_w, saved_v, saved_g, saved_norms, dim):
     acc = partials.dtype
     coefs = torch.empty((4, R), dtype=acc, device=saved_v.device)
     grad_g = torch.empty_like(saved_g, memory_format=torch.contiguous_format)
-    block_r = _block(R, 256)
+    block_r = _finish_block(R, splits)
     _WEIGHT_NORM_COEFFICIENTS((cdiv(R, block_r),), partials, coefs, saved_g, saved_norms, grad_g, R, splits,
                               BACKWARD=True, BLOCK_R=block_r, BLOCK_S=_block(splits, 64), ACC=TL_DTYPE[acc])
     grad_v = torch.empty_like(saved_v, memory_format=torch.contiguous_format)
