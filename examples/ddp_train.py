@@ -25,17 +25,13 @@ import os
 import tempfile
 from dataclasses import dataclass
 
-# NVLink multicast (NVLS) is off: the device machines' README requires it, as
-# their GPUs' fabric does not support multicast objects. Set before NCCL starts.
-os.environ.setdefault("NCCL_NVLS_ENABLE", "0")
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
-import torch  # noqa: E402
-import torch.distributed as dist  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from torch import nn  # noqa: E402
-from torch.nn.parallel import DistributedDataParallel  # noqa: E402
-
-import flag_gems  # noqa: E402
+import flag_gems
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 BF16_SLACK = 4.0  # ours-vs-native may be this many times native-bf16-vs-fp32
@@ -226,6 +222,10 @@ def main():
     device = torch.device(flag_gems.device, local_rank) if on_gpu else torch.device("cpu")
     if on_gpu:
         torch.cuda.set_device(device)
+    # NVLink multicast off (NCCL and PyTorch): on the shared GPU hosts this runs on, a
+    # program using it can take the GPUs out of service.
+    os.environ.setdefault("NCCL_NVLS_ENABLE", "0")
+    os.environ.setdefault("TORCH_SYMM_MEM_DISABLE_MULTICAST", "1")
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
 
