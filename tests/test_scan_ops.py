@@ -30,10 +30,15 @@ SHAPES_AND_DIMS = [
 
 
 def factors(shape, dtype):
-    """Random powers of two (and signs): their products are exact in any float dtype,
-    so long cumprods compare within one rounding."""
-    choices = torch.tensor([-2.0, -1.0, -0.5, 0.5, 1.0, 2.0], device=DEVICE)
-    return choices[torch.randint(0, len(choices), shape, device=DEVICE)].to(dtype)
+    """Random signs times powers of two: their products are exact in any float dtype, so
+    long cumprods compare within one rounding. Mostly +-1 (one in 32 is +-2, one in 32
+    +-0.5), so the product of any run of them stays far inside fp32's range: a GPU scan
+    multiplies runs in a tree order, and a run of thousands of uniformly drawn factors
+    overflows (or underflows) fp32 even where the running product itself does not."""
+    draw = torch.randint(0, 32, shape, device=DEVICE)
+    exponent = (draw == 0).float() - (draw == 1).float()
+    sign = torch.randint(0, 2, shape, device=DEVICE) * 2.0 - 1.0
+    return (sign * torch.exp2(exponent)).to(dtype)
 
 
 def _scanned_length(x, dim):
@@ -208,7 +213,8 @@ def test_cumulative_special_values():
     zero_sign = torch.tensor([-0.0, -0.0], device=DEVICE)
     with flag_gems.use_gems():
         ours = torch.cumsum(zero_sign, 0)
-    assert torch.equal(torch.signbit(ours), torch.signbit(torch.cumsum(zero_sign, 0)))
+    # -0.0 + -0.0 is -0.0, as CUDA's native gives (CPU's native starts from +0.0 and gives +0.0).
+    assert torch.signbit(ours).all()
 
 
 @pytest.mark.parametrize("op", WITH_INDEX, ids=lambda op: op.__name__)
@@ -332,18 +338,32 @@ def test_scan_gradcheck(op):
 @pytest.mark.parametrize("op", ALL_OPS, ids=lambda op: op.__name__)
 def test_scan_gradients_match_native(op, dtype):
     x = (torch.rand(pick((4, 12), (64, 200)), device=DEVICE) + 0.5).to(dtype)
-    weights = make(x.shape, dtype)
+    # Weights of -1, 0, 1: every partial sum of them is exact in any dtype, so the cumsum,
+    # cummax and cummin gradients (sums of weights) do not depend on the order or the
+    # precision of the additions (native CUDA scatter_add adds halves in a random order).
+    weights = torch.randint(-1, 2, x.shape, device=DEVICE).to(dtype)
 
-    def grad():
+    def grad(x, weights):
         leaf = x.clone().requires_grad_()
         result = op(leaf, 1)
         result = result.values if op in WITH_INDEX else result
         (gradient,) = torch.autograd.grad((result * weights).sum(), leaf)
         return gradient
 
-    native = grad()
+    native = grad(x, weights)
     with flag_gems.use_gems():
-        ours = grad()
+        ours = grad(x, weights)
     assert ours.dtype == native.dtype
-    torch.testing.assert_close(ours.float(), native.float(), rtol=2e-2 if dtype != torch.float32 else 1e-4,
-                               atol=2e-2 if dtype != torch.float32 else 1e-4)
+    try:
+        torch.testing.assert_close(ours.float(), native.float(), rtol=2e-2 if dtype != torch.float32 else 1e-4,
+                                   atol=2e-2 if dtype != torch.float32 else 1e-4)
+    except AssertionError:
+        if dtype == torch.float32:
+            raise
+        # Native CUDA scans halves rounding every partial result to the half type (cumprod's and
+        # logcumsumexp's gradients scan real values); ours accumulates in fp32: then ours must be at
+        # least as close to the gradient computed in float64.
+        exact = grad(x.double(), weights.double())
+        our_error = (ours.double() - exact).abs().max()
+        native_error = (native.double() - exact).abs().max()
+        assert our_error <= native_error * 1.01 + 1e-6, (our_error, native_error)

@@ -136,10 +136,28 @@ def _fold_pairs(v, index, AXIS: tl.constexpr, OP: tl.constexpr, SCAN: tl.constex
 
 
 @triton.jit
+def _negative_zero(dtype: tl.constexpr):
+    """-0.0 (0 for integers): adding it changes nothing, not even a zero's sign.
+    A -0.0 literal compiles to +0.0 (Triton builds zero constants as null
+    values), so the sign comes from a multiplication."""
+    return tl.zeros([], dtype) * -1
+
+
+@triton.jit
+def _identity(OP: tl.constexpr, IDENTITY: tl.constexpr, ACC: tl.constexpr):
+    """The op's identity as a scalar; a sum's is -0.0, as -0.0 + -0.0 is -0.0."""
+    if OP == _SUM_OP:
+        result = _negative_zero(ACC)
+    else:
+        result = tl.full([], IDENTITY, ACC)
+    return result
+
+
+@triton.jit
 def _last_along(s, AXIS: tl.constexpr, BLOCK_N: tl.constexpr):
-    """The entries of tile ``s`` at the last position along AXIS."""
+    """The entries of tile ``s`` at the last position along AXIS (a -0.0 kept)."""
     at_last = tl.expand_dims(tl.arange(0, BLOCK_N) == BLOCK_N - 1, 1 - AXIS)
-    return tl.sum(tl.where(at_last, s, 0), AXIS)
+    return tl.sum(tl.where(at_last, s, _negative_zero(s.dtype)), AXIS)
 
 
 @triton.jit
@@ -170,13 +188,14 @@ def _scan_kernel(x, y, y_index, totals, totals_index, L, N, K,
     k = lanes % K
     x_lane = tl.expand_dims(m * x_sm + k * x_sk, AXIS)
     y_lane = tl.expand_dims(m * y_sm + k * y_sk, AXIS)
-    carry = tl.full([BLOCK_L], IDENTITY, ACC)
+    identity = _identity(OP, IDENTITY, ACC)
+    carry = tl.broadcast_to(identity, [BLOCK_L])
     carry_index = tl.full([BLOCK_L], -1, index_type)
     if PHASE == 2:
         earlier = tl.expand_dims(tl.arange(0, BLOCK_CHUNKS), 1 - AXIS)
         at = tl.expand_dims(lanes * chunks, AXIS) + earlier
         valid = lane_ok & (earlier < chunk)
-        before = tl.where(valid, tl.load(totals + at, mask=valid, other=0), IDENTITY)
+        before = tl.where(valid, tl.load(totals + at, mask=valid, other=0), identity)
         if WITH_INDEX:
             before_index = tl.load(totals_index + at, mask=valid, other=-1).to(index_type)
             carry, carry_index = _fold_pairs(before, before_index, AXIS, OP, False)
@@ -191,7 +210,7 @@ def _scan_kernel(x, y, y_index, totals, totals_index, L, N, K,
         n = tl.expand_dims(n, 1 - AXIS)
         mask = lane_ok & (n < end)
         v = tl.load(x + x_lane + n * x_sn, mask=mask, other=0).to(CAST).to(ACC)
-        v = tl.where(mask, v, IDENTITY)
+        v = tl.where(mask, v, identity)
         if WITH_INDEX:
             index = tl.where(mask, n, -1)
             if PHASE == 1:
