@@ -263,6 +263,8 @@ def main():
         assert size > 0, f"rank {rank}: record log {log_path} is empty"
         report.append(f"record log {log_path}: {size} bytes")
         print(f"rank {rank} check OK: " + "; ".join(report), flush=True)
+    # Rank 0 hosts the rendezvous store: leaving before the others are done aborts them.
+    dist.barrier()
     dist.destroy_process_group()
 
 

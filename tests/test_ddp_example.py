@@ -24,7 +24,8 @@ def _world_sizes():
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not available")
 @pytest.mark.parametrize("world", _world_sizes())
 def test_ddp_train_check(tmp_path, world):
-    env = dict(os.environ, GEMS_CACHE_DIR=str(tmp_path / "cache"),
+    # Two configs per tuned key: the check needs concurrent tuning, not a long search.
+    env = dict(os.environ, GEMS_CACHE_DIR=str(tmp_path / "cache"), GEMS_TUNE_MAX_CONFIGS="2",
                PYTHONPATH=os.pathsep.join(filter(None, [os.path.join(ROOT, "src"), os.environ.get("PYTHONPATH")])))
     command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={world}", "--standalone",
                os.path.join(ROOT, "examples", "ddp_train.py"), "--check", "--out-dir", str(tmp_path), *TINY]
