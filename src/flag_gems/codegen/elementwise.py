@@ -103,6 +103,16 @@ def _shares_memory(a, b):
     return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
 
 
+def separate_output_reason(out, *inputs):
+    """Why a kernel reading ``inputs`` cannot write ``out`` in one pass (it overlaps
+    itself or shares memory with one of them), or None."""
+    if out.numel() > 1 and torch._debug_has_internal_overlap(out) == 1:
+        return "output has internal overlap"
+    if any(_shares_memory(out, t) for t in inputs):
+        return "output overlaps an input"
+    return None
+
+
 class Elementwise:
     """``formula(*operands, *params)`` elementwise, with PyTorch's semantics.
 

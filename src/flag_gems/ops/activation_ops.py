@@ -32,7 +32,7 @@ import triton
 import triton.language as tl
 from torch.autograd.function import once_differentiable
 
-from ..codegen.elementwise import Elementwise, aten_rows, broadcast_shapes
+from ..codegen.elementwise import Elementwise, aten_rows, broadcast_shapes, separate_output_reason
 from ..codegen.pointwise import COMPUTE_DTYPE
 from ..dispatch import CppRoute, Row
 from .tl_math import device_math, ieee_div
@@ -614,11 +614,7 @@ def _glu_backward_unsupported(grad_output, self, dim, *, grad_input=None):
     if reason is None and grad_input is not None:
         if grad_input.dtype != self.dtype or grad_input.shape != self.shape or grad_input.device != self.device:
             return "grad_input needs a resize or a cast"
-        if grad_input.numel() > 1 and torch._debug_has_internal_overlap(grad_input) == 1:
-            return "grad_input has internal overlap"
-        storage = grad_input.untyped_storage().data_ptr()
-        if storage in (self.untyped_storage().data_ptr(), grad_output.untyped_storage().data_ptr()):
-            return "grad_input overlaps an input"
+        return separate_output_reason(grad_input, self, grad_output)
     return reason
 
 

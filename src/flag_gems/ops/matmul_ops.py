@@ -16,6 +16,7 @@ import triton
 import triton.language as tl
 
 from .. import runtime, tuning
+from ..codegen.elementwise import separate_output_reason
 from ..codegen.launch import Launcher, cdiv
 from ..dispatch import Row
 from .tl_math import INTERPRETED
@@ -224,11 +225,9 @@ def _mm_unsupported(self, mat2, *, out=None):
             return "out differs in dtype or device"
         if out.shape != (self.shape[0], mat2.shape[1]):
             return "out needs resizing"
-        if out.numel() > 1 and torch._debug_has_internal_overlap(out) == 1:
-            return "out has internal overlap"
-        storage = out.untyped_storage().data_ptr()
-        if storage in (self.untyped_storage().data_ptr(), mat2.untyped_storage().data_ptr()):
-            return "out overlaps an input"
+        reason = separate_output_reason(out, self, mat2)
+        if reason is not None:
+            return reason
     if self.numel() and mat2.numel() and _choice(self, mat2) is tuning.NATIVE:
         return "tuned: native faster"
     return None
