@@ -288,6 +288,19 @@ def test_cross_entropy_loss_fused(shape, dtype, reduction, probs, weighted, smoo
     _ce_compare(_fused, shape, dtype, probs, weighted, smoothing, reduction, through_gems=False)
 
 
+@pytest.mark.parametrize("probs, weighted, smoothing", [(False, False, 0.0), (False, True, 0.2), (True, True, 0.1)])
+def test_cross_entropy_loss_tiles(monkeypatch, probs, weighted, smoothing):
+    """Rows read a tile at a time (running statistics), as long vocabularies are on the GPU."""
+    from flag_gems import runtime
+
+    tiles = {"cross_entropy": lambda M, C, contiguous, spread: (2, 8, 4, False),
+             "cross_entropy_backward": lambda M, C, contiguous: (2, 8, 4)}
+    vendor_config = runtime.config
+    monkeypatch.setattr(runtime, "config", lambda kernel, default: tiles.get(kernel) or vendor_config(kernel, default))
+    for reduction in REDUCTIONS:
+        _ce_compare(_fused, (5, 30), torch.float32, probs, weighted, smoothing, reduction, through_gems=False)
+
+
 @pytest.mark.parametrize("shape", CE_SHAPES[1:], ids=str)
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
 @pytest.mark.parametrize("reduction", REDUCTIONS)

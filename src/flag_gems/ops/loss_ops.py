@@ -785,12 +785,33 @@ def _online_lane(m, s, v):
 
 
 @triton.jit
+def _ce_spread(q, qx, weight_lanes, v, mask, cols, col_mask, t_rows, st_c, weight, smoothing, C,
+               PROBS: tl.constexpr, HAS_WEIGHT: tl.constexpr):
+    """Adds a tile's share of sum(q) and sum(q * x) when q is spread over the classes
+    (probability targets or label smoothing), and of the class weights."""
+    if HAS_WEIGHT:
+        wc = tl.load(weight + cols, mask=col_mask, other=0).to(v.dtype)
+    else:
+        wc = col_mask.to(v.dtype)
+    finite_v = tl.where(mask, v, 0)
+    if PROBS:
+        p = tl.load(t_rows[:, None] + cols[None, :] * st_c, mask=mask, other=0).to(v.dtype)
+        qc = wc[None, :] * (p * (1 - smoothing) + smoothing / C)
+        q += qc
+        qx += qc * finite_v
+    else:
+        qx += wc[None, :] * finite_v
+        weight_lanes += wc
+    return q, qx, weight_lanes
+
+
+@triton.jit
 def _ce_forward_kernel(x, target, weight, out, stats, partials, M, C, K, sx_n, sx_c, sx_k,
                        st_n, st_c, st_k, ignore_index, smoothing,
                        REDUCTION: tl.constexpr, PROBS: tl.constexpr, SMOOTH: tl.constexpr,
                        SPREAD: tl.constexpr, HAS_WEIGHT: tl.constexpr, ONE_SAMPLE: tl.constexpr,
-                       FINISH: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_C: tl.constexpr, ACC: tl.constexpr,
-                       INDEX64: tl.constexpr):
+                       FINISH: tl.constexpr, ONE_TILE: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_C: tl.constexpr,
+                       ACC: tl.constexpr, INDEX64: tl.constexpr):
     """Loss of BLOCK_M rows (row r = sample r // K, position r % K) in one pass over the
     logits. With q the target distribution (smoothed, weighted), loss = lse * sum(q) -
     sum(q * x); SPREAD: q is not only the target class (probabilities or smoothing).
@@ -802,34 +823,35 @@ def _ce_forward_kernel(x, target, weight, out, stats, partials, M, C, K, sx_n, s
     row_mask = rows < M
     x_rows = x + (rows // K) * sx_n + (rows % K) * sx_k
     t_rows = target + (rows // K) * st_n + (rows % K) * st_k
-    m = tl.full([BLOCK_M, BLOCK_C], float("-inf"), ACC)
-    s = tl.zeros([BLOCK_M, BLOCK_C], ACC)
     qx = tl.zeros([BLOCK_M, BLOCK_C], ACC)
     q = tl.zeros([BLOCK_M, BLOCK_C], ACC)
     weight_lanes = tl.zeros([BLOCK_C], ACC)
-    for offset in range(0, C, BLOCK_C):
-        cols = offset + tl.arange(0, BLOCK_C)
+    if ONE_TILE:  # the whole row in registers: read once, no running statistics
+        cols = tl.arange(0, BLOCK_C)
         col_mask = cols < C
         mask = row_mask[:, None] & col_mask[None, :]
         v = tl.load(x_rows[:, None] + cols[None, :] * sx_c, mask=mask, other=float("-inf")).to(ACC)
-        m, s = _online_lane(m, s, v)
+        row_max = tl.max(v, axis=1)
+        shift = tl.where(row_max == float("-inf"), 0.0, row_max)
+        lse = shift + tl.log(tl.sum(tl.exp(v - shift[:, None]), axis=1))
         if SPREAD:
-            if HAS_WEIGHT:
-                wc = tl.load(weight + cols, mask=col_mask, other=0).to(ACC)
-            else:
-                wc = col_mask.to(ACC)
-            finite_v = tl.where(mask, v, 0)
-            if PROBS:
-                p = tl.load(t_rows[:, None] + cols[None, :] * st_c, mask=mask, other=0).to(ACC)
-                qc = wc[None, :] * (p * (1 - smoothing) + smoothing / C)
-                q += qc
-                qx += qc * finite_v
-            else:
-                qx += wc[None, :] * finite_v
-                weight_lanes += wc
-    row_max = tl.max(m, axis=1)
-    lanes = tl.where(m == float("-inf"), 0.0, s * tl.exp(m - row_max[:, None]))
-    lse = row_max + tl.log(tl.sum(lanes, axis=1))
+            q, qx, weight_lanes = _ce_spread(q, qx, weight_lanes, v, mask, cols, col_mask, t_rows, st_c, weight,
+                                             smoothing, C, PROBS, HAS_WEIGHT)
+    else:
+        m = tl.full([BLOCK_M, BLOCK_C], float("-inf"), ACC)
+        s = tl.zeros([BLOCK_M, BLOCK_C], ACC)
+        for offset in range(0, C, BLOCK_C):
+            cols = offset + tl.arange(0, BLOCK_C)
+            col_mask = cols < C
+            mask = row_mask[:, None] & col_mask[None, :]
+            v = tl.load(x_rows[:, None] + cols[None, :] * sx_c, mask=mask, other=float("-inf")).to(ACC)
+            m, s = _online_lane(m, s, v)
+            if SPREAD:
+                q, qx, weight_lanes = _ce_spread(q, qx, weight_lanes, v, mask, cols, col_mask, t_rows, st_c,
+                                                 weight, smoothing, C, PROBS, HAS_WEIGHT)
+        row_max = tl.max(m, axis=1)
+        lanes = tl.where(m == float("-inf"), 0.0, s * tl.exp(m - row_max[:, None]))
+        lse = row_max + tl.log(tl.sum(lanes, axis=1))
     if PROBS:
         sum_q = tl.sum(q, axis=1)
         loss = tl.where(row_mask, lse * sum_q - tl.sum(qx, axis=1), 0)
@@ -927,18 +949,38 @@ _CE_FORWARD = Launcher(_ce_forward_kernel)
 _CE_BACKWARD = Launcher(_ce_backward_kernel)
 
 
-def cross_entropy_config(M, C, class_contiguous):
-    """(BLOCK_M, BLOCK_C, num_warps): long rows get one program each; with strided
-    classes ([N, C, d...] input) a tile spans the contiguous rows."""
+def cross_entropy_config(M, C, class_contiguous, spread):
+    """(BLOCK_M, BLOCK_C, num_warps, ONE_TILE) of the forward. A contiguous row of up to
+    32K classes (8K when the target is spread over the classes, which keeps two more
+    tiles live) is read once into registers; longer rows go a 4K tile at a time with
+    per-lane running statistics. With strided classes ([N, C, d...] input) a tile
+    spans the contiguous rows."""
     M = max(M, 1)
     if class_contiguous:
-        block_c = min(next_power_of_2(C), 4096)
+        one_tile = next_power_of_2(C) <= (8192 if spread else 32768)
+        block_c = next_power_of_2(C) if one_tile else 4096
+        block_m = min(next_power_of_2(M), max(1, 2048 // block_c))
+    else:
+        one_tile = False
+        block_m = min(next_power_of_2(M), 64)
+        block_c = min(next_power_of_2(C), max(1, 2048 // block_m))
+    return block_m, block_c, _row_warps(block_m * block_c), one_tile or block_c >= C
+
+
+def cross_entropy_backward_config(M, C, class_contiguous):
+    """(BLOCK_M, BLOCK_C, num_warps) of the backward, which keeps no state across tiles."""
+    M = max(M, 1)
+    if class_contiguous:
+        block_c = min(next_power_of_2(C), 8192)
         block_m = min(next_power_of_2(M), max(1, 2048 // block_c))
     else:
         block_m = min(next_power_of_2(M), 64)
         block_c = min(next_power_of_2(C), max(1, 2048 // block_m))
-    tile = block_m * block_c
-    return block_m, block_c, 4 if tile <= 1024 else 8 if tile <= 2048 else 16
+    return block_m, block_c, _row_warps(block_m * block_c)
+
+
+def _row_warps(tile):
+    return 4 if tile <= 1024 else 8 if tile <= 4096 else 16
 
 
 def _ce_layout(input, target, probs):
@@ -973,7 +1015,9 @@ def _ce_forward(input, target, weight, reduction, ignore_index, smoothing):
         weight = weight.contiguous()  # C values: the kernels index it densely
     M = N * K
     acc = _acc(input.dtype)
-    block_m, block_c, warps = runtime.config("cross_entropy", cross_entropy_config)(M, C, x_strides[1] == 1)
+    spread = probs or smoothing > 0
+    block_m, block_c, warps, one_tile = runtime.config("cross_entropy", cross_entropy_config)(
+        M, C, x_strides[1] == 1, spread)
     programs = max(cdiv(M, block_m), 1)
     finish = programs == 1
     extra = 2 * programs if reduction != _NONE and not finish else 0
@@ -991,16 +1035,19 @@ def _ce_forward(input, target, weight, reduction, ignore_index, smoothing):
     one_sample = not probs and smoothing == 0 and _one_sample_mean_rule(input, reduction)
     _CE_FORWARD((programs,), input, target, weight if has_weight else input, out, scratch, partials, M, C, K,
                 *x_strides, *t_strides, ignore_index, float(smoothing), REDUCTION=_SUM if one_sample else reduction,
-                PROBS=probs, SMOOTH=smoothing > 0 and not probs, SPREAD=probs or smoothing > 0,
-                HAS_WEIGHT=has_weight, ONE_SAMPLE=one_sample, FINISH=finish, BLOCK_M=block_m, BLOCK_C=block_c, ACC=TL_DTYPE[acc], INDEX64=index64, num_warps=warps)
+                PROBS=probs, SMOOTH=smoothing > 0 and not probs, SPREAD=spread,
+                HAS_WEIGHT=has_weight, ONE_SAMPLE=one_sample, FINISH=finish, ONE_TILE=one_tile, BLOCK_M=block_m,
+                BLOCK_C=block_c, ACC=TL_DTYPE[acc], INDEX64=index64, num_warps=warps)
     if reduction != _NONE and not finish:
         _finish(partials, programs, out, scratch[2 * M:2 * M + 1], 0, reduction == _MEAN, True)
-    return out, (input, target, scratch, weight, N, C, K, x_strides, t_strides, block_m, block_c, warps, index64)
+    return out, (input, target, scratch, weight, N, C, K, x_strides, t_strides, index64)
 
 
 def _ce_backward(grad, reduction, ignore_index, smoothing, layout):
-    input, target, scratch, weight, N, C, K, x_strides, t_strides, block_m, block_c, warps, index64 = layout
+    input, target, scratch, weight, N, C, K, x_strides, t_strides, index64 = layout
     M = N * K
+    block_m, block_c, warps = runtime.config("cross_entropy_backward", cross_entropy_backward_config)(
+        M, C, x_strides[1] == 1)
     grad_input = torch.empty(input.shape, dtype=input.dtype, device=input.device)
     if M == 0 or C == 0:
         return grad_input
