@@ -620,3 +620,16 @@ def test_opinfo_samples(name):
                     for mine, theirs in zip(ours or (), native or ()):
                         torch.testing.assert_close(mine, theirs, equal_nan=True, rtol=2e-2 if low else 1.3e-5,
                                                    atol=2e-2 if low else 1e-5)
+
+
+def test_relu_of_negative_zero_is_positive_zero():
+    """As CUDA's relu (CPU's keeps -0.0): our kernels follow the GPU."""
+    x = torch.tensor([-0.0, 0.0, float("nan"), -1.0, 2.0], device=DEVICE)
+    for dtype in (torch.float32, torch.bfloat16, torch.float16):
+        with flag_gems.use_gems():
+            ours = torch.relu(x.to(dtype))
+        native = torch.relu(x.to(dtype))
+        assert not ours.signbit().any()
+        if ON_GPU:
+            assert torch.equal(ours.signbit(), native.signbit())
+        torch.testing.assert_close(ours, native, equal_nan=True)

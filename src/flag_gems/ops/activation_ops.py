@@ -73,7 +73,7 @@ def _sigmoid(x):
 
 @triton.jit
 def _relu(x):
-    return tl.where(x < 0, 0, x)  # keeps NaN
+    return tl.where((x > 0) | (x != x), x, 0)  # keeps NaN; -0.0 gives +0.0, as torch's
 
 
 @triton.jit
