@@ -337,6 +337,32 @@ def _weight_norm_coefficients_kernel(partials, coefs, g, norms, grad_g, R, S, BA
     tl.store(coefs + 2 * R + rows, tl.zeros([BLOCK_R], ACC), mask=mask)
 
 
+@triton.jit
+def _weight_norm_rows_kernel(v, g, norms, out, grad_w, grad_g, R, N, stride_v, stride_gw, BACKWARD: tl.constexpr,
+                             BLOCK_R: tl.constexpr, BLOCK_N: tl.constexpr, ACC: tl.constexpr):
+    """Weight norm over dim 0 with contiguous rows, each read once into registers (the
+    coefficients below, without the partial sums). Writes the contiguous ``out``: w, or
+    grad_v when BACKWARD (``grad_w`` given; ``grad_g`` written)."""
+    rows = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
+    row_mask = rows < R
+    cols = tl.arange(0, BLOCK_N)[None, :]
+    mask = row_mask[:, None] & (cols < N)
+    rows_64 = rows.to(tl.int64)[:, None]
+    x = tl.load(v + rows_64 * stride_v + cols, mask=mask, other=0).to(ACC)
+    gain = tl.load(g + rows, mask=row_mask, other=0).to(ACC)
+    if BACKWARD:
+        norm = tl.load(norms + rows, mask=row_mask, other=1).to(ACC)
+        dw = tl.load(grad_w + rows_64 * stride_gw + cols, mask=mask, other=0).to(ACC)
+        products = tl.sum(dw * x, axis=1)
+        tl.store(grad_g + rows, (products / norm).to(grad_g.dtype.element_ty), mask=row_mask)
+        result = (gain / norm)[:, None] * dw - (gain * products / (norm * norm * norm))[:, None] * x
+    else:
+        norm = tl.sqrt(tl.sum(x * x, axis=1))
+        tl.store(norms + rows, norm.to(norms.dtype.element_ty), mask=row_mask)
+        result = (gain / norm)[:, None] * x
+    tl.store(out + rows_64 * N + cols, result.to(out.dtype.element_ty), mask=mask)
+
+
 _MOMENTS = Launcher(_moments_kernel)
 _SUMS = Launcher(_sums_kernel)
 _AFFINE = Launcher(_affine_kernel)
@@ -344,6 +370,7 @@ _NORM_COEFFICIENTS = Launcher(_norm_coefficients_kernel)
 _PARAM_GRADS = Launcher(_param_grads_kernel)
 _GROUP_GRAD_COEFFICIENTS = Launcher(_group_grad_coefficients_kernel)
 _WEIGHT_NORM_COEFFICIENTS = Launcher(_weight_norm_coefficients_kernel)
+_WEIGHT_NORM_ROWS = Launcher(_weight_norm_rows_kernel)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -752,19 +779,50 @@ def _weight_norm_view(t, dim):
     return t, (t.stride(-1), 0, rest)
 
 
+def weight_norm_rows_config(R, N, tensors):
+    """(BLOCK_R, BLOCK_N, num_warps) of the one-pass dim-0 kernel holding ``tensors``
+    row tiles in registers, or None when a row is too long for it."""
+    block_n = next_power_of_2(N)
+    if block_n * tensors > 16384:
+        return None
+    block_r = min(next_power_of_2(R), max(1, 2048 // block_n))
+    tile = block_r * block_n
+    return block_r, block_n, 4 if tile <= 1024 else 8 if tile <= 4096 else 16
+
+
+def _weight_norm_rows(v, g, norms, out, grad_w=None, grad_g=None):
+    """The one-pass kernel for dim 0 when rows are contiguous and short enough; False when it does not apply."""
+    N = v.numel() // v.shape[0]
+    tensors = (1 if grad_w is None else 2) * (2 if v.dtype == torch.float64 else 1)
+    if any(_merged_stride(t, 1, t.dim()) != 1 for t in (v, grad_w) if t is not None):
+        return False
+    config = runtime.config("weight_norm_rows", weight_norm_rows_config)(v.shape[0], N, tensors)
+    if config is None:
+        return False
+    block_r, block_n, warps = config
+    R = v.shape[0]
+    _WEIGHT_NORM_ROWS((cdiv(R, block_r),), v, g, norms, out, v if grad_w is None else grad_w,
+                      g if grad_g is None else grad_g, R, N, v.stride(0), v.stride(0) if grad_w is None else
+                      grad_w.stride(0), BACKWARD=grad_w is not None, BLOCK_R=block_r, BLOCK_N=block_n,
+                      ACC=TL_DTYPE[_accumulator(v.dtype)], num_warps=warps)
+    return True
+
+
 def weight_norm_interface(v, g, dim=0):
     """(w, norms): w = g * v / ||v||, the norm over every dim but ``dim`` (0 or the last)."""
     R = v.shape[dim]
+    norms = torch.empty_strided(g.shape, g.stride(), dtype=_accumulator(g.dtype), device=g.device)
+    w = torch.empty_like(v, memory_format=torch.contiguous_format)
+    if dim == 0 and _weight_norm_rows(v, g, norms, w):
+        return w, norms
     sizes = (R, 1, v.numel() // R)
     v_view, v_strides = _weight_norm_view(v, dim)
     partials, splits = _sums(v_view, v_view, None, 1, sizes, v_strides, v_strides)
     acc = partials.dtype
     coefs = torch.empty((4, R), dtype=acc, device=v.device)
-    norms = torch.empty_strided(g.shape, g.stride(), dtype=_accumulator(g.dtype), device=g.device)
     block_r = _finish_block(R, splits)
     _WEIGHT_NORM_COEFFICIENTS((cdiv(R, block_r),), partials, coefs, g, norms, g, R, splits, BACKWARD=False,
                               BLOCK_R=block_r, BLOCK_S=_block(splits, 64), ACC=TL_DTYPE[acc])
-    w = torch.empty_like(v, memory_format=torch.contiguous_format)
     _, w_strides = _weight_norm_view(w, dim)
     _affine(w, None, v_view, coefs, sizes, w_strides, None, v_strides, has_bias=False)
     return w, norms
@@ -774,17 +832,19 @@ def weight_norm_interface_backward(grad_w, saved_v, saved_g, saved_norms, dim):
     """(grad_v, grad_g) with P = sum(grad_w * v) per slice: grad_g = P / norm,
     grad_v = g / norm * grad_w - g * P / norm^3 * v."""
     R = saved_v.shape[dim]
+    grad_g = torch.empty_like(saved_g, memory_format=torch.contiguous_format)
+    grad_v = torch.empty_like(saved_v, memory_format=torch.contiguous_format)
+    if dim == 0 and _weight_norm_rows(saved_v, saved_g, saved_norms, grad_v, grad_w, grad_g):
+        return grad_v, grad_g
     sizes = (R, 1, saved_v.numel() // R)
     v_view, v_strides = _weight_norm_view(saved_v, dim)
     g_view, g_strides = _weight_norm_view(grad_w, dim)
     partials, splits = _sums(g_view, v_view, None, 1, sizes, g_strides, v_strides)
     acc = partials.dtype
     coefs = torch.empty((4, R), dtype=acc, device=saved_v.device)
-    grad_g = torch.empty_like(saved_g, memory_format=torch.contiguous_format)
     block_r = _finish_block(R, splits)
     _WEIGHT_NORM_COEFFICIENTS((cdiv(R, block_r),), partials, coefs, saved_g, saved_norms, grad_g, R, splits,
                               BACKWARD=True, BLOCK_R=block_r, BLOCK_S=_block(splits, 64), ACC=TL_DTYPE[acc])
-    grad_v = torch.empty_like(saved_v, memory_format=torch.contiguous_format)
     _, out_strides = _weight_norm_view(grad_v, dim)
     _affine(grad_v, g_view, v_view, coefs, sizes, out_strides, g_strides, v_strides, has_bias=False)
     return grad_v, grad_g
@@ -808,6 +868,8 @@ def _weight_norm_backward_unsupported(grad_w, saved_v, saved_g, saved_norms, dim
         return reason
     if grad_w.shape != saved_v.shape or grad_w.dtype != saved_v.dtype or grad_w.device != saved_v.device:
         return "grad_w differs from v"
+    if not saved_v.is_contiguous():
+        return "saved_v not contiguous (native raises)"
     if saved_norms.numel() != saved_g.numel() or not saved_norms.is_contiguous() or saved_norms.dtype not in _FLOATS:
         return "norms of another shape or layout"
     return None
