@@ -293,7 +293,7 @@ def test_cross_entropy_loss_tiles(monkeypatch, probs, weighted, smoothing):
     """Rows read a tile at a time (running statistics), as long vocabularies are on the GPU."""
     from flag_gems import runtime
 
-    tiles = {"cross_entropy": lambda M, C, contiguous, spread: (2, 8, 4, False),
+    tiles = {"cross_entropy": lambda M, C, contiguous: (2, 8, 4, False),
              "cross_entropy_backward": lambda M, C, contiguous: (2, 8, 4)}
     vendor_config = runtime.config
     monkeypatch.setattr(runtime, "config", lambda kernel, default: tiles.get(kernel) or vendor_config(kernel, default))

