@@ -18,10 +18,9 @@ import triton
 import triton.language as tl
 
 from .. import runtime
-from ..codegen.launch import Launcher, cdiv
+from ..codegen.launch import Launcher, cdiv, next_power_of_2
 from ..dispatch import Row
 from ..codegen.reduction import merge_dims
-from .reduction_ops import SUM
 from .softmax_ops import rows_config
 from .tl_math import rsqrt
 
@@ -203,8 +202,32 @@ def _norm_backward_kernel(dy, x, w, mean, rstd, dh, dx, partial, M, N, dy_stride
         tl.store(partial_b, db_acc, mask=lanes < N)
 
 
+@triton.jit
+def _weight_bias_grads_kernel(partial, dw, db, P, N, NEED_W: tl.constexpr, NEED_B: tl.constexpr,
+                              BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, ACC: tl.constexpr):
+    """dweight and dbias, BLOCK_N columns each: the P programs' partial sums added up
+    (one launch for both, where a generic reduction would take two)."""
+    cols = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)[None, :]
+    col_mask = cols < N
+    sums_w = tl.zeros([BLOCK_P, BLOCK_N], ACC)
+    sums_b = tl.zeros([BLOCK_P, BLOCK_N], ACC)
+    for start in range(0, P, BLOCK_P):
+        programs = start + tl.arange(0, BLOCK_P)[:, None]
+        mask = (programs < P) & col_mask
+        at = partial + programs.to(tl.int64) * 2 * N + cols
+        if NEED_W:
+            sums_w += tl.load(at, mask=mask, other=0)
+        if NEED_B:
+            sums_b += tl.load(at + N, mask=mask, other=0)
+    if NEED_W:
+        tl.store(dw + cols, tl.sum(sums_w, axis=0)[None, :].to(dw.dtype.element_ty), mask=col_mask)
+    if NEED_B:
+        tl.store(db + cols, tl.sum(sums_b, axis=0)[None, :].to(db.dtype.element_ty), mask=col_mask)
+
+
 _FORWARD = Launcher(_norm_forward_kernel)
 _BACKWARD = Launcher(_norm_backward_kernel)
+_WEIGHT_BIAS_GRADS = Launcher(_weight_bias_grads_kernel)
 
 
 def backward_config(M, N, one_tile_limit):
@@ -301,9 +324,11 @@ def _norm_backward(dy, x, ndim, mean, rstd, weight, need_dx, need_dw, need_db, d
               rows_per_program, BLOCK_M=block_m, BLOCK_N=block_n, ONE_TILE=one_tile, CENTER=mean is not None,
               HAS_W=weight is not None, HAS_DH=dh is not None, NEED_DX=need_dx, NEED_PARTIAL=need_partial,
               ACC=acc, num_warps=warps)
-    for index, result in ((0, dw), (1, db)):
-        if result is not None:
-            SUM(partial[:, index], [0], [result.view(-1)], acc_dtype, [acc_dtype], [0])
+    if need_partial:
+        block_n = min(next_power_of_2(N), 32)
+        _WEIGHT_BIAS_GRADS((cdiv(N, block_n),), partial, partial if dw is None else dw, partial if db is None else db,
+                           programs, N, NEED_W=need_dw, NEED_B=need_db, BLOCK_P=min(next_power_of_2(programs), 64),
+                           BLOCK_N=block_n, ACC=acc, num_warps=4)
     return dx, dw, db
 
 
