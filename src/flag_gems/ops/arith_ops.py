@@ -448,7 +448,7 @@ def _no_negative_integer_power(self, exponent):
 remainder, remainder_, _remainder_unsupported, _remainder_inplace_unsupported = _binary(
     REMAINDER, _no_integer_zero_divisor)
 fmod, fmod_, _fmod_unsupported, _fmod_inplace_unsupported = _binary(FMOD, _no_integer_zero_divisor)
-pow, pow_, _pow_unsupported, _pow_inplace_unsupported = _binary(POW, _no_negative_integer_power)
+_, pow_, _pow_unsupported, _pow_inplace_unsupported = _binary(POW, _no_negative_integer_power)
 maximum, _, _maximum_unsupported, _ = _binary(MAXIMUM)
 minimum, _, _minimum_unsupported, _ = _binary(MINIMUM)
 fmax, _, _fmax_unsupported, _ = _binary(FMAX)
@@ -457,6 +457,28 @@ hypot, hypot_, _hypot_unsupported, _hypot_inplace_unsupported = _binary(HYPOT)
 atan2, atan2_, _atan2_unsupported, _atan2_inplace_unsupported = _binary(ATAN2)
 copysign, copysign_, _copysign_unsupported, _copysign_inplace_unsupported = _binary(COPYSIGN)
 nextafter, nextafter_, _nextafter_unsupported, _nextafter_inplace_unsupported = _binary(NEXTAFTER)
+
+
+def _number_in_dtype(number, dtype):
+    """``number`` as PyTorch's kernels see it beside tensors of result ``dtype``: cast to
+    it first, so an int wraps (255 ** int8 is (-1) ** int8) and a float rounds to a half
+    type (70000 ** fp16 is inf). fp32 and fp64 numbers reach the kernel rounded alike."""
+    if dtype in (torch.float16, torch.bfloat16):
+        return torch.tensor(number, dtype=dtype).item()
+    if type(number) is int and not dtype.is_floating_point:
+        info = torch.iinfo(dtype)
+        return (number - info.min) % (1 << info.bits) + info.min
+    return number
+
+
+def pow(self, exponent, *, out=None):
+    """``self ** exponent``; ``self`` may be a number (pow.Scalar)."""
+    if not isinstance(self, torch.Tensor):
+        result_dtype = POW.dtypes((self, exponent))[1]
+        self = _number_in_dtype(self, result_dtype)
+        if out is None:  # pow.Scalar's result is contiguous whatever the exponent's layout
+            out = torch.empty(exponent.shape, dtype=result_dtype, device=exponent.device)
+    return POW((self, exponent), (), out)
 
 
 def rsub(self, other, *, alpha=1, out=None):
@@ -626,9 +648,8 @@ ATEN = (
     + aten_rows("fmod", fmod, fmod_, _fmod_unsupported, _fmod_inplace_unsupported,
                 ("Tensor", "Scalar", "Tensor_out", "Scalar_out"))
     + aten_rows("pow", pow, None, _pow_unsupported, None,
-                ("Tensor_Tensor", "Tensor_Scalar", "Tensor_Tensor_out", "Tensor_Scalar_out"))
-    # pow.Scalar (a number raised to a tensor) stays native: PyTorch's CUDA kernel for it
-    # hands a CUDA tensor to a Scalar argument, which its own boxed fallback rejects.
+                ("Tensor_Tensor", "Tensor_Scalar", "Scalar", "Tensor_Tensor_out", "Tensor_Scalar_out",
+                 "Scalar_out"))
     + [Row("pow_.Scalar", pow_, _pow_inplace_unsupported), Row("pow_.Tensor", pow_, _pow_inplace_unsupported)]
     + aten_rows("maximum", maximum, None, _maximum_unsupported, None, ("", "out"))
     + aten_rows("minimum", minimum, None, _minimum_unsupported, None, ("", "out"))
