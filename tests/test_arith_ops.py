@@ -471,8 +471,6 @@ def test_pow_number_base_rounds_to_the_result_dtype():
     check_number_base(0.1, torch.tensor([3.0, 0.5], dtype=torch.float64, device=DEVICE))  # fp64 kept exact
 
 
-@pytest.mark.xfail(strict=True, reason="router._rewrap turns native's wrapped 255 into torch.tensor(255, "
-                   "dtype=int8), which overflows, where native's own cast wraps")
 def test_native_pow_number_base_out_of_range_zero_dim():
     # Native pow.Scalar redispatches to pow.Tensor_Tensor_out (our row, here inactive) with
     # the number wrapped; the router's fallback re-wraps it in the 0-d exponent's dtype.

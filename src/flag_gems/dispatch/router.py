@@ -138,7 +138,8 @@ def _rewrap(args, positions):
             dtype = tensors[0].dtype
             for t in tensors[1:]:
                 dtype = torch.promote_types(dtype, t.dtype)
-        args[i] = torch.tensor(value, dtype=dtype)
+        # Through the widest type of its kind, then cast: an out-of-range number wraps as aten's cast does.
+        args[i] = torch.tensor(value, dtype=_WIDEST[kind]).to(dtype)
     return args
 
 
