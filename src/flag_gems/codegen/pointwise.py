@@ -192,7 +192,8 @@ SMALL_TENSOR = 65536
 
 def flat_config(size, itemsize, tensors):
     """(BLOCK, num_warps) of the flat kernel for ``size`` elements rounded up to a power
-    of two (at least 128), ``itemsize`` bytes at most per element, ``tensors`` inputs."""
+    of two (at least 128), ``itemsize`` bytes in the widest element, ``tensors`` tensor
+    operands."""
     return (size if size <= 1024 else 2048), 4
 
 
@@ -401,10 +402,10 @@ class Pointwise:
                 continue
             args.append(int(value) if isinstance(value, bool) else value)
             pattern += "S"
-        if INTERPRETED and out.dtype == torch.bfloat16:
+        out_dtype = out.dtype
+        if INTERPRETED and out_dtype == torch.bfloat16:
             compute_dtype = torch.float32  # the interpreter garbles integer and fp64 -> bf16 casts
         compute = TL_DTYPE[compute_dtype]
-        out_dtype = out.dtype
         out_bool = out_dtype == torch.bool
         first_dtype = tensors[0].dtype if tensors else out_dtype
         shape, out_strides = out.shape, out.stride()
@@ -431,12 +432,13 @@ class Pointwise:
         flat_strides = [st[d] for st in strides for d in range(rank)]
         index64 = max(span, numel) >= _INT32_LIMIT
         launcher = self._launcher(pattern, rank)
-        raw = (next_power_of_2(n_rows), next_power_of_2(sizes[-1]), rank > 1 and any(st[-1] != 1 for st in strides),
-               out_dtype, first_dtype)
+        transposed = rank > 1 and any(st[-1] != 1 for st in strides)
+        raw = (next_power_of_2(n_rows), next_power_of_2(sizes[-1]), transposed, out_dtype, first_dtype)
         config = STRIDED_TUNER.cached(raw)
         if config is None:
             launch = partial(_launch_strided, launcher, args, sizes, flat_strides, n_rows, compute, out_bool, index64)
-            config = STRIDED_TUNER.resolve(raw, _scratch_runner(out, launch) if raw[0] * raw[1] > SMALL_TENSOR else None)
+            tunable = raw[0] * raw[1] > SMALL_TENSOR
+            config = STRIDED_TUNER.resolve(raw, _scratch_runner(out, launch) if tunable else None)
         _launch_strided(launcher, args, sizes, flat_strides, n_rows, compute, out_bool, index64, config, out)
         return out
 
