@@ -161,3 +161,28 @@ def test_cpp_routes_decline_what_they_do_not_cover(c_operators):
             assert torch.equal(result, expected)
         else:
             assert_close(result, expected, result.dtype)
+
+
+def test_c_path_launches_with_the_chosen_block(c_operators, monkeypatch):
+    """The wrappers launch with the block the tuner chose for the call's size (here a vendor's,
+    smaller than the heuristic's 2048), and forget it when the tuners forget their choices."""
+    a, b = torch.randn(3000, device=DEVICE), torch.randn(3000, device=DEVICE)
+    with monkeypatch.context() as patch:
+        patch.setitem(flag_gems.runtime.selected_vendor().configs, "pointwise_flat",
+                      lambda size, itemsize, tensors: (256, 4))
+        flag_gems.tuning.forget_choices()
+        with flag_gems.use_gems():
+            torch.add(a, b)  # Python compiles BLOCK=256 and teaches it
+            before = c_operators.routed_calls()
+            routed = torch.add(a, b)
+            assert c_operators.routed_calls() == before + 1
+    # A grid computed for 2048-element programs would leave most of the result unwritten.
+    assert_close(routed, a.double() + b.double(), torch.float32)
+    flag_gems.tuning.forget_choices()
+    with flag_gems.use_gems():
+        before = c_operators.routed_calls()
+        torch.add(a, b)  # the wrappers forgot their kernel: Python again, with the heuristic
+        assert c_operators.routed_calls() == before
+        again = torch.add(a, b)
+        assert c_operators.routed_calls() == before + 1
+    assert_close(again, a.double() + b.double(), torch.float32)

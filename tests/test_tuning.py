@@ -17,8 +17,10 @@ import torch
 import yaml
 
 import flag_gems
-from flag_gems import pretune, tuning
+from flag_gems import pretune, runtime, tuning
+from flag_gems.codegen import pointwise
 from flag_gems.ops import matmul_ops
+from flag_gems.testing import assert_close
 from flag_gems.tuning import __main__ as cache_cli
 from flag_gems.tuning import shapes, tuner
 
@@ -219,6 +221,107 @@ def test_mm_tuned_results_are_right():
     assert tuning.stats()["tuned"] == 2
 
 
+# -- the pointwise generator's kernels ----------------------------------------------------------
+
+BIG = 70000  # elements: above pointwise.SMALL_TENSOR, so tunable; its flat bucket is 131072
+
+
+def _stored_keys(kernel):
+    return sorted(json.loads(row["key"]) for row in tuning.store().rows(kernel))
+
+
+def test_pointwise_keys_and_heuristics():
+    f16, f32 = torch.float16, torch.float32
+    assert pointwise._flat_key(131072, "TTS", f16, f16) == (131072, 2, 2)
+    assert pointwise._flat_key(131072, "TT", torch.bool, f32) == (131072, 4, 2)  # a comparison: its input is widest
+    assert pointwise._strided_key(256, 512, True, f32, f16) == (256, 512, True, 4)
+    # The heuristics are the rules the kernels had before they were tunable.
+    for size, block in ((128, 128), (512, 512), (1024, 1024), (2048, 2048), (1 << 24, 2048)):
+        assert pointwise.flat_config(size, 4, 1) == (block, 4)
+    assert pointwise.strided_config(1024, 4096, False, 2) == (4, 1024, 4)
+    assert pointwise.strided_config(1024, 4096, True, 2) == (64, 64, 4)  # transposed: square tiles
+    assert pointwise.strided_config(2, 8, False, 2) == (2, 8, 4)
+    assert [c for c in pointwise.flat_space() if pointwise._flat_fits((2048, 2, 1), c)] == \
+        [(2048, 8), (1024, 4), (2048, 16), (1024, 8), (2048, 4)]
+    assert all(c[0] <= 8 and c[1] <= 4096 for c in pointwise.strided_space()
+               if pointwise._strided_fits((8, 4096, False, 4), c))
+
+
+def test_pointwise_quick_tunes_a_bucket_once(monkeypatch):
+    monkeypatch.setenv("GEMS_TUNE_MAX_CONFIGS", "2")
+    tuning.set_tuning_mode("quick")
+    x, y = make((BIG,), torch.float32), make((100000,), torch.float32)  # one bucket
+    small = x[:1000]  # never tuned: the heuristic, whatever the mode
+    with flag_gems.use_gems():
+        results = [torch.exp(x), torch.exp(y), torch.exp(small), torch.exp(x)]
+    for source, result in zip((x, y, small, x), results):
+        assert_close(result, torch.exp(source.double()), torch.float32)
+    counts = tuning.stats()
+    assert counts["tuned"] == 1 and counts["timed"] == 2 and counts["heuristic"] == 1
+    assert _stored_keys("pointwise_flat") == [[131072, 4, 1]]
+    assert pointwise.FLAT_TUNER.cached((131072, "T", torch.float32, torch.float32)) is not None
+
+    tuning.set_tuning_mode("cache")  # memos (and the C++ wrappers' kernels) are forgotten
+    assert pointwise.FLAT_TUNER.cached((131072, "T", torch.float32, torch.float32)) is None
+    with flag_gems.use_gems():
+        again = torch.exp(y)
+    assert_close(again, torch.exp(y.double()), torch.float32)
+    assert tuning.stats()["from_cache"] == 1 and tuning.stats()["tuned"] == 1
+
+
+def test_pointwise_results_with_other_configs(monkeypatch):
+    """A vendor's configs instead of the heuristic's: flat, strided (transposed, broadcast), in place."""
+    configs = runtime.selected_vendor().configs
+    monkeypatch.setitem(configs, "pointwise_flat", lambda size, itemsize, tensors: (128, 4))  # many programs
+    monkeypatch.setitem(configs, "pointwise_strided", lambda rows, last, transposed, itemsize: (2, 16, 4))
+    tuning.forget_choices()
+    tuning.decisions(clear=True)
+    a, c = make((37, 50), torch.float16), make((50, 37), torch.float16)
+    expected = [a.double() * 2, a.double() + c.t().double(), a.double() * a[0].double(), a.double() - c.t().double()]
+    with flag_gems.use_gems():
+        flat = a * 2.0
+        transposed = a + c.t()
+        broadcast = a * a[0]
+        in_place = a.clone()
+        in_place.sub_(c.t())
+    for result, reference in zip((flat, transposed, broadcast, in_place), expected):
+        assert_close(result, reference, torch.float16)
+    chosen = {(d["kernel"], json.dumps(d["config"])) for d in tuning.decisions()}
+    assert chosen == {("pointwise_flat", '{"BLOCK": 128, "num_warps": 4}'),
+                      ("pointwise_strided", '{"BLOCK_R": 2, "BLOCK_C": 16, "num_warps": 4}')}
+
+
+def test_pointwise_tuning_never_writes_the_callers_tensor(monkeypatch):
+    """In place (the output is an input) and strided (a transposed operand): candidates run
+    into scratch, so the caller's tensor changes once, by the chosen config's launch."""
+    monkeypatch.setenv("GEMS_TUNE_MAX_CONFIGS", "3")
+    tuning.set_tuning_mode("quick")
+    x = make((300, 400), torch.float32)
+    other = make((400, 300), torch.float32).t()
+    start = x.clone()
+    untouched = []
+
+    def clock(run, config):
+        before = x.clone()
+        run(config)
+        untouched.append(torch.equal(x, before))
+        return float(config[0])
+
+    monkeypatch.setattr(tuner, "_measure_ms", clock)
+    tuning.decisions(clear=True)
+    with flag_gems.use_gems():
+        x.mul_(3.0)  # flat
+        x.add_(other)  # strided, transposed
+        y = x - other  # the strided key again: no tuning
+    assert_close(x, start.double() * 3 + other.double(), torch.float32)
+    assert_close(y, x.double() - other.double(), torch.float32)
+    assert untouched and all(untouched) and len(untouched) == tuning.stats()["timed"]
+    assert tuning.stats()["tuned"] == 2
+    assert {d["kernel"] for d in tuning.decisions() if d["origin"] == "tuned"} == \
+        {"pointwise_flat", "pointwise_strided"}
+    assert _stored_keys("pointwise_strided") == [[512, 512, True, 4]]
+
+
 # -- the store: several processes, corruption ---------------------------------------------------
 
 
@@ -346,6 +449,32 @@ def test_pretune(tmp_path, capsys, monkeypatch):
     assert "no tunable kernel" in next(line for line in table if line.startswith("_softmax"))
     assert len(tuning.store().rows("mm")) == 4
     assert tuning.tuning_mode() == "cache"  # full only while pretune ran
+
+
+def test_pretune_pointwise(tmp_path, capsys, monkeypatch):
+    """Pretune shows the pointwise kernels' choices, and a new process reads them."""
+    monkeypatch.setenv("GEMS_TUNE_MAX_CONFIGS", "2")
+    file = _write(tmp_path / "shapes.yaml", [
+        {"op": "exp", "dtype": "float32", "shapes": [[[BIG]], [[100]]]},
+        {"op": "add.Tensor", "dtype": "float16",
+         "shapes": [[[300, 400], {"shape": [300, 400], "stride": [1, 300]}]]},
+    ])
+    assert pretune.main(["--shapes", file, "--mode", "quick"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    big, small = [line for line in table if line.startswith("exp ")]
+    assert "pointwise_flat: BLOCK=" in big and "(tuned)" in big
+    assert "pointwise_flat: BLOCK=128 num_warps=4 (heuristic)" in small  # tiny tensors are never tuned
+    added = next(line for line in table if line.startswith("add.Tensor "))
+    assert "pointwise_strided: BLOCK_R=" in added and "(tuned)" in added
+    stats = _python(
+        "import json, torch, flag_gems\n"
+        "from flag_gems import tuning\n"
+        f"x = torch.randn({BIG}, device=flag_gems.device)\n"
+        "with flag_gems.use_gems():\n"
+        "    torch.exp(x)\n"
+        "print(json.dumps(tuning.stats()))\n", dict(os.environ, GEMS_TUNE="quick", PYTHONPATH=SRC))
+    counts = json.loads(stats.splitlines()[-1])
+    assert counts["tuned"] == 0 and counts["timed"] == 0 and counts["from_cache"] == 1
 
 
 @pytest.mark.parametrize("entry, message", [

@@ -12,14 +12,18 @@ tensor/number operands:
 - a strided kernel per rank left after collapsing mergeable dims, that tiles
   [outer rows x last dim] so index arithmetic is paid per row, not per element.
 
-64-bit indexing is switched on only when an offset can pass 2**31.
+64-bit indexing is switched on only when an offset can pass 2**31. Block sizes
+and warps come from two tuners (``pointwise_flat``, ``pointwise_strided``): an
+untuned size runs the heuristic, a tuned one what the tuning cache holds.
 """
 
 import itertools
+from functools import partial
 
 import torch
 import triton.language as tl
 
+from .. import runtime, tuning
 from ..csrc import Served, prebuilt
 from .cache import load_generated
 from .launch import INTERPRETED, Launcher, cdiv, next_power_of_2
@@ -179,11 +183,117 @@ def _is_dense(shape, strides):
     return True
 
 
-def flat_block(n):
-    """Elements per program of the flat kernel (csrc/pointwise_fast.cpp mirrors this)."""
-    if n <= 1024:
-        return max(next_power_of_2(n), 128)
-    return 2048
+# ---- configs: a heuristic per kernel (a vendor may override it), then the tuners
+
+# Up to this many elements a call always runs the heuristic: it takes a few
+# microseconds whatever the config, so timing candidates would only cost compiles.
+SMALL_TENSOR = 65536
+
+
+def flat_config(size, itemsize, tensors):
+    """(BLOCK, num_warps) of the flat kernel for ``size`` elements rounded up to a power
+    of two (at least 128), ``itemsize`` bytes in the widest element, ``tensors`` tensor
+    operands."""
+    return (size if size <= 1024 else 2048), 4
+
+
+def strided_config(rows, last, transposed, itemsize):
+    """(BLOCK_R, BLOCK_C, num_warps) of the strided kernel for ``rows`` x ``last`` (both
+    rounded up to powers of two); ``transposed``: some operand's last dim is not its
+    contiguous one, so square tiles serve both layouts."""
+    block_c = min(last, 64 if transposed else 1024)
+    return min(rows, max(1, 4096 // block_c)), block_c, 4
+
+
+def flat_space():
+    """Candidates, likeliest first: 4 to 32 elements a thread."""
+    return [(4096, 4), (4096, 8), (8192, 8), (2048, 8), (1024, 4), (8192, 16), (16384, 16), (4096, 16),
+            (2048, 16), (1024, 8), (2048, 4)]
+
+
+def strided_space():
+    """Candidates, likeliest first: tiles of 2k to 8k elements, of every row length."""
+    tiles = [(4096, 4), (8192, 8), (4096, 8), (2048, 4)]
+    return [(tile // c, c, warps) for tile, warps in tiles for c in (1024, 512, 256, 128, 64, 32, 16, 2048, 4096)
+            if c <= tile]
+
+
+def _widest(out_dtype, first_dtype):
+    return max(out_dtype.itemsize, first_dtype.itemsize)
+
+
+# Raw keys, built per call from values at hand: flat (size, pattern, out dtype, first
+# tensor's dtype); strided (rows, last, transposed, out dtype, first tensor's dtype),
+# sizes rounded up to powers of two. The first tensor and the output cover the widest
+# operand of every same-dtype or promoting call.
+def _flat_key(size, pattern, out_dtype, first_dtype):
+    return size, _widest(out_dtype, first_dtype), pattern.count("T")
+
+
+def _strided_key(rows, last, transposed, out_dtype, first_dtype):
+    return rows, last, transposed, _widest(out_dtype, first_dtype)
+
+
+def _flat_heuristic(*raw):
+    return runtime.config("pointwise_flat", flat_config)(*_flat_key(*raw))
+
+
+def _strided_heuristic(*raw):
+    return runtime.config("pointwise_strided", strided_config)(*_strided_key(*raw))
+
+
+def _flat_fits(key, config):
+    return config[0] <= key[0]
+
+
+def _strided_fits(key, config):
+    return config[0] <= key[0] and config[1] <= key[1]
+
+
+_TAUGHT = set()  # (compiled kernel, size) pairs handed to the C++ wrappers
+
+
+def _forget_cpp_kernels():
+    """The C++ wrappers launch with the flat configs chosen so far: they go too."""
+    _TAUGHT.clear()
+    extension = prebuilt()
+    if extension is not None:
+        extension.clear_kernels()
+
+
+_GENERATOR = [_header, _params, _decorator, _operand_lines, _formula_args, _store]
+FLAT_TUNER = tuning.Tuner("pointwise_flat", heuristic=_flat_heuristic, space=flat_space, key=_flat_key,
+                          prune=_flat_fits, sources=[flat_source, *_GENERATOR], fields=("BLOCK", "num_warps"),
+                          on_forget=_forget_cpp_kernels)
+STRIDED_TUNER = tuning.Tuner("pointwise_strided", heuristic=_strided_heuristic, space=strided_space,
+                             key=_strided_key, prune=_strided_fits, sources=[strided_source, *_GENERATOR],
+                             fields=("BLOCK_R", "BLOCK_C", "num_warps"))
+
+
+def _launch_flat(launcher, args, numel, compute, out_bool, config, target):
+    block, warps = config
+    return launcher((cdiv(numel, block),), *args, target, numel, BLOCK=block, COMPUTE=compute, OUT_BOOL=out_bool,
+                    INDEX64=numel >= _INT32_LIMIT, num_warps=warps)
+
+
+def _launch_strided(launcher, args, sizes, strides, n_rows, compute, out_bool, index64, config, target):
+    block_r, block_c, warps = config
+    grid = (cdiv(n_rows, block_r) * cdiv(sizes[-1], block_c),)
+    launcher(grid, *args, target, *sizes, *strides, n_rows, BLOCK_R=block_r, BLOCK_C=block_c, COMPUTE=compute,
+             OUT_BOOL=out_bool, INDEX64=index64, num_warps=warps)
+
+
+def _scratch_runner(out, launch):
+    """run(config) for a tuner: ``launch(config, target)`` into a scratch tensor laid out
+    as ``out``; never into ``out``, which is the caller's and may be an input too."""
+    scratch = []
+
+    def run(config):
+        if not scratch:
+            scratch.append(torch.empty_strided(out.shape, out.stride(), dtype=out.dtype, device=out.device))
+        launch(config, scratch[0])
+
+    return run
 
 
 # Operand patterns the C++ wrappers launch (csrc/pointwise_fast.cpp's Pattern).
@@ -203,7 +313,6 @@ class Pointwise:
         # for operators whose result dtype follows from their input dtype alone.
         self.cpp_id = next(_CPP_IDS) if launch_from_cpp else None
         self._cpp = None  # the C++ extension, once it holds one of our kernels
-        self._taught = set()  # compiled kernels already offered to it
         self._kernels = {}
 
     def fast(self, *args):
@@ -226,8 +335,9 @@ class Pointwise:
             Served.count += 1
         return result
 
-    def _teach_cpp(self, compiled, pattern, tensors, out, args, numel, block):
-        """Hand a just-run flat kernel to the C++ wrappers when its call is one they make."""
+    def _teach_cpp(self, compiled, pattern, tensors, out, args, numel, size, block):
+        """Hand a just-run flat kernel to the C++ wrappers when its call is one they make:
+        for the calls of its ``size`` (numel rounded as the C++ size class), ``block`` a program."""
         extension = prebuilt()
         code = _CPP_PATTERNS.get(pattern)
         if extension is None or code is None or not 2 <= numel < _INT32_LIMIT:
@@ -248,7 +358,7 @@ class Pointwise:
         alignment = {t.data_ptr() % 16 == 0 for t in (*tensors, out)}
         if len(alignment) != 1:
             return  # compiled for mixed alignment: no single C++ key describes it
-        extension.register_kernel(self.cpp_id, code, dtype, alignment.pop(), numel % 16 == 0, block,
+        extension.register_kernel(self.cpp_id, code, dtype, alignment.pop(), numel % 16 == 0, size, block,
                                   compiled.function, metadata.num_warps * 32, metadata.shared, out.dtype)
         self._cpp = extension
 
@@ -292,42 +402,44 @@ class Pointwise:
                 continue
             args.append(int(value) if isinstance(value, bool) else value)
             pattern += "S"
-        if INTERPRETED and out.dtype == torch.bfloat16:
+        out_dtype = out.dtype
+        if INTERPRETED and out_dtype == torch.bfloat16:
             compute_dtype = torch.float32  # the interpreter garbles integer and fp64 -> bf16 casts
         compute = TL_DTYPE[compute_dtype]
-        out_bool = out.dtype == torch.bool
+        out_bool = out_dtype == torch.bool
+        first_dtype = tensors[0].dtype if tensors else out_dtype
         shape, out_strides = out.shape, out.stride()
         if all(t.shape == shape and t.stride() == out_strides for t in tensors) and (
             out.is_contiguous() or _is_dense(shape, out_strides)
         ):
-            block = flat_block(numel)
-            compiled = self._launcher(pattern, None)(
-                (cdiv(numel, block),), *args, out, numel,
-                BLOCK=block, COMPUTE=compute, OUT_BOOL=out_bool, INDEX64=numel >= _INT32_LIMIT,
-                num_warps=4,
-            )
-            if teach_cpp and self.cpp_id is not None and compiled is not None and compiled not in self._taught:
-                self._taught.add(compiled)
-                self._teach_cpp(compiled, pattern, tensors, out, args, numel, block)
+            launcher = self._launcher(pattern, None)
+            # numel rounded up to a power of two, at least 128 (csrc/pointwise_fast.cpp's size class)
+            raw = (1 << ((numel - 1) | 127).bit_length(), pattern, out_dtype, first_dtype)
+            config = FLAT_TUNER.cached(raw)
+            if config is None:
+                launch = partial(_launch_flat, launcher, args, numel, compute, out_bool)
+                config = FLAT_TUNER.resolve(raw, _scratch_runner(out, launch) if raw[0] > SMALL_TENSOR else None)
+            compiled = _launch_flat(launcher, args, numel, compute, out_bool, config, out)
+            if teach_cpp and self.cpp_id is not None and compiled is not None and (compiled, raw[0]) not in _TAUGHT:
+                _TAUGHT.add((compiled, raw[0]))
+                self._teach_cpp(compiled, pattern, tensors, out, args, numel, raw[0], config[0])
             return out
         all_strides = [broadcast_strides(t, shape) for t in tensors] + [list(out_strides)]
         sizes, strides = collapse(list(shape), all_strides)
         rank = len(sizes)
-        last = sizes[-1]
-        n_rows = numel // last
-        if any(st[-1] != 1 for st in strides) and rank > 1:
-            block_c = min(next_power_of_2(last), 64)  # transposed: square tiles
-        else:
-            block_c = min(next_power_of_2(last), 1024)
-        block_r = min(next_power_of_2(n_rows), max(1, 4096 // block_c))
+        n_rows = numel // sizes[-1]
         span = max(sum((s - 1) * abs(st[d]) for d, s in enumerate(sizes)) for st in strides)
         flat_strides = [st[d] for st in strides for d in range(rank)]
-        grid = (cdiv(n_rows, block_r) * cdiv(last, block_c),)
-        self._launcher(pattern, rank)(
-            grid, *args, out, *sizes, *flat_strides, n_rows,
-            BLOCK_R=block_r, BLOCK_C=block_c, COMPUTE=compute, OUT_BOOL=out_bool,
-            INDEX64=max(span, numel) >= _INT32_LIMIT, num_warps=4,
-        )
+        index64 = max(span, numel) >= _INT32_LIMIT
+        launcher = self._launcher(pattern, rank)
+        transposed = rank > 1 and any(st[-1] != 1 for st in strides)
+        raw = (next_power_of_2(n_rows), next_power_of_2(sizes[-1]), transposed, out_dtype, first_dtype)
+        config = STRIDED_TUNER.cached(raw)
+        if config is None:
+            launch = partial(_launch_strided, launcher, args, sizes, flat_strides, n_rows, compute, out_bool, index64)
+            tunable = raw[0] * raw[1] > SMALL_TENSOR
+            config = STRIDED_TUNER.resolve(raw, _scratch_runner(out, launch) if tunable else None)
+        _launch_strided(launcher, args, sizes, flat_strides, n_rows, compute, out_bool, index64, config, out)
         return out
 
 

@@ -1,8 +1,10 @@
 // Launch already-compiled Triton pointwise kernels from C++, for the calls
 // that dominate small-tensor workloads: contiguous tensors of one dtype and
 // one shape, optionally with one number. Python compiles each kernel once
-// (through Triton) and hands us its CUfunction; from then on a call costs one
-// output allocation and one cuLaunchKernel, with no Python in between.
+// (through Triton) and hands us its CUfunction with the block size its tuner
+// chose for the call's size class (numel rounded up to a power of two); from
+// then on a call costs one output allocation and one cuLaunchKernel, with no
+// Python in between.
 //
 // Triton's kernel parameters are its non-constexpr arguments in order,
 // followed by two scratch pointers (global, profile); we only register
@@ -50,18 +52,20 @@ struct Compiled {
   CUfunction function;
   unsigned threads;
   unsigned shared;
+  int64_t block;  // elements per program: the config the tuner chose for this size class
   at::ScalarType result;
 };
 
 // The operand patterns we launch (the kernel's leading parameters).
 enum Pattern : uint64_t { kUnary = 1, kBinary = 2, kBinaryInt = 3, kTensorFloat = 4 };
 
-// What Triton specialised the kernel on, besides the operator, pattern and block size.
+// What Triton specialised the kernel on, besides the operator and pattern, and the size
+// class its config was chosen for.
 uint64_t key_of(int64_t op, int64_t pattern, at::ScalarType dtype, bool aligned, bool numel_by_16,
-                int64_t block) {
+                int64_t size_class) {
   return (static_cast<uint64_t>(op) << 44) | (static_cast<uint64_t>(pattern) << 40) |
          (static_cast<uint64_t>(dtype) << 24) | (static_cast<uint64_t>(aligned) << 23) |
-         (static_cast<uint64_t>(numel_by_16) << 22) | static_cast<uint64_t>(block);
+         (static_cast<uint64_t>(numel_by_16) << 22) | static_cast<uint64_t>(size_class);
 }
 
 std::unordered_map<uint64_t, Compiled>& kernels() {
@@ -69,23 +73,28 @@ std::unordered_map<uint64_t, Compiled>& kernels() {
   return table;
 }
 
-// Must match flag_gems.codegen.pointwise.flat_block.
-int64_t flat_block(int64_t n) {
-  if (n > 1024) return 2048;
-  int64_t block = 128;
-  while (block < n) block *= 2;
-  return block;
+// log2 of n rounded up to a power of two, at least 128 (n >= 1): the size the Python
+// side keys its flat configs by (flag_gems.codegen.pointwise, the flat raw key).
+int64_t size_class(int64_t n) {
+  return 64 - __builtin_clzll(static_cast<uint64_t>(n - 1) | 127);
 }
 
 bool aligned16(const at::Tensor& t) {
   return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0;
 }
 
+// ``size``: a power of two >= 128, the rounded numel the kernel's ``block`` was chosen for.
 void register_kernel(int64_t op, int64_t pattern, at::ScalarType dtype, bool aligned, bool numel_by_16,
-                     int64_t block, int64_t function, int64_t threads, int64_t shared, at::ScalarType result) {
-  kernels()[key_of(op, pattern, dtype, aligned, numel_by_16, block)] =
+                     int64_t size, int64_t block, int64_t function, int64_t threads, int64_t shared,
+                     at::ScalarType result) {
+  kernels()[key_of(op, pattern, dtype, aligned, numel_by_16, size_class(size))] =
       Compiled{reinterpret_cast<CUfunction>(function), static_cast<unsigned>(threads),
-               static_cast<unsigned>(shared), result};
+               static_cast<unsigned>(shared), block, result};
+}
+
+// The tuners forgot their choices (another mode, another cache): Python teaches us again.
+void clear_kernels() {
+  kernels().clear();
 }
 
 bool plain(const at::Tensor& t) {
@@ -107,11 +116,10 @@ c10::optional<at::Tensor> launch(int64_t op, int64_t pattern, std::initializer_l
       return c10::nullopt;
     }
   }
-  const int64_t block = flat_block(n);
   bool aligned = true;
   for (const at::Tensor* t : inputs) aligned = aligned && aligned16(*t);
   // A fresh allocation is aligned, so the inputs decide which kernel applies.
-  auto found = kernels().find(key_of(op, pattern, a.scalar_type(), aligned, n % 16 == 0, block));
+  auto found = kernels().find(key_of(op, pattern, a.scalar_type(), aligned, n % 16 == 0, size_class(n)));
   if (found == kernels().end() || launch_kernel() == nullptr) return c10::nullopt;
   const Compiled& kernel = found->second;
 
@@ -134,7 +142,7 @@ c10::optional<at::Tensor> launch(int64_t op, int64_t pattern, std::initializer_l
   params[count++] = &scratch;
   params[count++] = &scratch;
   CUstream stream = c10::cuda::getCurrentCUDAStream(a.get_device()).stream();
-  const unsigned grid = static_cast<unsigned>((n + block - 1) / block);
+  const unsigned grid = static_cast<unsigned>((n + kernel.block - 1) / kernel.block);
   int status = launch_kernel()(kernel.function, grid, 1, 1, kernel.threads, 1, 1, kernel.shared, stream,
                                params, nullptr);
   TORCH_CHECK(status == 0, "flag_gems: cuLaunchKernel failed with CUDA error ", status);
@@ -298,6 +306,7 @@ int64_t routed_calls() {
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("register_kernel", &register_kernel, "register a compiled flat pointwise kernel");
+  m.def("clear_kernels", &clear_kernels, "forget every registered kernel");
   m.def("unary", &unary, "launch a registered unary kernel, or return None");
   m.def("binary", &binary, "launch a registered binary kernel, or return None");
   m.def("tensor_float", &tensor_float, "launch a registered tensor-and-float kernel, or return None");

@@ -76,9 +76,12 @@ def forced(mode):
 
 
 def forget_choices():
-    """Empty every tuner's memo: the next call of each key asks the cache again."""
+    """Empty every tuner's memo (and what its ``on_forget`` drops): the next call of
+    each key asks the cache again."""
     for tuner in list(_TUNERS.values()):
         tuner._memo.clear()
+        if tuner.on_forget is not None:
+            tuner.on_forget()
 
 
 def max_configs():
@@ -200,15 +203,19 @@ class Tuner:
     sources    kernels (or text) whose source, with the space, makes the source hash
     fields     names of a tuple config's items, for readable cache entries
     native     True when ``run(NATIVE)`` runs PyTorch's kernel as a candidate
+    on_forget  called when the memo is emptied, to drop choices copied elsewhere
+               (the pointwise kernels' C++ launch table)
     """
 
-    def __init__(self, name, *, heuristic, space, key, prune=None, sources=(), fields=None, native=False):
+    def __init__(self, name, *, heuristic, space, key, prune=None, sources=(), fields=None, native=False,
+                 on_forget=None):
         self.name = name
         self.heuristic = heuristic
         self.key = key
         self.prune = prune
         self.fields = tuple(fields) if fields else None
         self.native = native
+        self.on_forget = on_forget
         self._default_space = space
         self._sources = tuple(sources)
         self._space = None
