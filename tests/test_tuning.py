@@ -563,3 +563,33 @@ def test_no_tuning_after_pretune_in_a_new_process(tmp_path):
         "print(json.dumps(tuning.stats()))\n", dict(env, GEMS_TUNE="full"))
     counts = json.loads(stats.splitlines()[-1])
     assert counts["tuned"] == 0 and counts["timed"] == 0 and counts["from_cache"] == 1
+
+
+def test_pretune_tunes_reductions(tmp_path, capsys, small_reductions_tune):
+    file = _write(tmp_path / "shapes.yaml", [
+        {"op": "sum.dim_IntList", "dtype": "float32", "shapes": [[[12, 40]]], "args": {"dim": [1]}},
+        {"op": "sum.dim_IntList", "dtype": "float16", "shapes": [[[12, 40]]], "args": {"dim": [0]}},
+        {"op": "amax", "dtype": "float32", "shapes": [[[12, 40]]], "args": {"dim": [-1]}},
+    ])
+    assert pretune.main(["--shapes", file]) == 0
+    table = capsys.readouterr().out.splitlines()
+    rows = [line for line in table if line.startswith(("sum", "amax"))]
+    assert len(rows) == 3 and all("(tuned)" in line for line in rows)
+    assert "reduce_rows: BLOCK_A=" in rows[0] and "reduce_cols: BLOCK_N=" in rows[1] and "reduce_rows" in rows[2]
+    assert len(tuning.store().rows("reduce_rows")) == 2 and len(tuning.store().rows("reduce_cols")) == 1
+
+
+def test_tuned_reduction_is_read_in_a_new_process(tmp_path):
+    env = dict(os.environ, GEMS_CACHE_DIR=str(tmp_path / "shared"), PYTHONPATH=SRC, GEMS_TUNE="full")
+    code = ("import json, torch, flag_gems\n"
+            "from flag_gems import tuning\n"
+            "from flag_gems.codegen import reduction\n"
+            "reduction.TUNED_FROM = 128\n"
+            "x = torch.randn(12, 40, device=flag_gems.device)\n"
+            "with flag_gems.use_gems():\n"
+            "    torch.argmax(x, 1)\n"
+            "print(json.dumps(tuning.stats()))\n")
+    first = json.loads(_python(code, env).splitlines()[-1])
+    again = json.loads(_python(code, env).splitlines()[-1])
+    assert first["tuned"] == 1 and first["from_cache"] == 0
+    assert again["tuned"] == 0 and again["timed"] == 0 and again["from_cache"] == 1

@@ -22,6 +22,12 @@ contiguous rows) and a cols kernel (K > 1: [BLOCK_N, BLOCK_K] tiles, coalesced
 along K) from these hooks. Long reductions with few outputs split N across
 programs; each writes its state, and a second pass of the same kernels
 combines the states and finishes, deterministically.
+
+Block sizes, warps and programs per multiprocessor come from the tuners
+``reduce_rows`` and ``reduce_cols`` (``flag_gems.tuning``): an untuned key runs
+``rows_config`` / ``cols_config``, which a vendor overrides with
+``configs["reduce_rows"]`` / ``configs["reduce_cols"]`` (same arguments, the
+same 4-tuples).
 """
 
 import builtins
