@@ -4,6 +4,7 @@ space and tiny shapes; fake kernels (sleeps) where only the machinery matters.""
 
 import json
 import logging
+import math
 import multiprocessing
 import os
 import random
@@ -18,13 +19,13 @@ import yaml
 
 import flag_gems
 from flag_gems import pretune, runtime, tuning
-from flag_gems.codegen import pointwise
+from flag_gems.codegen import pointwise, reduction
 from flag_gems.ops import matmul_ops
 from flag_gems.testing import assert_close
 from flag_gems.tuning import __main__ as cache_cli
 from flag_gems.tuning import shapes, tuner
 
-from conftest import DEVICE, make
+from conftest import DEVICE, ON_GPU, make
 
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
 
@@ -320,6 +321,142 @@ def test_pointwise_tuning_never_writes_the_callers_tensor(monkeypatch):
     assert {d["kernel"] for d in tuning.decisions() if d["origin"] == "tuned"} == \
         {"pointwise_flat", "pointwise_strided"}
     assert _stored_keys("pointwise_strided") == [[512, 512, True, 4]]
+def test_mm_asks_the_tuner_once_per_call(monkeypatch):
+    asked = []
+    choice = matmul_ops._choice
+    monkeypatch.setattr(matmul_ops, "_choice", lambda a, b: asked.append(1) or choice(a, b))
+    a, b = make((5, 8), torch.float32), make((8, 6), torch.float32)
+    with flag_gems.use_gems(include=["mm"]):
+        torch.mm(a, b)
+        assert len(asked) == 1
+        torch.mm(a, b, out=torch.empty(5, 6))
+    assert len(asked) == 2
+    torch.testing.assert_close(flag_gems.ops.mm(a, b), a @ b)
+    assert len(asked) == 3
+    torch.testing.assert_close(matmul_ops.mm(a, b), a @ b)  # the bare implementation asks for itself
+    assert len(asked) == 4
+
+
+# -- reductions: the rows and cols tuners -------------------------------------------------------
+
+
+@pytest.fixture
+def small_reductions_tune(monkeypatch):
+    """Reductions of 128 elements and more are tuned (by default 64K: smaller ones are one launch)."""
+    monkeypatch.setattr(reduction, "TUNED_FROM", 128)
+    monkeypatch.setenv("GEMS_TUNE_MAX_CONFIGS", "3")
+
+
+def _reductions(x):
+    """Row reductions (K == 1) of sum, amax and argmax, and a dim-0 (cols) sum."""
+    return {"sum": torch.sum(x, 1), "amax": torch.amax(x, 1), "argmax": torch.argmax(x, 1), "sum0": torch.sum(x, 0)}
+
+
+def test_reduction_quick_tunes_each_key_once(small_reductions_tune):
+    tuning.set_tuning_mode("quick")
+    x = make((12, 40), torch.float32)
+    native = _reductions(x)
+    with flag_gems.use_gems():
+        ours = _reductions(x)
+    for name in native:
+        torch.testing.assert_close(ours[name], native[name], rtol=1e-6, atol=1e-5)
+    assert tuning.stats()["tuned"] == 4 and tuning.stats()["timed"] >= 4
+    rows = {json.loads(r["key"])[0]: json.loads(r["config"]) for r in tuning.store().rows("reduce_rows")}
+    assert set(rows) == {"sum", "amax", "argmax"}  # one entry per reduction: their configs differ
+    # The fake clock times a config at its first item (BLOCK_A): the heuristic's 16 rows lose.
+    assert rows["sum"] == {"BLOCK_A": 4, "BLOCK_N": 64, "num_warps": 4, "programs_per_sm": 8} or ON_GPU
+    [cols] = tuning.store().rows("reduce_cols")
+    assert json.loads(cols["key"])[:5] == ["sum", 1, 1, 16, 64]  # A, N, K of a dim-0 sum
+
+    timed = tuning.stats()["timed"]
+    with flag_gems.use_gems():
+        again = _reductions(x)  # the memo answers
+        _reductions(make((13, 33), torch.float32))  # new raw keys in the same buckets: the cache answers
+    assert tuning.stats()["timed"] == timed and tuning.stats()["from_cache"] == 4
+    for name in native:
+        assert torch.equal(again[name], ours[name])
+
+    tuning.forget_choices()
+    with flag_gems.use_gems():
+        _reductions(x)
+    assert tuning.stats()["timed"] == timed and tuning.stats()["from_cache"] == 8
+
+
+def test_small_reductions_stay_on_the_heuristic():
+    tuning.set_tuning_mode("full")
+    tuning.decisions(clear=True)
+    x = make((12, 40), torch.float32)
+    with flag_gems.use_gems():
+        total = torch.sum(x, 1)
+    torch.testing.assert_close(total, x.sum(1))
+    assert tuning.stats()["tuned"] == 0 and tuning.stats()["heuristic"] == 1
+    [decision] = tuning.decisions()
+    assert decision["key"][2:4] == (0, 0)  # every small problem falls in one bucket
+    assert decision["config"] == dict(zip(reduction.ROWS_FIELDS, reduction.rows_config(12, 40, 1, 4)))
+
+
+def test_reduction_timing_never_writes_the_callers_out(small_reductions_tune, monkeypatch):
+    x = make((12, 40), torch.float32)
+    out = torch.full((12,), math.nan, device=DEVICE)
+    kept = torch.full((12, 1), math.nan, device=DEVICE)
+
+    def clock(run, config):
+        run(config)
+        assert out.isnan().all() and kept.isnan().all()  # candidates write scratch results
+        return float(config[0])
+
+    monkeypatch.setattr(tuner, "_measure_ms", clock)
+    tuning.set_tuning_mode("full")
+    with flag_gems.use_gems():
+        torch.sum(x, 1, out=out)
+        torch.amax(x, 1, keepdim=True, out=kept)
+        keepdim = torch.argmax(x, 1, keepdim=True)
+        transposed_out = torch.empty(40, 3, device=DEVICE).t()[:1].squeeze(0)  # a strided out
+        torch.sum(x, 0, out=transposed_out)
+    assert tuning.stats()["tuned"] == 4
+    torch.testing.assert_close(out, x.sum(1))
+    torch.testing.assert_close(kept, x.amax(1, keepdim=True))
+    assert torch.equal(keepdim, x.argmax(1, keepdim=True))
+    torch.testing.assert_close(transposed_out, x.sum(0))
+
+
+def _unique_configs(configs, fields):
+    """Configs that launch differently under the interpreter (num_warps does not matter there);
+    on a GPU every sixteenth config, each of which compiles."""
+    if ON_GPU:
+        return list(configs)[::16]
+    seen = {}
+    for config in configs:
+        seen.setdefault(tuple(v for f, v in zip(fields, config) if f != "num_warps"), config)
+    return list(seen.values())
+
+
+@pytest.mark.parametrize("kind", ["rows", "cols"])
+def test_every_reduction_config_is_exact(kind, monkeypatch):
+    """Each config of the default space, forced through the vendor override of the heuristic."""
+    tuning.set_tuning_mode("off")
+    configs = runtime.selected_vendor().configs
+    if kind == "rows":
+        space, fields, name, x, dim = reduction.rows_space(), reduction.ROWS_FIELDS, "reduce_rows", \
+            make((5, 40), torch.float32), 1
+    else:
+        space, fields, name, x, dim = reduction.cols_space(), reduction.COLS_FIELDS, "reduce_cols", \
+            make((2, 60, 7), torch.float32), 1
+    for config in _unique_configs(space, fields):
+        monkeypatch.setitem(configs, name, lambda *raw, config=config: config)
+        tuning.forget_choices()
+        with flag_gems.use_gems():
+            total, arg = torch.sum(x, dim), torch.argmax(x, dim)
+        torch.testing.assert_close(total, x.double().sum(dim).float(), rtol=1e-5, atol=1e-4, msg=str(config))
+        assert torch.equal(arg, x.argmax(dim)), config
+
+
+def test_reduction_source_hash_covers_the_hooks():
+    sources = reduction._tuned_sources()
+    assert reduction.kernel_source in sources
+    from flag_gems.ops import reduction_ops
+
+    assert reduction_ops._argmax_combine in sources and reduction_ops._merge_moments in sources
 
 
 # -- the store: several processes, corruption ---------------------------------------------------
@@ -552,3 +689,33 @@ def test_no_tuning_after_pretune_in_a_new_process(tmp_path):
         "print(json.dumps(tuning.stats()))\n", dict(env, GEMS_TUNE="full"))
     counts = json.loads(stats.splitlines()[-1])
     assert counts["tuned"] == 0 and counts["timed"] == 0 and counts["from_cache"] == 1
+
+
+def test_pretune_tunes_reductions(tmp_path, capsys, small_reductions_tune):
+    file = _write(tmp_path / "shapes.yaml", [
+        {"op": "sum.dim_IntList", "dtype": "float32", "shapes": [[[12, 40]]], "args": {"dim": [1]}},
+        {"op": "sum.dim_IntList", "dtype": "float16", "shapes": [[[12, 40]]], "args": {"dim": [0]}},
+        {"op": "amax", "dtype": "float32", "shapes": [[[12, 40]]], "args": {"dim": [-1]}},
+    ])
+    assert pretune.main(["--shapes", file]) == 0
+    table = capsys.readouterr().out.splitlines()
+    rows = [line for line in table if line.startswith(("sum", "amax"))]
+    assert len(rows) == 3 and all("(tuned)" in line for line in rows)
+    assert "reduce_rows: BLOCK_A=" in rows[0] and "reduce_cols: BLOCK_N=" in rows[1] and "reduce_rows" in rows[2]
+    assert len(tuning.store().rows("reduce_rows")) == 2 and len(tuning.store().rows("reduce_cols")) == 1
+
+
+def test_tuned_reduction_is_read_in_a_new_process(tmp_path):
+    env = dict(os.environ, GEMS_CACHE_DIR=str(tmp_path / "shared"), PYTHONPATH=SRC, GEMS_TUNE="full")
+    code = ("import json, torch, flag_gems\n"
+            "from flag_gems import tuning\n"
+            "from flag_gems.codegen import reduction\n"
+            "reduction.TUNED_FROM = 128\n"
+            "x = torch.randn(12, 40, device=flag_gems.device)\n"
+            "with flag_gems.use_gems():\n"
+            "    torch.argmax(x, 1)\n"
+            "print(json.dumps(tuning.stats()))\n")
+    first = json.loads(_python(code, env).splitlines()[-1])
+    again = json.loads(_python(code, env).splitlines()[-1])
+    assert first["tuned"] == 1 and first["from_cache"] == 0
+    assert again["tuned"] == 0 and again["timed"] == 0 and again["from_cache"] == 1

@@ -22,6 +22,12 @@ contiguous rows) and a cols kernel (K > 1: [BLOCK_N, BLOCK_K] tiles, coalesced
 along K) from these hooks. Long reductions with few outputs split N across
 programs; each writes its state, and a second pass of the same kernels
 combines the states and finishes, deterministically.
+
+Block sizes, warps and programs per multiprocessor come from the tuners
+``reduce_rows`` and ``reduce_cols`` (``flag_gems.tuning``): an untuned key runs
+``rows_config`` / ``cols_config``, which a vendor overrides with
+``configs["reduce_rows"]`` / ``configs["reduce_cols"]`` (same arguments, the
+same 4-tuples).
 """
 
 import builtins
@@ -31,7 +37,7 @@ import numpy
 import torch
 import triton.language as tl
 
-from .. import runtime
+from .. import runtime, tuning
 from .cache import load_generated
 from .launch import INTERPRETED, Launcher, cdiv, next_power_of_2
 from .pointwise import TL_DTYPE
@@ -113,12 +119,12 @@ def reduced_shape(shape, dims, keepdim):
 
 
 def rows_config(A, N, stride_n, itemsize):
-    """(BLOCK_A, BLOCK_N, num_warps) for K == 1."""
+    """(BLOCK_A, BLOCK_N, num_warps, programs per multiprocessor) for K == 1."""
     # One pass when a row fits: 8K elements of 2 bytes (4K of wider types) per program.
     tile = 8192 if itemsize <= 2 else 4096
     block_n = builtins.min(next_power_of_2(builtins.max(N, 1)), tile if stride_n == 1 else 256)
     block_a = builtins.min(next_power_of_2(A), builtins.max(1, tile // block_n))
-    return block_a, block_n, 4 if block_a * block_n <= 2048 else 8
+    return block_a, block_n, 4 if block_a * block_n <= 2048 else 8, 8  # measured: 8 programs per SM
 
 
 def cols_config(A, N, K, stride_k):
@@ -129,12 +135,116 @@ def cols_config(A, N, K, stride_k):
     return block_n, block_k, 8, 4
 
 
-def _split(outputs, n, block_n, device, programs_per_sm):
+def _split(outputs, n, block_n, device_index, programs_per_sm):
     """How many programs share each reduction, so the device stays busy."""
-    target = runtime.multiprocessor_count(device.index or 0) * programs_per_sm
+    target = runtime.multiprocessor_count(device_index) * programs_per_sm
     if outputs >= target or n <= 4 * block_n:
         return 1
     return builtins.min(cdiv(target, outputs), cdiv(n, 4 * block_n), 1024)
+
+
+# -- tuning: the rows and cols kernels of every reduction share two tuners --------------------
+#
+# A raw key is (reduction name, sizes, strides, input element size, state dtype, state count);
+# the bucket keeps the name (an argmax or variance combine costs registers a sum does not),
+# powers of two of the sizes, whether the walked strides are 1, and the element sizes.
+
+TUNED_FROM = 1 << 16  # elements: smaller reductions are one short launch, left to the heuristic
+_MAX_STATE_REGISTERS = 128  # 32-bit registers a thread may hold for tiles and states; more spills
+_HOOKS = {}  # every Reduction's hooks, in definition order: part of the tuners' source hash
+
+
+def rows_space():
+    """(BLOCK_A, BLOCK_N, num_warps, programs per SM), likeliest first: the measured
+    programs per SM, mid-sized tiles and the longest rows first."""
+    configs = []
+    for programs in (8, 4, 16):
+        for tile in (4096, 8192, 2048, 16384):
+            for block_n in (1 << i for i in range(tile.bit_length() - 1, -1, -1)):
+                for warps in (8, 4) if tile <= 4096 else (8, 16):
+                    configs.append((tile // block_n, block_n, warps, programs))
+    return configs
+
+
+def cols_space():
+    """(BLOCK_N, BLOCK_K, num_warps, programs per SM), likeliest first."""
+    configs = []
+    for programs in (4, 8, 2):
+        for tile in (4096, 2048, 8192, 1024):
+            for block_k in (256, 128, 512, 64, 32, 16, 8, 4, 2):
+                for warps in (8, 4) if tile <= 4096 else (8, 16):
+                    configs.append((builtins.max(1, tile // block_k), block_k, warps, programs))
+    return configs
+
+
+def _rows_heuristic(name, A, N, stride_n, itemsize, state, states):
+    return runtime.config("reduce_rows", rows_config)(A, N, stride_n, itemsize)
+
+
+def _cols_heuristic(name, A, N, K, stride_n, stride_k, itemsize, state, states):
+    return runtime.config("reduce_cols", cols_config)(A, N, K, stride_k)
+
+
+def _bucket(*sizes):
+    """Powers of two of the sizes; zeros for a problem too small to tune (one bucket)."""
+    if math.prod(sizes) < TUNED_FROM:
+        return (0,) * len(sizes)
+    return tuple(next_power_of_2(size) for size in sizes)
+
+
+def _rows_key(name, A, N, stride_n, itemsize, state, states):
+    return (name, states, *_bucket(A, N), stride_n == 1, itemsize, state.itemsize)
+
+
+def _cols_key(name, A, N, K, stride_n, stride_k, itemsize, state, states):
+    return (name, states, *_bucket(A, N, K), stride_n == 1, stride_k == 1, itemsize, state.itemsize)
+
+
+def _fits_registers(tile, warps, states, state_size):
+    # "accumulate" reductions keep a tile-shaped state per value beside the loaded tile.
+    per_thread = builtins.max(1, tile // (warps * 32))
+    return per_thread * (states + 1) * builtins.max(1, state_size // 4) <= _MAX_STATE_REGISTERS
+
+
+def _programs_matter(outputs, n, block_n, programs, default):
+    """Whether ``programs`` per SM splits differently from ``default`` (else a duplicate)."""
+    return programs == default or _split(outputs, n, block_n, 0, programs) != _split(outputs, n, block_n, 0, default)
+
+
+def _rows_fit(key, config):
+    _, states, A, N, unit_n, _, state_size = key
+    block_a, block_n, warps, programs = config
+    if block_a > A or block_n > N:
+        return False
+    # Along contiguous rows a warp's loads coalesce only over 32 elements or more; along
+    # strided ones each element is its own transaction, so long rows only cost registers.
+    if (block_n < builtins.min(N, 32)) if unit_n else block_n > 256:
+        return False
+    return _fits_registers(block_a * block_n, warps, states, state_size) and _programs_matter(
+        cdiv(A, block_a), N, block_n, programs, 8)
+
+
+def _cols_fit(key, config):
+    _, states, A, N, K, _, unit_k, _, state_size = key
+    block_n, block_k, warps, programs = config
+    if block_n > N or block_k > K:
+        return False
+    if (block_k < builtins.min(K, 32)) if unit_k else block_k > 64:  # as for rows, along K
+        return False
+    return _fits_registers(block_n * block_k, warps, states, state_size) and _programs_matter(
+        A * cdiv(K, block_k), N, block_n, programs, 4)
+
+
+def _tuned_sources():
+    return [kernel_source, _hook_imports, *_HOOKS]
+
+
+ROWS_FIELDS = ("BLOCK_A", "BLOCK_N", "num_warps", "programs_per_sm")
+COLS_FIELDS = ("BLOCK_N", "BLOCK_K", "num_warps", "programs_per_sm")
+ROWS_TUNER = tuning.Tuner("reduce_rows", heuristic=_rows_heuristic, space=rows_space, key=_rows_key,
+                          prune=_rows_fit, sources=_tuned_sources, fields=ROWS_FIELDS)
+COLS_TUNER = tuning.Tuner("reduce_cols", heuristic=_cols_heuristic, space=cols_space, key=_cols_key,
+                          prune=_cols_fit, sources=_tuned_sources, fields=COLS_FIELDS)
 
 
 def _hook_imports(hooks):
@@ -295,6 +405,7 @@ class Reduction:
         self.hooks.update({"lift": lift} if lift is not None else {"tile_stats": tile_stats})
         self.outputs = outputs
         self._kernels = {}
+        _HOOKS.update(dict.fromkeys(self.hooks.values()))
 
     def _launcher(self, k, cols):
         key = (k, cols)
@@ -315,6 +426,29 @@ class Reduction:
                      first=True)
 
     def _reduce(self, sources, a, n, k, results, cast, states, constexprs, count, param, first):
+        (A, _), (N, sn), (K, sk) = a, n, k
+        itemsize = sources[0].element_size()
+        if K == 1:
+            tuner, raw = ROWS_TUNER, (self.name, A, N, sn, itemsize, states[0], len(states))
+        else:
+            tuner, raw = COLS_TUNER, (self.name, A, N, K, sn, sk, itemsize, states[0], len(states))
+        if not first:  # the second pass of a split: few short rows of states, never tuned
+            config = tuner.heuristic(*raw)
+        else:
+            config = tuner.cached(raw)
+            if config is None:
+                run = None
+                if A * N * K >= TUNED_FROM:
+                    scratch = [torch.empty_like(result) for result in results]  # never the caller's out
+
+                    def run(candidate):
+                        self._launch(candidate, sources, a, n, k, scratch, cast, states, constexprs, count, param,
+                                     first)
+                config = tuner.resolve(raw, run)
+        self._launch(config, sources, a, n, k, results, cast, states, constexprs, count, param, first)
+
+    def _launch(self, config, sources, a, n, k, results, cast, states, constexprs, count, param, first):
+        """Both passes of one reduction with ``config`` (its second pass takes the heuristic's)."""
         (A, sa), (N, sn), (K, sk) = a, n, k
         span = (A - 1) * sa + (N - 1) * sn + (K - 1) * sk
         index64 = builtins.max(span, A * N * K, count) >= _INT32_LIMIT
@@ -322,9 +456,8 @@ class Reduction:
         dests = list(results) + [results[0]] * (len(states) - len(results))
         common = dict(CAST=cast, INDEX64=index64, **constexprs)
         if K == 1:
-            itemsize = sources[0].element_size()
-            block_a, block_n, warps = runtime.config("reduce_rows", rows_config)(A, N, sn, itemsize)
-            split = _split(cdiv(A, block_a), N, block_n, device, 8)  # measured: 8 per SM
+            block_a, block_n, warps, programs_per_sm = config
+            split = _split(cdiv(A, block_a), N, block_n, device.index or 0, programs_per_sm)
             partials = dests if split == 1 else [torch.empty((A, split), dtype=d, device=device) for d in states]
             self._launcher(len(states), False)(
                 (cdiv(A, block_a), split), *sources, *partials, A, N, sa, sn, cdiv(N, split),
@@ -334,9 +467,9 @@ class Reduction:
                 self._reduce(partials, (A, split), (split, 1), (1, 0), results, cast, states, constexprs,
                              count, param, first=False)
             return
-        block_n, block_k, warps, programs_per_sm = runtime.config("reduce_cols", cols_config)(A, N, K, sk)
+        block_n, block_k, warps, programs_per_sm = config
         programs = A * cdiv(K, block_k)
-        split = _split(programs, N, block_n, device, programs_per_sm)
+        split = _split(programs, N, block_n, device.index or 0, programs_per_sm)
         partials = dests if split == 1 else [torch.empty((A, split, K), dtype=d, device=device) for d in states]
         self._launcher(len(states), True)(
             (programs * split,), *sources, *partials, A, N, K, sa, sn, sk, cdiv(N, split), count, param,

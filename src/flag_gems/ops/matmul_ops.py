@@ -11,6 +11,8 @@ untuned key runs ``default_config``; tuning times the space below, pruned to
 what fits shared memory and registers, and PyTorch's own mm as a candidate.
 """
 
+import threading
+
 import torch
 import triton
 import triton.language as tl
@@ -19,6 +21,7 @@ from .. import runtime, tuning
 from ..codegen.elementwise import separate_output_reason
 from ..codegen.launch import Launcher, cdiv
 from ..dispatch import Row
+from ..dispatch.router import native_calls
 from .tl_math import INTERPRETED
 
 __all__ = ["mm"]
@@ -192,8 +195,18 @@ def _launch(a, b, c, config):
         EVEN_K=K % block_k == 0, INDEX64=span >= _INT32_LIMIT, num_warps=warps, num_stages=stages)
 
 
+class _Handoff(threading.local):
+    # (a, b, config): what _mm_unsupported chose for the call it just let through, so the
+    # implementation that the router (or flag_gems.ops.mm) calls next does not ask again.
+    pending = None
+
+
+_handoff = _Handoff()
+
+
 def mm(self, mat2, *, out=None):
     """``self @ mat2`` for 2-D matrices."""
+    pending, _handoff.pending = _handoff.pending, None
     M, K = self.shape
     N = mat2.shape[1]
     result = torch.empty((M, N), dtype=self.dtype, device=self.device) if out is None else out
@@ -201,9 +214,13 @@ def mm(self, mat2, *, out=None):
         return result
     if K == 0:
         return result.zero_()
-    config = _choice(self, mat2)
-    if config is tuning.NATIVE:  # a direct call: routed calls that native wins never get here
-        return torch.mm(self, mat2, out=result)
+    if pending is not None and pending[0] is self and pending[1] is mat2:
+        config = pending[2]
+    else:  # called on its own, not after _mm_unsupported
+        config = _choice(self, mat2)
+        if config is tuning.NATIVE:
+            with native_calls():
+                return torch.mm(self, mat2, out=result)
     _launch(self, mat2, result, config)
     return result
 
@@ -228,8 +245,11 @@ def _mm_unsupported(self, mat2, *, out=None):
         reason = separate_output_reason(out, self, mat2)
         if reason is not None:
             return reason
-    if self.numel() and mat2.numel() and _choice(self, mat2) is tuning.NATIVE:
-        return "tuned: native faster"
+    if self.numel() and mat2.numel():
+        config = _choice(self, mat2)
+        if config is tuning.NATIVE:
+            return "tuned: native faster"
+        _handoff.pending = (self, mat2, config)
     return None
 
 

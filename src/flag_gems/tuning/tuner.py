@@ -200,7 +200,8 @@ class Tuner:
     key        ``key(*raw) -> tuple`` of JSON values: the bucket a raw key falls in
     prune      ``prune(key, config) -> bool``: False for configs that cannot fit
                (shared memory, registers) or make no sense for the key
-    sources    kernels (or text) whose source, with the space, makes the source hash
+    sources    kernels (or text) whose source, with the space, makes the source hash;
+               or a callable returning them, asked when the hash is first needed
     fields     names of a tuple config's items, for readable cache entries
     native     True when ``run(NATIVE)`` runs PyTorch's kernel as a candidate
     on_forget  called when the memo is emptied, to drop choices copied elsewhere
@@ -217,7 +218,7 @@ class Tuner:
         self.native = native
         self.on_forget = on_forget
         self._default_space = space
-        self._sources = tuple(sources)
+        self._sources = sources if callable(sources) else tuple(sources)
         self._space = None
         self._source_hash = None
         self._memo = {}
@@ -243,7 +244,8 @@ class Tuner:
     @property
     def source_hash(self):
         if self._source_hash is None:
-            text = "\n".join(_source_text(s) for s in self._sources) + "\n" + repr(self.space)
+            sources = self._sources() if callable(self._sources) else self._sources
+            text = "\n".join(_source_text(s) for s in sources) + "\n" + repr(self.space)
             self._source_hash = hashlib.sha256(text.encode()).hexdigest()[:16]
         return self._source_hash
 
