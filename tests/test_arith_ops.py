@@ -1,12 +1,14 @@
 """add, sub, mul, div against PyTorch computed in higher precision."""
 
+import contextlib
+
 import pytest
 import torch
 
 import flag_gems
 from flag_gems.testing import RESOLUTION, assert_close, assert_equal
 
-from conftest import assert_same_error, ALL_DTYPES, DEVICE, FLOAT_DTYPES, INT_DTYPES, ON_GPU, make, pick
+from conftest import assert_same_error, error_of, ALL_DTYPES, DEVICE, FLOAT_DTYPES, INT_DTYPES, ON_GPU, make, pick
 
 OPS = ["add", "sub", "mul", "div"]
 SHAPE = pick((4, 33), (1024, 1027))
@@ -529,3 +531,24 @@ def test_pow_number_base_out(base):
         "complex-exponent", "huge-int", "string"])
 def test_pow_number_base_errors(case):
     assert_same_error(case)
+
+
+def test_pow_number_base_native_fallbacks():
+    """Number bases our kernels leave to native: on a GPU they run as a 0-d CPU tensor base
+    (native pow.Scalar would redispatch a device-wrapped number into our router)."""
+    t = torch.arange(1, 5, device=DEVICE, dtype=torch.float32)
+    with flag_gems.use_gems():
+        torch.pow(2, t)  # registers the pow rows
+    cases = [(2 + 1j, t), (True, t > 2), (False, t > 2)]
+    for enabled in (False, True):
+        with flag_gems.use_gems() if enabled else contextlib.nullcontext():
+            for base, exponent in cases:
+                expected_error = error_of(lambda: torch.pow(base, exponent.cpu()))
+                assert error_of(lambda: torch.pow(base, exponent)) is expected_error
+                if expected_error is None:
+                    torch.testing.assert_close(torch.pow(base, exponent).cpu(), torch.pow(base, exponent.cpu()))
+            resized = torch.empty(0, device=DEVICE)
+            torch.pow(2.0, t, out=resized)
+            torch.testing.assert_close(resized.cpu(), torch.pow(2.0, t.cpu()))
+            wrong = torch.empty(4, device=DEVICE, dtype=torch.int32)
+            assert error_of(lambda: torch.pow(2, t, out=wrong)) is RuntimeError

@@ -27,9 +27,9 @@ class Row:
     unsupported, so native raises the error PyTorch users expect.
     """
 
-    __slots__ = ("name", "impl", "unsupported", "kind", "active", "native", "fallback", "cpp")
+    __slots__ = ("name", "impl", "unsupported", "kind", "active", "native", "fallback", "cpp", "instead_of_native")
 
-    def __init__(self, name, impl, unsupported=None, kind="triton", cpp=None):
+    def __init__(self, name, impl, unsupported=None, kind="triton", cpp=None, instead_of_native=None):
         self.name = name
         self.impl = impl
         self.unsupported = unsupported
@@ -38,6 +38,9 @@ class Row:
         # launches kernels that earlier calls of this operator, accepted by ``unsupported``,
         # taught them, for exactly the dtypes and layouts they were taught with.
         self.cpp = cpp
+        # callable(*args, **kwargs): what runs instead of the native kernel where that kernel
+        # cannot run under our router (its result, or NotImplemented to run native after all).
+        self.instead_of_native = instead_of_native
         self.active = False
         self.native = None  # the native kernel, once registered
         self.fallback = None  # callable(keyset, args, kwargs) -> native result
@@ -149,8 +152,13 @@ _FALSE = torch.tensor(False)
 def _make_fallback(row, native):
     positions = _tensor_positions(row.name)
     call = native.call_boxed
+    instead = row.instead_of_native
 
     def fallback(keyset, args, kwargs):
+        if instead is not None:
+            result = instead(*args, **kwargs)
+            if result is not NotImplemented:
+                return result
         if positions and any(i < len(args) and not isinstance(args[i], torch.Tensor) for i in positions):
             args = _rewrap(args, positions)
         return call(keyset, *args, **kwargs)

@@ -481,6 +481,20 @@ def pow(self, exponent, *, out=None):
     return POW((self, exponent), (), out)
 
 
+_NUMBER_DTYPES = {bool: torch.bool, int: torch.int64, float: torch.float64, complex: torch.complex128}
+
+
+def _pow_number_base_natively(self, exponent, *, out=None):
+    """Native pow.Scalar on a GPU wraps the number in a device tensor and redispatches to
+    pow.Tensor_Tensor(_out), whose Python router PyTorch cannot call with it (it asserts
+    that wrapped numbers live on the CPU): the same power with the number in a 0-d CPU
+    tensor of the result dtype instead. A base of 1 stays native: it only fills."""
+    if exponent.is_cpu or type(self) not in _NUMBER_DTYPES or self == 1:
+        return NotImplemented
+    base = torch.tensor(self, dtype=_NUMBER_DTYPES[type(self)]).to(torch.result_type(self, exponent))
+    return torch.pow(base, exponent) if out is None else torch.pow(base, exponent, out=out)
+
+
 def rsub(self, other, *, alpha=1, out=None):
     """``other - alpha * self``."""
     return RSUB((self, other), (alpha,), out)
@@ -648,8 +662,9 @@ ATEN = (
     + aten_rows("fmod", fmod, fmod_, _fmod_unsupported, _fmod_inplace_unsupported,
                 ("Tensor", "Scalar", "Tensor_out", "Scalar_out"))
     + aten_rows("pow", pow, None, _pow_unsupported, None,
-                ("Tensor_Tensor", "Tensor_Scalar", "Scalar", "Tensor_Tensor_out", "Tensor_Scalar_out",
-                 "Scalar_out"))
+                ("Tensor_Tensor", "Tensor_Scalar", "Tensor_Tensor_out", "Tensor_Scalar_out"))
+    + [Row(f"pow.{overload}", pow, _pow_unsupported, instead_of_native=_pow_number_base_natively)
+       for overload in ("Scalar", "Scalar_out")]
     + [Row("pow_.Scalar", pow_, _pow_inplace_unsupported), Row("pow_.Tensor", pow_, _pow_inplace_unsupported)]
     + aten_rows("maximum", maximum, None, _maximum_unsupported, None, ("", "out"))
     + aten_rows("minimum", minimum, None, _minimum_unsupported, None, ("", "out"))
