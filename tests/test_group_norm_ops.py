@@ -63,10 +63,13 @@ def test_group_norm_functional_without_params_and_mixed(dtype):
     with flag_gems.use_gems():
         ours = F.group_norm(x, 4)
     close(ours, F.group_norm(x, 4), F.group_norm(x.double(), 4))
-    if dtype in (torch.float16, torch.bfloat16):  # half input, fp32 parameters: fp32 statistics
+    if dtype in (torch.float16, torch.bfloat16):  # half input, fp32 parameters: fp32 statistics on the CPU
         N, C, HxW = x.shape
         w, b = params(C, torch.float32)
         args = (x, w, b, N, C, HxW, 4, 1e-5)
+        if not x.is_cpu:  # CUDA's kernel raises
+            assert_same_error(lambda: torch.ops.aten.native_group_norm(*args))
+            return
         native = torch.ops.aten.native_group_norm(*args)
         with flag_gems.use_gems():
             ours = torch.ops.aten.native_group_norm(*args)

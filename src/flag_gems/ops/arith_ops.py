@@ -487,12 +487,20 @@ _NUMBER_DTYPES = {bool: torch.bool, int: torch.int64, float: torch.float64, comp
 def _pow_number_base_natively(self, exponent, *, out=None):
     """Native pow.Scalar on a GPU wraps the number in a device tensor and redispatches to
     pow.Tensor_Tensor(_out), whose Python router PyTorch cannot call with it (it asserts
-    that wrapped numbers live on the CPU): the same power with the number in a 0-d CPU
-    tensor of the result dtype instead. A base of 1 stays native: it only fills."""
-    if exponent.is_cpu or type(self) not in _NUMBER_DTYPES or self == 1:
+    that wrapped numbers live on the CPU). Instead, as native: the contiguous result
+    (or ``out`` resized) filled with ones for a base of 1, else the power with the
+    number in a 0-d CPU tensor of the result dtype."""
+    if exponent.is_cpu or type(self) not in _NUMBER_DTYPES:
         return NotImplemented
-    base = torch.tensor(self, dtype=_NUMBER_DTYPES[type(self)]).to(torch.result_type(self, exponent))
-    return torch.pow(base, exponent) if out is None else torch.pow(base, exponent, out=out)
+    dtype = torch.result_type(self, exponent)
+    if out is None:
+        out = torch.empty(exponent.shape, dtype=dtype, device=exponent.device)
+    elif self == 1:
+        torch.ops.aten._resize_output_(out, exponent.shape, out.device)
+    if self == 1:
+        return out.fill_(1)
+    base = torch.tensor(self, dtype=_NUMBER_DTYPES[type(self)]).to(dtype)
+    return torch.pow(base, exponent, out=out)
 
 
 def rsub(self, other, *, alpha=1, out=None):

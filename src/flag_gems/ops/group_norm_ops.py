@@ -594,6 +594,8 @@ def _group_norm_unsupported(input, weight, bias, N, C, HxW, group, eps):
     dtype = _group_stat_dtype(input, weight, bias)
     if any(p is not None and p.dtype != dtype for p in (weight, bias)):
         return "weight and bias dtypes differ from the input's"
+    if dtype != input.dtype and not input.is_cpu:
+        return "half input with fp32 parameters (taken by the CPU kernel only: native raises here)"
     return None
 
 
