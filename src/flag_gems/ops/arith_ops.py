@@ -488,16 +488,17 @@ def _pow_number_base_natively(self, exponent, *, out=None):
     """Native pow.Scalar on a GPU wraps the number in a device tensor and redispatches to
     pow.Tensor_Tensor(_out), whose Python router PyTorch cannot call with it (it asserts
     that wrapped numbers live on the CPU). Instead, as native: the contiguous result
-    (or ``out`` resized) filled with ones for a base of 1, else the power with the
+    (or ``out`` resized) filled with ones for a base of 1 (not True), else the power with the
     number in a 0-d CPU tensor of the result dtype."""
     if exponent.is_cpu or type(self) not in _NUMBER_DTYPES:
         return NotImplemented
     dtype = torch.result_type(self, exponent)
+    fill = type(self) is not bool and self == 1  # native's test: True is no 1 there
     if out is None:
         out = torch.empty(exponent.shape, dtype=dtype, device=exponent.device)
-    elif self == 1:
-        torch.ops.aten._resize_output_(out, exponent.shape, out.device)
-    if self == 1:
+    elif fill and out.shape != exponent.shape:
+        out.resize_(exponent.shape)
+    if fill:
         return out.fill_(1)
     base = torch.tensor(self, dtype=_NUMBER_DTYPES[type(self)]).to(dtype)
     return torch.pow(base, exponent, out=out)
