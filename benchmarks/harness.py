@@ -93,6 +93,8 @@ class Result:
     dtype: str
     torch_ms: Optional[float] = None
     ours_ms: Optional[float] = None
+    torch_kernel_ms: Optional[float] = None
+    ours_kernel_ms: Optional[float] = None
     torch_wall_us: Optional[float] = None
     ours_wall_us: Optional[float] = None
     first_call_ms: Optional[float] = None
@@ -110,6 +112,11 @@ class Result:
     def speedup(self):
         return self.torch_ms / self.ours_ms if self.torch_ms and self.ours_ms else None
 
+    def kernel_speedup(self):
+        if self.torch_kernel_ms and self.ours_kernel_ms:
+            return self.torch_kernel_ms / self.ours_kernel_ms
+        return None
+
 
 class Timer:
     """Latency, wall clock and first-call time on one device."""
@@ -123,6 +130,7 @@ class Timer:
             import triton.testing
 
             self._do_bench = triton.testing.do_bench
+            self._do_bench_cudagraph = triton.testing.do_bench_cudagraph
 
     def latency_ms(self, fn):
         """Device time of one call, median."""
@@ -135,6 +143,18 @@ class Timer:
             fn()
             times.append(time.perf_counter() - start)
         return statistics.median(times) * 1e3
+
+    def kernel_ms(self, fn):
+        """Device time of one call replayed from a CUDA graph, median: the kernels alone,
+        without host work (no L2 flush either). None on the CPU or where the call cannot
+        be captured (it synchronizes, or allocates pinned memory, ...)."""
+        if self.kind != "gpu":
+            return None
+        try:
+            return self._do_bench_cudagraph(fn, return_mode="median")
+        except Exception:  # noqa: BLE001 - an uncapturable call simply has no kernel time
+            torch.cuda.synchronize()
+            return None
 
     def wall_us(self, fn):
         """Wall clock per call of back-to-back calls, synchronizing only at the
@@ -220,6 +240,7 @@ def measure_torch(case, result, timer, quick):
 
     result.work, result.unit = case.work(inputs, call())
     result.torch_ms = timer.latency_ms(call)
+    result.torch_kernel_ms = timer.kernel_ms(call)
     result.torch_wall_us = timer.wall_us(call)
 
 
@@ -246,6 +267,7 @@ def measure_ours(case, result, timer, quick):
         result.check, result.detail = ("NATIVE", native) if native else ("ok", "")
     with flag_gems.use_gems():
         result.ours_ms = timer.latency_ms(call)
+        result.ours_kernel_ms = timer.kernel_ms(call)
         result.ours_wall_us = timer.wall_us(call)
 
 

@@ -33,6 +33,7 @@ CASE_MODULES = tuple(sorted(name[:-3] for name in os.listdir(os.path.dirname(os.
                           if name.startswith("cases_") and name.endswith(".py")))
 
 COLUMNS = ("case", "shape", "dtype", "torch ms", "ours ms", "speedup", "torch perf", "ours perf",
+           "torch kernel ms", "ours kernel ms", "kernel speedup", "ours kernel perf",
            "torch wall us", "ours wall us", "ours 1st call ms", "check")
 TEXT_COLUMNS = {"case", "shape", "dtype", "check"}
 
@@ -91,9 +92,11 @@ def cells(result):
         value = result.rate(ms)
         return f"{number(value)} {result.unit}" if value is not None else "-"
 
-    speedup = result.speedup()
+    speedup, kernel_speedup = result.speedup(), result.kernel_speedup()
     return (result.name, result.shape, result.dtype, number(result.torch_ms), number(result.ours_ms),
             f"{number(speedup)}x" if speedup else "-", perf(result.torch_ms), perf(result.ours_ms),
+            number(result.torch_kernel_ms), number(result.ours_kernel_ms),
+            f"{number(kernel_speedup)}x" if kernel_speedup else "-", perf(result.ours_kernel_ms),
             number(result.torch_wall_us), number(result.ours_wall_us), number(result.first_call_ms),
             result.check)
 
@@ -114,8 +117,9 @@ def problems(results):
     return [f"{r.name}: {r.check}: {r.detail}" for r in results if r.check != "ok"]
 
 
-def geomean_speedup(results):
-    speedups = [r.speedup() for r in results if r.check == "ok" and r.speedup()]
+def geomean_speedup(results, kernel=False):
+    speedups = [r.kernel_speedup() if kernel else r.speedup() for r in results if r.check == "ok"]
+    speedups = [s for s in speedups if s]
     if not speedups:
         return None
     return math.exp(sum(map(math.log, speedups)) / len(speedups)), len(speedups)
@@ -154,6 +158,10 @@ def markdown(results, about, quick, first_calls):
     if summary:
         lines += ["", f"Geometric mean speedup (torch ms / ours ms) over {summary[1]} passing cases: "
                       f"{number(summary[0])}x."]
+    kernels = geomean_speedup(results, kernel=True)
+    if kernels:
+        lines += ["", f"Geometric mean kernel speedup (torch kernel ms / ours kernel ms) over {kernels[1]} "
+                      f"passing cases: {number(kernels[0])}x."]
     if first_calls:
         lines += ["", first_call.markdown(first_calls, number).rstrip("\n")]
     found = problems(results) + first_call.problems(first_calls)
