@@ -953,23 +953,23 @@ def cross_entropy_config(M, C, class_contiguous):
     """(BLOCK_M, BLOCK_C, num_warps, ONE_TILE) of the forward. A contiguous row goes 2K
     classes at a time with per-lane running statistics: measured on an H100 (bf16
     4096 x 32000, kernel time), 8 warps over 2K-class tiles read at 2.4 TB/s, a whole
-    row in registers at 1.9. With strided classes ([N, C, d...] input) a tile spans
-    the contiguous rows."""
-    M = max(M, 1)
-    if class_contiguous:
-        block_c = min(next_power_of_2(C), 2048)
-        block_m = min(next_power_of_2(M), max(1, 2048 // block_c))
-    else:
-        block_m = min(next_power_of_2(M), 64)
-        block_c = min(next_power_of_2(C), max(1, 2048 // block_m))
-    return block_m, block_c, _row_warps(block_m * block_c), block_c >= C
+    row in registers at 1.9."""
+    block_m, block_c, warps = _ce_tiles(M, C, class_contiguous, 2048)
+    return block_m, block_c, warps, block_c >= C
 
 
 def cross_entropy_backward_config(M, C, class_contiguous):
-    """(BLOCK_M, BLOCK_C, num_warps) of the backward, which keeps no state across tiles."""
+    """(BLOCK_M, BLOCK_C, num_warps) of the backward, which keeps no state across tiles:
+    8K-class tiles (measured: 2.9 TB/s read + write)."""
+    return _ce_tiles(M, C, class_contiguous, 8192)
+
+
+def _ce_tiles(M, C, class_contiguous, widest):
+    """(BLOCK_M, BLOCK_C, num_warps): up to ``widest`` contiguous classes per tile; with
+    strided classes ([N, C, d...] input) a tile spans the contiguous rows."""
     M = max(M, 1)
     if class_contiguous:
-        block_c = min(next_power_of_2(C), 8192)
+        block_c = min(next_power_of_2(C), widest)
         block_m = min(next_power_of_2(M), max(1, 2048 // block_c))
     else:
         block_m = min(next_power_of_2(M), 64)
