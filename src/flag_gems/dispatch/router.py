@@ -141,9 +141,14 @@ def _rewrap(args, positions):
             dtype = tensors[0].dtype
             for t in tensors[1:]:
                 dtype = torch.promote_types(dtype, t.dtype)
-        # Through the widest type of its kind, then cast: an out-of-range number wraps as aten's cast does.
-        args[i] = torch.tensor(value, dtype=_WIDEST[kind]).to(dtype)
+        args[i] = number_as_tensor(value, dtype)
     return args
+
+
+def number_as_tensor(value, dtype):
+    """A 0-d CPU tensor of ``dtype`` holding the Python number ``value``, made through the
+    widest type of its kind, then cast: an out-of-range number wraps as aten's cast does."""
+    return torch.tensor(value, dtype=_WIDEST[_CATEGORY[type(value)]]).to(dtype)
 
 
 _FALSE = torch.tensor(False)

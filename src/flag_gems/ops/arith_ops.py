@@ -9,6 +9,7 @@ import triton.language as tl
 
 from ..codegen.elementwise import Elementwise, Promotion, aten_rows, promoted_dtype
 from ..dispatch import CppRoute, Row
+from ..dispatch.router import number_as_tensor
 from .tl_math import device_math, ieee_div, trunc
 from .tl_math import fmod as float_fmod  # the name fmod is the aten operator's here
 
@@ -481,16 +482,13 @@ def pow(self, exponent, *, out=None):
     return POW((self, exponent), (), out)
 
 
-_NUMBER_DTYPES = {bool: torch.bool, int: torch.int64, float: torch.float64, complex: torch.complex128}
-
-
 def _pow_number_base_natively(self, exponent, *, out=None):
     """Native pow.Scalar on a GPU wraps the number in a device tensor and redispatches to
     pow.Tensor_Tensor(_out), whose Python router PyTorch cannot call with it (it asserts
     that wrapped numbers live on the CPU). Instead, as native: the contiguous result
     (or ``out`` resized) filled with ones for a base of 1 (not True), else the power with the
     number in a 0-d CPU tensor of the result dtype."""
-    if exponent.is_cpu or type(self) not in _NUMBER_DTYPES:
+    if exponent.is_cpu or type(self) not in (bool, int, float, complex):
         return NotImplemented
     dtype = torch.result_type(self, exponent)
     fill = type(self) is not bool and self == 1  # native's test: True is no 1 there
@@ -500,8 +498,7 @@ def _pow_number_base_natively(self, exponent, *, out=None):
         out.resize_(exponent.shape)
     if fill:
         return out.fill_(1)
-    base = torch.tensor(self, dtype=_NUMBER_DTYPES[type(self)]).to(dtype)
-    return torch.pow(base, exponent, out=out)
+    return torch.pow(number_as_tensor(self, dtype), exponent, out=out)
 
 
 def rsub(self, other, *, alpha=1, out=None):
