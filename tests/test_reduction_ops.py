@@ -322,6 +322,14 @@ def test_dtype_arguments():
     check_op(torch.linalg.vector_norm, x, 2, 1, dtype=torch.float64)
     check_op(torch.norm, x, 3, [0], False, dtype=torch.float32)
     check_op(torch.norm, x, 0, dtype=torch.float64)
+    # dtype= a half type: squares and powers still in fp32; a narrowing dtype= raises.
+    for half in (torch.float16, torch.bfloat16):
+        check_op(torch.linalg.vector_norm, x.to(half), 2, 1, dtype=half)
+        check_op(torch.norm, x.to(half) * 3, 3.5, dtype=half)
+    for wide, narrow in ((torch.float32, torch.float16), (torch.float16, torch.bfloat16),
+                         (torch.float64, torch.float32)):
+        check_op(torch.linalg.vector_norm, x.to(wide), 2, 1, dtype=narrow)
+        check_op(torch.norm, x.to(wide), 3, [0], dtype=narrow)
 
 
 @pytest.mark.parametrize("ord", [0, 1, 2, 3, 0.5, -1, -2.5, math.inf, -math.inf])

@@ -545,8 +545,10 @@ def linalg_vector_norm(self, ord=2, dim=None, keepdim=False, *, dtype=None, out=
         reduction, identity = ABS_MIN, math.inf
     else:
         reduction, identity = P_NORM, 0
-    return _run(reduction, self, dims, keepdim, [result_dtype], [out], [acc], [identity],
-                cast=_load_dtype(self, dtype), param=ord)[0]
+    # dtype= never narrows (see _norm_reason): loading as the input's own type, or in fp32 for
+    # half types (squares and powers taken in fp32, as PyTorch does), is the same as casting first.
+    cast = _load_dtype(self, None if dtype in (torch.float16, torch.bfloat16) else dtype)
+    return _run(reduction, self, dims, keepdim, [result_dtype], [out], [acc], [identity], cast=cast, param=ord)[0]
 
 
 def _norm_reason(self, ord, dim, keepdim, dtype, out):
@@ -555,6 +557,8 @@ def _norm_reason(self, ord, dim, keepdim, dtype, out):
     floats = _SUPPORTED & set(_FLOATS)
     if self.dtype not in floats or (dtype is not None and dtype not in floats):
         return "norms of floating types only"
+    if dtype is not None and torch.promote_types(self.dtype, dtype) != dtype:
+        return "dtype= narrows the input (PyTorch refuses)"
     if (ord < 0 or ord == math.inf) and _reduced_count(self, normalize_dims(dim, self.dim())) == 0:
         return "this norm of no elements is undefined"
     return _reason(self, dim, keepdim, [out], [dtype or self.dtype])
