@@ -342,6 +342,18 @@ def test_vector_norm_orders(ord):
     check_op(torch.linalg.vector_norm, torch.empty(3, 0, device=DEVICE), ord, 1)  # empty: torch decides
 
 
+def test_fp64_orders_and_corrections_keep_fp64():
+    # Triton takes a float argument as fp32: an fp64 order or correction must not lose bits.
+    x = make(pick((5, 33), (512, 4096)), torch.float64)
+    calls = [lambda t: torch.linalg.vector_norm(t, 6, 1), lambda t: torch.linalg.vector_norm(t, 3.5),
+             lambda t: torch.linalg.vector_norm(t, 0.1, 0), lambda t: torch.var(t, 1, correction=0.1),
+             lambda t: torch.std_mean(t, 0, correction=0.5)[0], lambda t: torch.var(t, correction=3)]
+    for call in calls:
+        with flag_gems.use_gems():
+            ours = call(x)
+        torch.testing.assert_close(ours, call(x), rtol=1e-13, atol=0)
+
+
 @pytest.mark.parametrize("correction", [None, 0, 1, 2.5, 40])
 def test_variance_corrections(correction):
     x = make(pick((4, 37), (512, 4096)), torch.float32)

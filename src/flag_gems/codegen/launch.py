@@ -34,6 +34,11 @@ def next_power_of_2(n):
     return 1 << (n - 1).bit_length() if n > 0 else 0
 
 
+def fp32_exact(value):
+    """Whether a Python number reaches a kernel unchanged: Triton passes floats as fp32."""
+    return float(numpy.float32(value)) == value
+
+
 def _launch_hooks_set():
     """Whether a profiler hooked Triton's launches (then the normal path runs,
     so hooks see every launch). Triton >= 3.5 holds hooks in a HookChain."""

@@ -51,7 +51,7 @@ from torch.autograd.function import once_differentiable
 
 from .. import runtime
 from ..codegen.elementwise import Elementwise, broadcast_shape
-from ..codegen.launch import Launcher, cdiv, next_power_of_2
+from ..codegen.launch import Launcher, cdiv, fp32_exact, next_power_of_2
 from ..codegen.pointwise import COMPUTE_DTYPE, TL_DTYPE
 from ..dispatch import Row
 from .tl_math import ieee_div, log, log1p
@@ -578,10 +578,6 @@ def _trailing_period(weight, like):
     return max(weight.numel(), 1)
 
 
-def _fits_fp32(value):
-    return float(numpy.float32(value)) == value
-
-
 def _sum_launch(kind_id, x, y, w, pw, periods, param, reduction, out):
     n = x.numel()
     acc = _acc(out.dtype)
@@ -610,7 +606,7 @@ def _pointwise_loss(kind, x, y, w, pw, param, reduction, out):
     result = out if out is not None else torch.empty((), dtype=x.dtype, device=x.device)
     periods = (_trailing_period(w, x), _trailing_period(pw, x))
     if (x.shape == y.shape and x.is_contiguous() and y.is_contiguous() and None not in periods
-            and (x.dtype != torch.float64 or _fits_fp32(param))):
+            and (x.dtype != torch.float64 or fp32_exact(param))):
         return _sum_launch(kind_id, x, y, w, pw, periods, param, reduction, result)
     # Broadcast or strided operands: the unreduced loss in the compute dtype, then summed.
     compute = COMPUTE_DTYPE[x.dtype]

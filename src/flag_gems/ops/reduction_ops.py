@@ -19,6 +19,7 @@ import triton
 import triton.language as tl
 
 from .. import runtime
+from ..codegen.launch import fp32_exact
 from ..codegen.reduction import Reduction, identity_extreme, normalize_dims, reduced_shape, valid_dims
 from ..dispatch import Row
 from . import tl_math
@@ -153,7 +154,8 @@ def _sqrt(total, count, param):
 
 @triton.jit
 def _root(total, count, param):
-    return _pow(total, tl.cast(1.0 / param, total.dtype))
+    # 1 / p in the state's type: an fp64 norm needs more than fp32's reciprocal.
+    return _pow(total, tl.cast(1.0, total.dtype) / tl.cast(param, total.dtype))
 
 
 @triton.jit
@@ -175,7 +177,7 @@ def _merge_moments(count_a, mean_a, m2_a, count_b, mean_b, m2_b):
 
 @triton.jit
 def _variance(count, mean, m2, n, correction):
-    return m2 / (n - correction)
+    return m2 / (n - tl.cast(correction, m2.dtype))
 
 
 @triton.jit
@@ -515,6 +517,8 @@ def _moments_reason(self, dim, correction, keepdim, outs):
     if reason is None and _reduced_count(self, normalize_dims(dim, self.dim())) - (
             1 if correction is None else correction) <= 0:
         return "no degrees of freedom (PyTorch warns)"
+    if reason is None and self.dtype == torch.float64 and not fp32_exact(correction or 0):
+        return "an fp64 variance with a correction fp32 cannot hold"
     return reason
 
 
@@ -559,6 +563,8 @@ def _norm_reason(self, ord, dim, keepdim, dtype, out):
         return "norms of floating types only"
     if dtype is not None and torch.promote_types(self.dtype, dtype) != dtype:
         return "dtype= narrows the input (PyTorch refuses)"
+    if (dtype or self.dtype) == torch.float64 and not fp32_exact(ord):
+        return "an fp64 norm of an order fp32 cannot hold"
     if (ord < 0 or ord == math.inf) and _reduced_count(self, normalize_dims(dim, self.dim())) == 0:
         return "this norm of no elements is undefined"
     return _reason(self, dim, keepdim, [out], [dtype or self.dtype])
