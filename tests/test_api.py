@@ -234,6 +234,31 @@ def test_import_is_cheap_and_enable_is_silent(tmp_path):
     assert result.stdout == "" and result.stderr == "", (result.stdout, result.stderr)
 
 
+@pytest.mark.skipif(ON_GPU, reason="the CPU interpreter's import order")
+def test_triton_imported_first_on_a_cpu_build(tmp_path):
+    # Triton reads TRITON_INTERPRET when it defines tl.zeros & co: importing flag_gems sets
+    # it on a torch built for no accelerator, so torch.testing (which imports triton) may follow.
+    env = {name: value for name, value in os.environ.items() if name not in ("TRITON_INTERPRET", "GEMS_VENDOR")}
+    code = """
+        import torch{before}
+        import flag_gems{after}
+        flag_gems.enable()
+        x = torch.randn(3, 4, requires_grad=True)
+        torch.logcumsumexp(x, 0).backward(torch.ones(3, 4))  # its kernel calls tl.zeros
+        print("ok")
+    """
+    late = "\n        from torch.testing._internal.common_methods_invocations import op_db"
+    env["GEMS_CACHE_DIR"] = str(tmp_path / "cache")
+    after = subprocess.run([sys.executable, "-c", textwrap.dedent(code.format(before="", after=late))],
+                           capture_output=True, text=True, env=env, timeout=300)
+    assert after.returncode == 0 and after.stdout == "ok\n", after.stderr[-2000:]
+    assert "imported before" not in after.stderr
+    first = subprocess.run([sys.executable, "-c", textwrap.dedent(code.format(before="\n        import triton",
+                                                                                after=""))],
+                           capture_output=True, text=True, env=env, timeout=300)
+    assert "Triton was imported before TRITON_INTERPRET=1 was set" in first.stderr
+
+
 def test_explicit_ops_bypass_the_dispatcher():
     a, b = make((5, 6), torch.float32), make((6, 3), torch.float32)
     assert flag_gems.all_registered_ops() == []

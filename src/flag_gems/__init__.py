@@ -7,7 +7,8 @@
     flag_gems.set_tuning_mode("quick")  # off | cache (default) | quick | full
 
 Importing does no work beyond defining names: the vendor is detected on first
-use of ``flag_gems.vendor_name`` / ``flag_gems.device`` or on ``enable()``.
+use of ``flag_gems.vendor_name`` / ``flag_gems.device`` or on ``enable()``
+(a torch built for no accelerator sets TRITON_INTERPRET=1 at import: see runtime).
 """
 
 import importlib

@@ -6,6 +6,7 @@ read (``support_fp64``, ``support_bf16``, ``support_int64``).
 
 import logging
 import os
+import sys
 from functools import lru_cache
 
 import torch
@@ -57,9 +58,32 @@ def selected_vendor() -> Vendor:
             logger.warning("flag_gems: no accelerator found; vendor %r runs Triton kernels on the CPU "
                            "interpreter", vendor.name)
     if vendor.interpreted:
+        if _triton_library_compiled():
+            logger.warning("flag_gems: Triton was imported before TRITON_INTERPRET=1 was set, so its own "
+                           "@jit library (tl.zeros, tl.sum, ...) fails under the CPU interpreter. Set "
+                           "TRITON_INTERPRET=1 before importing triton (or torch.testing, which imports it).")
         # Must be set before any @triton.jit is applied, i.e. before ops are imported.
         os.environ["TRITON_INTERPRET"] = "1"
     return vendor
+
+
+def _triton_library_compiled():
+    """Whether Triton defined its @jit library functions for compilation, not interpretation."""
+    standard = sys.modules.get("triton.language.standard")
+    return type(getattr(standard, "zeros", None)).__name__ == "JITFunction"
+
+
+def _interpreter_only():
+    """A torch built for no accelerator, with no other vendor forced: only the CPU
+    interpreter can run kernels (a detail of the build, so detecting it is free)."""
+    return os.environ.get("GEMS_VENDOR") in (None, "", "cpu") and torch.version.cuda is None and \
+        torch.version.hip is None
+
+
+# Triton reads TRITON_INTERPRET when it defines its own @jit library, on import: decide
+# now if the build already decides, so that a later `import triton` anywhere is safe.
+if _interpreter_only():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 
 @lru_cache(maxsize=None)
