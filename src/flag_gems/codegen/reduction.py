@@ -17,6 +17,11 @@ value and index; a variance: count, mean and squared deviations):
   (Welford variance, logsumexp);
 - ``finish(*state, count, param) -> outputs``: the results from the final state.
 
+``param`` (a norm's order, a variance's correction) reaches the kernel as fp32,
+as Triton passes every Python float: hooks cast it to the state's type before
+arithmetic, and an operator whose fp64 result needs a value fp32 cannot hold
+sends that call to native (``codegen.launch.fp32_exact``).
+
 ``Reduction`` writes a rows kernel (K == 1: [BLOCK_A, BLOCK_N] tiles along
 contiguous rows) and a cols kernel (K > 1: [BLOCK_N, BLOCK_K] tiles, coalesced
 along K) from these hooks. Long reductions with few outputs split N across
