@@ -474,3 +474,33 @@ def test_backward_through_reductions():
         with flag_gems.use_gems():
             (ours,) = torch.autograd.grad(fn(h).float().sum(), h)
         assert_close(ours, native.float(), torch.bfloat16, reduce_dim=h.shape[1])
+
+
+def test_planned_layouts_are_not_mixed_up():
+    """Each call layout (shape, strides, dtype, alignment) gets its own plan: calls that
+    alternate layouts of one shape, including views off 16-byte alignment and split
+    reductions, each get their own right answer, on first and repeated calls."""
+    rows, cols = pick((6, 40), (512, 4096))
+    flat = make((rows * cols + 1,), torch.float32)
+    matrices = [flat[:-1].view(rows, cols), flat[1:].view(rows, cols), flat[:-1].view(cols, rows).t(),
+                flat[:-1].view(rows, cols).double(), flat[:-1].view(rows, cols).t().contiguous().t()]
+    long = make((pick(20011, 1 << 22) + 1,), torch.float32)
+    for _ in range(2):
+        for x in matrices:
+            for dim in (0, 1, None):
+                check(x, dim)
+                check(x, dim, keepdim=True)
+        for x in (long[:-1], long[1:]):
+            check(x)
+            check(x, 0, keepdim=True)
+
+
+def test_forgotten_tuning_choices_drop_reduction_plans():
+    from flag_gems.codegen.reduction import ROWS_TUNER
+    from flag_gems.ops.reduction_ops import SUM
+
+    with flag_gems.use_gems():
+        make((4, 8), torch.float32).sum(1)
+    assert SUM._plans
+    flag_gems.tuning.forget_choices()
+    assert not SUM._plans and not ROWS_TUNER._memo

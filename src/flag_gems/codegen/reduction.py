@@ -44,7 +44,7 @@ import triton.language as tl
 
 from .. import runtime, tuning
 from .cache import load_generated
-from .launch import INTERPRETED, Launcher, cdiv, next_power_of_2
+from .launch import INTERPRETED, Launcher, Replay, cdiv, next_power_of_2
 from .pointwise import TL_DTYPE
 
 _INT32_LIMIT = 2**31
@@ -63,40 +63,57 @@ def merge_dims(sizes, strides):
     return size, stride
 
 
-def _group(x, groups):
-    sizes, strides = x.shape, x.stride()
+def _group(sizes, strides, groups):
     return [merge_dims([sizes[d] for d in g], [strides[d] for d in g]) for g in groups]
 
 
-def as_ank(x, dims, any_order=False):
-    """(x, [(A, stride), (N, stride), (K, stride)]) for reducing sorted ``dims``
-    (none: every element is its own reduction of one). ``any_order``: the
-    reduction does not depend on the order of elements, so reduced dims that do
-    not merge as they stand may be visited in memory order instead."""
-    nd = x.dim()
+def contiguous_strides(sizes):
+    strides, step = [], 1
+    for size in reversed(sizes):
+        strides.append(step)
+        step *= size
+    return strides[::-1]
+
+
+def ank_layout(shape, strides, dims, any_order=False):
+    """How to read a tensor of ``shape`` and ``strides`` as [A, N, K] for reducing
+    sorted ``dims`` (none: every element is its own reduction of one): (order, copy,
+    [(A, stride), (N, stride), (K, stride)]): permute by ``order`` (None: as it is),
+    then copy to contiguous if ``copy``. ``any_order``: the reduction does not depend
+    on the order of elements, so reduced dims that do not merge as they stand may be
+    visited in memory order instead."""
+    nd = len(shape)
+    kept = [d for d in range(nd) if d not in dims]
     if not dims:
-        order, groups = list(range(nd)), (range(0, nd), range(nd, nd), range(nd, nd))
+        order, groups = None, (range(0, nd), range(nd, nd), range(nd, nd))
     elif dims == list(range(dims[0], dims[-1] + 1)):
-        order = list(range(nd))
+        order = None
         groups = (range(0, dims[0]), range(dims[0], dims[-1] + 1), range(dims[-1] + 1, nd))
     else:
-        kept = [d for d in range(nd) if d not in dims]
         order = kept + dims
         groups = (range(0, len(kept)), range(len(kept), nd), range(nd, nd))
-        x = x.permute(order)
-    if x.numel() == 0:  # nothing is read; any strides of an empty tensor count as contiguous
-        return x, [(math.prod(x.shape[d] for d in g), 0) for g in groups]
-    merged = _group(x, groups)
+
+    def arranged(order):
+        return (shape, strides) if order is None else ([shape[d] for d in order], [strides[d] for d in order])
+
+    sizes, walked = arranged(order)
+    if math.prod(shape) == 0:  # nothing is read; any strides of an empty tensor count as contiguous
+        return order, False, [(math.prod(sizes[d] for d in g), 0) for g in groups]
+    merged = _group(sizes, walked, groups)
     if None in merged and any_order and dims:
-        kept = [d for d in range(nd) if d not in dims]
-        by_stride = sorted(dims, key=lambda d: -x.stride(order.index(d)))
-        x = x.permute([order.index(d) for d in kept + by_stride])
+        order = kept + sorted(dims, key=lambda d: -strides[d])
         groups = (range(0, len(kept)), range(len(kept), nd), range(nd, nd))
-        merged = _group(x, groups)
+        sizes, walked = arranged(order)
+        merged = _group(sizes, walked, groups)
     if None in merged:
-        x = x.contiguous()
-        merged = _group(x, groups)
-    return x, merged
+        return order, True, _group(sizes, contiguous_strides(sizes), groups)
+    return order, False, merged
+
+
+def _arranged(x, order, copy):
+    if order is not None:
+        x = x.permute(order)
+    return x.contiguous() if copy else x
 
 
 def normalize_dims(dim, ndim, empty_means_all=True):
@@ -247,12 +264,24 @@ def _tuned_sources():
     return [kernel_source, _hook_imports, *_HOOKS]
 
 
+_PLANS_KEPT = 512  # layouts remembered per reduction; more (dynamic shapes) start over
+_REDUCTIONS = []
+
+
+def _forget_plans():
+    """The tuners forgot their choices: plans made from them go too."""
+    for reduction in _REDUCTIONS:
+        reduction._plans.clear()
+
+
 ROWS_FIELDS = ("BLOCK_A", "BLOCK_N", "num_warps", "programs_per_sm")
 COLS_FIELDS = ("BLOCK_N", "BLOCK_K", "num_warps", "programs_per_sm")
 ROWS_TUNER = tuning.Tuner("reduce_rows", heuristic=_rows_heuristic, space=rows_space, key=_rows_key,
-                          prune=_rows_fit, sources=_tuned_sources, fields=ROWS_FIELDS)
+                          prune=_rows_fit, sources=_tuned_sources, fields=ROWS_FIELDS,
+                          on_forget=_forget_plans)
 COLS_TUNER = tuning.Tuner("reduce_cols", heuristic=_cols_heuristic, space=cols_space, key=_cols_key,
-                          prune=_cols_fit, sources=_tuned_sources, fields=COLS_FIELDS)
+                          prune=_cols_fit, sources=_tuned_sources, fields=COLS_FIELDS,
+                          on_forget=_forget_plans)
 
 
 def _hook_imports(hooks):
@@ -395,6 +424,39 @@ def kernel_source(mode, k, m, cols):
     return "\n".join(lines) + "\n"
 
 
+class _Pass:
+    """One pass of a reduction: its launch and int arguments; ``shape``: that of the
+    partial states it writes, None for the pass that writes the results."""
+
+    __slots__ = ("replay", "ints", "shape")
+
+    def __init__(self, launcher, grid, ints, constexprs, shape):
+        self.replay, self.ints, self.shape = Replay(launcher, grid, constexprs), ints, shape
+
+    def __call__(self, sources, dests, param):
+        self.replay(*sources, *dests, *self.ints, param)
+
+
+class _Plan:
+    """Everything one reduction call decides from its input's layout: how the kernels
+    view the input and the passes they run, kept for the next call of that layout."""
+
+    __slots__ = ("order", "copy", "states", "passes")
+
+    def __init__(self, order, copy, states, passes):
+        self.order, self.copy, self.states, self.passes = order, copy, states, passes
+
+    def __call__(self, x, results, param):
+        sources = [_arranged(x, self.order, self.copy)] * len(self.states)
+        for step in self.passes:
+            if step.shape is None:
+                dests = [*results, *[results[0]] * (len(self.states) - len(results))]
+            else:
+                dests = [torch.empty(step.shape, dtype=d, device=x.device) for d in self.states]
+            step(sources, dests, param)
+            sources = dests
+
+
 class Reduction:
     """A reduction generated from its hooks (see the module's docstring).
 
@@ -403,6 +465,10 @@ class Reduction:
     each of the kept elements' count), loading ``x`` as ``cast``, keeping the
     state in ``states`` (k torch dtypes) starting from ``identities`` (k numbers
     that ``combine`` leaves unchanged).
+
+    The first call of a layout (shape, strides, dtypes, alignment) plans its
+    passes (view, config, split, grids); later calls of that layout replay the
+    plan, which is most of the host time saved.
     """
 
     def __init__(self, name, combine, finish, outputs=1, lift=None, tile_stats=None, indexed=False):
@@ -413,7 +479,9 @@ class Reduction:
         self.hooks.update({"lift": lift} if lift is not None else {"tile_stats": tile_stats})
         self.outputs = outputs
         self._kernels = {}
+        self._plans = {}
         _HOOKS.update(dict.fromkeys(self.hooks.values()))
+        _REDUCTIONS.append(self)
 
     def _launcher(self, k, cols):
         key = (k, cols)
@@ -427,65 +495,72 @@ class Reduction:
     def __call__(self, x, dims, results, cast, states, identities, param=0.0):
         if results[0].numel() == 0:
             return
-        x, (a, n, k) = as_ank(x, dims, any_order=not self.indexed)
+        key = (x.shape, x.stride(), x.dtype, x.device, x.data_ptr() % 16 == 0, tuple(dims), cast, tuple(states),
+               tuple(identities), *[(r.dtype, r.data_ptr() % 16 == 0) for r in results])
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plan(x, dims, results, cast, states, identities, float(param))
+            if len(self._plans) >= _PLANS_KEPT:
+                self._plans.clear()
+            self._plans[key] = plan
+        plan(x, results, float(param))
+
+    def _plan(self, x, dims, results, cast, states, identities, param):
+        order, copy, (a, n, k) = ank_layout(x.shape, x.stride(), dims, any_order=not self.indexed)
         constexprs = {f"S{j}": TL_DTYPE[dtype] for j, dtype in enumerate(states)}
         constexprs.update({f"I{j}": value for j, value in enumerate(identities)})
-        self._reduce([x] * len(states), a, n, k, results, TL_DTYPE[cast], states, constexprs, n[0], float(param),
-                     first=True)
+        constexprs["CAST"] = TL_DTYPE[cast]
+        tuner, raw = self._tuner(a, n, k, x.element_size(), states)
+        config = tuner.cached(raw)
+        if config is None:
+            run = None
+            if a[0] * n[0] * k[0] >= TUNED_FROM:
+                scratch = [torch.empty_like(result) for result in results]  # never the caller's out
 
-    def _reduce(self, sources, a, n, k, results, cast, states, constexprs, count, param, first):
+                def run(candidate):
+                    passes = self._passes(candidate, a, n, k, states, constexprs, n[0], x.device, True)
+                    _Plan(order, copy, states, passes)(x, scratch, param)
+
+            config = tuner.resolve(raw, run)
+        return _Plan(order, copy, states, self._passes(config, a, n, k, states, constexprs, n[0], x.device, True))
+
+    def _tuner(self, a, n, k, itemsize, states):
         (A, _), (N, sn), (K, sk) = a, n, k
-        itemsize = sources[0].element_size()
         if K == 1:
-            tuner, raw = ROWS_TUNER, (self.name, A, N, sn, itemsize, states[0], len(states))
-        else:
-            tuner, raw = COLS_TUNER, (self.name, A, N, K, sn, sk, itemsize, states[0], len(states))
-        if not first:  # the second pass of a split: few short rows of states, never tuned
-            config = tuner.heuristic(*raw)
-        else:
-            config = tuner.cached(raw)
-            if config is None:
-                run = None
-                if A * N * K >= TUNED_FROM:
-                    scratch = [torch.empty_like(result) for result in results]  # never the caller's out
+            return ROWS_TUNER, (self.name, A, N, sn, itemsize, states[0], len(states))
+        return COLS_TUNER, (self.name, A, N, K, sn, sk, itemsize, states[0], len(states))
 
-                    def run(candidate):
-                        self._launch(candidate, sources, a, n, k, scratch, cast, states, constexprs, count, param,
-                                     first)
-                config = tuner.resolve(raw, run)
-        self._launch(config, sources, a, n, k, results, cast, states, constexprs, count, param, first)
-
-    def _launch(self, config, sources, a, n, k, results, cast, states, constexprs, count, param, first):
-        """Both passes of one reduction with ``config`` (its second pass takes the heuristic's)."""
+    def _passes(self, config, a, n, k, states, constexprs, count, device, first):
+        """The passes reducing [A, N, K] with ``config``: one, or a split one and the
+        passes combining its partial states (with the heuristic's config)."""
         (A, sa), (N, sn), (K, sk) = a, n, k
         span = (A - 1) * sa + (N - 1) * sn + (K - 1) * sk
         index64 = builtins.max(span, A * N * K, count) >= _INT32_LIMIT
-        device = sources[0].device
-        dests = list(results) + [results[0]] * (len(states) - len(results))
-        common = dict(CAST=cast, INDEX64=index64, **constexprs)
+        common = dict(constexprs, INDEX64=index64, FIRST=first)
         if K == 1:
             block_a, block_n, warps, programs_per_sm = config
             split = _split(cdiv(A, block_a), N, block_n, device.index or 0, programs_per_sm)
-            partials = dests if split == 1 else [torch.empty((A, split), dtype=d, device=device) for d in states]
-            self._launcher(len(states), False)(
-                (cdiv(A, block_a), split), *sources, *partials, A, N, sa, sn, cdiv(N, split),
-                count, param, SPLIT=split, BLOCK_A=block_a, BLOCK_N=block_n, FIRST=first, LAST=split == 1,
-                num_warps=warps, **common)
-            if split > 1:
-                self._reduce(partials, (A, split), (split, 1), (1, 0), results, cast, states, constexprs,
-                             count, param, first=False)
-            return
-        block_n, block_k, warps, programs_per_sm = config
-        programs = A * cdiv(K, block_k)
-        split = _split(programs, N, block_n, device.index or 0, programs_per_sm)
-        partials = dests if split == 1 else [torch.empty((A, split, K), dtype=d, device=device) for d in states]
-        self._launcher(len(states), True)(
-            (programs * split,), *sources, *partials, A, N, K, sa, sn, sk, cdiv(N, split), count, param,
-            SPLIT=split, BLOCK_N=block_n, BLOCK_K=block_k, FIRST=first, LAST=split == 1, num_warps=warps,
-            **common)
-        if split > 1:
-            self._reduce(partials, (A, split * K), (split, K), (K, 1), results, cast, states, constexprs,
-                         count, param, first=False)
+            first_pass = _Pass(self._launcher(len(states), False), (cdiv(A, block_a), split),
+                               (A, N, sa, sn, cdiv(N, split), count),
+                               dict(common, SPLIT=split, BLOCK_A=block_a, BLOCK_N=block_n, LAST=split == 1,
+                                    num_warps=warps),
+                               None if split == 1 else (A, split))
+            rest = (A, split), (split, 1), (1, 0)
+        else:
+            block_n, block_k, warps, programs_per_sm = config
+            programs = A * cdiv(K, block_k)
+            split = _split(programs, N, block_n, device.index or 0, programs_per_sm)
+            first_pass = _Pass(self._launcher(len(states), True), (programs * split,),
+                               (A, N, K, sa, sn, sk, cdiv(N, split), count),
+                               dict(common, SPLIT=split, BLOCK_N=block_n, BLOCK_K=block_k, LAST=split == 1,
+                                    num_warps=warps),
+                               None if split == 1 else (A, split, K))
+            rest = (A, split * K), (split, K), (K, 1)
+        if split == 1:
+            return [first_pass]
+        tuner, raw = self._tuner(*rest, states[0].itemsize, states)
+        # the second pass reads few short rows of states: never tuned
+        return [first_pass] + self._passes(tuner.heuristic(*raw), *rest, states, constexprs, count, device, False)
 
 
 def identity_extreme(dtype, largest):
