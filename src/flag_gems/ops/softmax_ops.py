@@ -15,9 +15,9 @@ import triton
 import triton.language as tl
 
 from .. import runtime
-from ..codegen.launch import Launcher, cdiv, next_power_of_2
+from ..codegen.launch import Launcher, Replay, cdiv, next_power_of_2
 from ..dispatch import Row
-from ..codegen.reduction import as_ank
+from ..codegen.reduction import ank_layout, contiguous_strides
 
 __all__ = ["softmax", "softmax_backward", "log_softmax", "log_softmax_backward"]
 
@@ -233,43 +233,64 @@ def inner_config(M, N, K):
     return min(next_power_of_2(N), max(1, 8192 // block_k)), block_k, 8
 
 
-def _mnk_view(tensor, dim):
-    """(tensor, [(M, stride), (N, stride), (K, stride)]) around ``dim``; a contiguous copy only when
-    the dims do not merge or the innermost one is so sparse that reading in place wastes more than a copy."""
-    tensor = tensor.reshape(1) if tensor.dim() == 0 else tensor
-    view, merged = as_ank(tensor, [dim % tensor.dim()])
+def _mnk_layout(shape, strides, dim):
+    """(copy, [(M, stride), (N, stride), (K, stride)]) around ``dim``: ``copy`` when the kernels
+    read a contiguous copy, because the dims do not merge or the innermost one is so sparse that
+    reading in place wastes more than a copy."""
+    if not shape:
+        shape, strides = (1,), (1,)
+    dims = [dim % len(shape)]
+    _, copy, merged = ank_layout(shape, strides, dims)
     (_, stride_n), (k, stride_k) = merged[1:]
     if (stride_k if k > 1 else stride_n) > 2:
-        view, merged = as_ank(tensor.contiguous(), [dim % tensor.dim()])
-    return view, merged
+        copy, merged = True, ank_layout(shape, contiguous_strides(shape), dims)[2]
+    return copy, merged
+
+
+_PLANS_KEPT = 512  # layouts remembered; more (dynamic shapes) start over
+_plans = {}
 
 
 def _launch(kernels, inputs, result, dim, log, backward):
     """Run the rows or inner kernel of a pair over ``inputs`` (of one shape) into the contiguous ``result``."""
     if result.numel() == 0:
         return
-    views = [_mnk_view(t, dim) for t in inputs]
-    (M, _), (N, _), (K, _) = views[0][1]
-    tensors = [t for t, _ in views]
-    strides = [[stride for _, stride in merged] for _, merged in views]
+    key = (backward, log, dim, result.dtype, result.data_ptr() % 16 == 0,
+           *[(t.shape, t.stride(), t.dtype, t.device, t.data_ptr() % 16 == 0) for t in inputs])
+    plan = _plans.get(key)
+    if plan is None:
+        if len(_plans) >= _PLANS_KEPT:
+            _plans.clear()
+        plan = _plans[key] = _plan(kernels, inputs, dim, log, backward)
+    copies, ints, replay = plan
+    replay(*[t.contiguous() if copy else t for t, copy in zip(inputs, copies)], result, *ints)
+
+
+def _plan(kernels, inputs, dim, log, backward):
+    """(which inputs the kernels read as contiguous copies, the int arguments, the launch)."""
+    layouts = [_mnk_layout(t.shape, t.stride(), dim) for t in inputs]
+    (M, _), (N, _), (K, _) = layouts[0][1]
+    strides = [[stride for _, stride in merged] for _, merged in layouts]
     span = max((N - 1) * sn + (K - 1) * sk for _, sn, sk in strides)
     index64 = max(span, N * K) >= _INT32_LIMIT
     fp64 = inputs[0].dtype == torch.float64
     acc = tl.float64 if fp64 else tl.float32
     rows_kernel, inner_kernel = kernels
+    copies = [copy for copy, _ in layouts]
     if K == 1:
         # Values of one row kept in registers: halved for fp64 and for the two inputs of a backward.
         one_tile_limit = 32768 >> (fp64 + backward)
         vendor_config = runtime.config("softmax", None)  # a vendor's (M, N) -> (BLOCK_M, BLOCK_N, num_warps)
         block_m, block_n, warps = rows_config(M, N, one_tile_limit) if vendor_config is None else vendor_config(M, N)
-        row_strides = [s for sm, sn, _ in strides for s in (sm, sn)]
-        rows_kernel((cdiv(M, block_m),), *tensors, result, M, N, *row_strides, BLOCK_M=block_m,
-                    BLOCK_N=block_n, ONE_TILE=block_n >= N, LOG=log, ACC=acc, INDEX64=index64, num_warps=warps)
-    else:
-        block_n, block_k, warps = runtime.config("softmax_inner", inner_config)(M, N, K)
-        inner_kernel((M * cdiv(K, block_k),), *tensors, result, M, N, K, *[s for t in strides for s in t],
-                     BLOCK_N=block_n, BLOCK_K=block_k, ONE_TILE=block_n >= N, LOG=log, ACC=acc,
-                     INDEX64=index64, num_warps=warps)
+        ints = (M, N, *[s for sm, sn, _ in strides for s in (sm, sn)])
+        return copies, ints, Replay(rows_kernel, (cdiv(M, block_m),), dict(
+            BLOCK_M=block_m, BLOCK_N=block_n, ONE_TILE=block_n >= N, LOG=log, ACC=acc, INDEX64=index64,
+            num_warps=warps))
+    block_n, block_k, warps = runtime.config("softmax_inner", inner_config)(M, N, K)
+    ints = (M, N, K, *[s for t in strides for s in t])
+    return copies, ints, Replay(inner_kernel, (M * cdiv(K, block_k),), dict(
+        BLOCK_N=block_n, BLOCK_K=block_k, ONE_TILE=block_n >= N, LOG=log, ACC=acc, INDEX64=index64,
+        num_warps=warps))
 
 
 def _forward(self, dim, half_to_float, out, log):
