@@ -124,6 +124,37 @@ def test_layer_norm_non_contiguous_and_broadcast_inputs():
                 assert_close(mine, exact, torch.float32, reduce_dim=x.shape[0])
 
 
+def test_planned_layouts_are_not_mixed_up():
+    """Each call layout gets its own launch plan: alternating layouts of one shape (in place,
+    transposed and copied, off 16-byte alignment), with and without parameters and with
+    different gradient masks, each get their own right answer, on first and repeated calls."""
+    rows, cols = pick((6, 40), (512, 4096))
+    flat = make((rows * cols + 1,), torch.float32)
+    layouts = [flat[:-1].view(rows, cols), flat[1:].view(rows, cols), flat[:-1].view(cols, rows).t()]
+    weight, bias = params((cols,), torch.float32)
+    call = torch.ops.aten.native_layer_norm_backward
+    for _ in range(2):
+        for x in layouts:
+            for w, b, mask in ((weight, bias, (True, True, True)), (None, None, (True, False, False)),
+                               (weight, bias, (False, True, False))):
+                with flag_gems.use_gems():
+                    ours = torch.native_layer_norm(x, (cols,), w, b, 1e-5)
+                reference = torch.native_layer_norm(x.double(), (cols,), double(w), double(b), 1e-5)
+                for mine, exact in zip(ours, reference):
+                    assert_close(mine, exact, torch.float32)
+                g = make(x.shape, torch.float32)
+                # statistics that are not contiguous: a column of a wider tensor
+                mean, rstd = (torch.cat([s, s], 1)[:, :1] for s in ours[1:])
+                with flag_gems.use_gems():
+                    grads = call(g, x, (cols,), mean, rstd, w, b, mask)
+                expected = call(g.double(), x.double(), (cols,), reference[1], reference[2], double(w), double(b),
+                                mask)
+                for mine, exact in zip(grads, expected):
+                    assert (mine is None) == (exact is None)
+                    if exact is not None:
+                        assert_close(mine, exact, torch.float32, reduce_dim=rows)
+
+
 def test_layer_norm_strided_parameters():
     x = make((4, 3, 5), torch.float32)
     w, b = make((5, 3), torch.float32).t(), make((3, 10), torch.float32)[:, ::2]

@@ -18,7 +18,7 @@ import triton
 import triton.language as tl
 
 from .. import runtime
-from ..codegen.launch import Launcher, cdiv, next_power_of_2
+from ..codegen.launch import Launcher, Replay, cdiv, next_power_of_2
 from ..dispatch import Row
 from ..codegen.reduction import merge_dims
 from .softmax_ops import rows_config
@@ -246,16 +246,16 @@ def _one_tile_limit(dtype, arrays):
     return (32768 if arrays == 1 else 16384) >> (dtype == torch.float64)
 
 
-def _as_rows(tensor, ndim):
-    """(tensor, row stride): ``tensor`` as [M, N] rows, N its last ``ndim`` dims, read in place when
-    those are dense and the leading dims merge into one stride; else a contiguous copy."""
+def _rows_layout(tensor, ndim):
+    """(copy, row stride): ``tensor`` is read as [M, N] rows, N its last ``ndim`` dims, in place
+    when those are dense and the leading dims merge into one stride; else (``copy``) as a
+    contiguous copy."""
     lead = tensor.dim() - ndim
     outer = merge_dims(tensor.shape[:lead], tensor.stride()[:lead])
     inner = merge_dims(tensor.shape[lead:], tensor.stride()[lead:])
     if outer is None or inner is None or (inner[0] > 1 and inner[1] != 1):
-        tensor = tensor.contiguous()
-        return tensor, math.prod(tensor.shape[lead:])
-    return tensor, outer[1]
+        return True, math.prod(tensor.shape[lead:])
+    return False, outer[1]
 
 
 def _acc(dtype):
@@ -264,6 +264,36 @@ def _acc(dtype):
 
 def _stat_shape(x, ndim):
     return (*x.shape[:x.dim() - ndim], *(1,) * ndim)
+
+
+def _aligned(tensor):
+    """What a plan's key holds of an optional tensor argument: Triton specializes on
+    its dtype and 16-byte alignment."""
+    return None if tensor is None else (tensor.dtype, tensor.data_ptr() % 16 == 0)
+
+
+# Launch plans by call layout (shapes, strides, dtypes, alignment, flags): the first call of a
+# layout decides views, configs and grids; later ones replay them.
+_PLANS_KEPT = 512  # layouts remembered; more (dynamic shapes) start over
+_plans = {}
+
+
+def _plan(key, make):
+    plan = _plans.get(key)
+    if plan is None:
+        if len(_plans) >= _PLANS_KEPT:
+            _plans.clear()
+        plan = _plans[key] = make()
+    return plan
+
+
+def _forward_plan(x, ndim, M, N, center, weight, bias, residual, h):
+    copy, stride_m = _rows_layout(x, ndim)
+    block_m, block_n, warps = runtime.config("norm_forward", rows_config)(M, N, _one_tile_limit(x.dtype, 1))
+    return copy, stride_m, Replay(_FORWARD, (cdiv(M, block_m),), dict(
+        BLOCK_M=block_m, BLOCK_N=block_n, ONE_TILE=block_n >= N, CENTER=center, HAS_W=weight is not None,
+        HAS_B=bias is not None, HAS_RES=residual is not None, STORE_H=h is not None, ACC=_acc(x.dtype)[0],
+        num_warps=warps))
 
 
 def _norm_forward(x, ndim, weight, bias, eps, center, stat_dtype, residual=None, h=None, out=None):
@@ -277,17 +307,40 @@ def _norm_forward(x, ndim, weight, bias, eps, center, stat_dtype, residual=None,
     rstd = torch.empty(stat_shape, dtype=stat_dtype, device=x.device)
     if M == 0:
         return y, mean, rstd
-    rows, stride_m = _as_rows(x, ndim)
     weight, bias = (None if p is None else p.contiguous() for p in (weight, bias))
-    acc = _acc(x.dtype)[0]
-    limit = _one_tile_limit(x.dtype, 1)
-    block_m, block_n, warps = runtime.config("norm_forward", rows_config)(M, N, limit)
-    _FORWARD((cdiv(M, block_m),), rows, rows if residual is None else residual, rows if h is None else h,
-             rows if weight is None else weight, rows if bias is None else bias, y, rstd if mean is None else mean,
-             rstd, M, N, stride_m, float(eps), BLOCK_M=block_m, BLOCK_N=block_n, ONE_TILE=block_n >= N,
-             CENTER=center, HAS_W=weight is not None, HAS_B=bias is not None, HAS_RES=residual is not None,
-             STORE_H=h is not None, ACC=acc, num_warps=warps)
+    key = ("forward", x.shape, x.stride(), x.device, _aligned(x), ndim, center, stat_dtype, _aligned(weight),
+           _aligned(bias), _aligned(residual), _aligned(h), _aligned(out))
+    copy, stride_m, replay = _plan(key, lambda: _forward_plan(x, ndim, M, N, center, weight, bias, residual, h))
+    rows = x.contiguous() if copy else x
+    replay(rows, rows if residual is None else residual, rows if h is None else h, rows if weight is None else weight,
+           rows if bias is None else bias, y, rstd if mean is None else mean, rstd, M, N, stride_m, float(eps))
     return y, mean, rstd
+
+
+def _backward_plan(dy, x, ndim, M, N, center, weight, need_dx, need_dw, need_db, dh):
+    dy_copy, dy_stride = _rows_layout(dy, ndim)
+    x_copy, x_stride = _rows_layout(x, ndim)
+    acc, acc_dtype = _acc(x.dtype)
+    block_m, block_n, warps, per_sm = runtime.config("norm_backward", backward_config)(
+        M, N, _one_tile_limit(x.dtype, 2))
+    one_tile = block_n >= N
+    blocks = cdiv(M, block_m)
+    rows_per_program = cdiv(blocks, min(blocks, runtime.multiprocessor_count(x.device.index or 0) * per_sm))
+    rows_per_program *= block_m
+    programs = cdiv(M, rows_per_program)
+    need_partial = need_dw or need_db
+    backward = Replay(_BACKWARD, (programs,), dict(
+        BLOCK_M=block_m, BLOCK_N=block_n, ONE_TILE=one_tile, CENTER=center, HAS_W=weight is not None,
+        HAS_DH=dh is not None, NEED_DX=need_dx, NEED_PARTIAL=need_partial, ACC=acc, num_warps=warps))
+    # Looped rows add each tile's sums into the partial sums in memory: they start from zero.
+    partial = ((torch.empty if one_tile else torch.zeros), (programs, 2, N), acc_dtype) if need_partial else None
+    grads = None
+    if need_partial:
+        block_n = min(next_power_of_2(N), 32)
+        grads = Replay(_WEIGHT_BIAS_GRADS, (cdiv(N, block_n),), dict(
+            NEED_W=need_dw, NEED_B=need_db, BLOCK_P=min(next_power_of_2(programs), 64), BLOCK_N=block_n, ACC=acc,
+            num_warps=4))
+    return dy_copy, dy_stride, x_copy, x_stride, rows_per_program, programs, partial, backward, grads
 
 
 def _norm_backward(dy, x, ndim, mean, rstd, weight, need_dx, need_dw, need_db, dh=None):
@@ -301,34 +354,23 @@ def _norm_backward(dy, x, ndim, mean, rstd, weight, need_dx, need_dw, need_db, d
     db = torch.empty(params, dtype=x.dtype, device=x.device) if need_db else None
     if M == 0:
         return dx, None if dw is None else dw.zero_(), None if db is None else db.zero_()
-    dy_rows, dy_stride = _as_rows(dy, ndim)
-    x_rows, x_stride = _as_rows(x, ndim)
     weight = None if weight is None else weight.contiguous()
-    acc, acc_dtype = _acc(x.dtype)
-    block_m, block_n, warps, per_sm = runtime.config("norm_backward", backward_config)(
-        M, N, _one_tile_limit(x.dtype, 2))
-    one_tile = block_n >= N
-    blocks = cdiv(M, block_m)
-    rows_per_program = cdiv(blocks, min(blocks, runtime.multiprocessor_count(x.device.index or 0) * per_sm))
-    rows_per_program *= block_m
-    programs = cdiv(M, rows_per_program)
-    need_partial = need_dw or need_db
-    partial = None
-    if need_partial:
-        # Looped rows add each tile's sums into the partial sums in memory: they start from zero.
-        partial = (torch.empty if one_tile else torch.zeros)((programs, 2, N), dtype=acc_dtype, device=x.device)
-    rstd = rstd.reshape(-1)
-    _BACKWARD((programs,), dy_rows, x_rows, x_rows if weight is None else weight,
-              rstd if mean is None else mean.reshape(-1), rstd, dy_rows if dh is None else dh,
-              x_rows if dx is None else dx, rstd if partial is None else partial, M, N, dy_stride, x_stride,
-              rows_per_program, BLOCK_M=block_m, BLOCK_N=block_n, ONE_TILE=one_tile, CENTER=mean is not None,
-              HAS_W=weight is not None, HAS_DH=dh is not None, NEED_DX=need_dx, NEED_PARTIAL=need_partial,
-              ACC=acc, num_warps=warps)
-    if need_partial:
-        block_n = min(next_power_of_2(N), 32)
-        _WEIGHT_BIAS_GRADS((cdiv(N, block_n),), partial, partial if dw is None else dw, partial if db is None else db,
-                           programs, N, NEED_W=need_dw, NEED_B=need_db, BLOCK_P=min(next_power_of_2(programs), 64),
-                           BLOCK_N=block_n, ACC=acc, num_warps=4)
+    # the kernels read the statistics as M contiguous values
+    mean, rstd = (None if s is None else s.contiguous() for s in (mean, rstd))
+    key = ("backward", x.shape, x.stride(), dy.stride(), x.device, _aligned(x), _aligned(dy), ndim, _aligned(mean),
+           _aligned(rstd), _aligned(weight), _aligned(dh), need_dx, need_dw, need_db)
+    dy_copy, dy_stride, x_copy, x_stride, rows_per_program, programs, partial, backward, grads = _plan(
+        key, lambda: _backward_plan(dy, x, ndim, M, N, mean is not None, weight, need_dx, need_dw, need_db, dh))
+    dy_rows = dy.contiguous() if dy_copy else dy
+    x_rows = x.contiguous() if x_copy else x
+    if partial is not None:
+        allocate, shape, dtype = partial
+        partial = allocate(shape, dtype=dtype, device=x.device)
+    backward(dy_rows, x_rows, x_rows if weight is None else weight, rstd if mean is None else mean, rstd,
+             dy_rows if dh is None else dh, x_rows if dx is None else dx, rstd if partial is None else partial, M, N,
+             dy_stride, x_stride, rows_per_program)
+    if grads is not None:
+        grads(partial, partial if dw is None else dw, partial if db is None else db, programs, N)
     return dx, dw, db
 
 
