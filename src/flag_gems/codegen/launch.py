@@ -122,6 +122,20 @@ class Launcher:
         return go
 
 
+PLANS_KEPT = 512  # launch plans one cache keeps; more (dynamic shapes) start it over
+
+
+def planned(plans, key, make):
+    """``plans[key]``, made by ``make()`` on a miss: a caller's launch plan for one call
+    layout (see ``Replay``)."""
+    plan = plans.get(key)
+    if plan is None:
+        if len(plans) >= PLANS_KEPT:
+            plans.clear()
+        plan = plans[key] = make()
+    return plan
+
+
 class Replay:
     """One launch decided once (kernel, grid, constexprs) and made again with fresh
     arguments: the first call goes through the launcher (compiling if need be),

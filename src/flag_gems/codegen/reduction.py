@@ -44,7 +44,7 @@ import triton.language as tl
 
 from .. import runtime, tuning
 from .cache import load_generated
-from .launch import INTERPRETED, Launcher, Replay, cdiv, next_power_of_2
+from .launch import INTERPRETED, Launcher, Replay, cdiv, next_power_of_2, planned
 from .pointwise import TL_DTYPE
 
 _INT32_LIMIT = 2**31
@@ -264,7 +264,6 @@ def _tuned_sources():
     return [kernel_source, _hook_imports, *_HOOKS]
 
 
-_PLANS_KEPT = 512  # layouts remembered per reduction; more (dynamic shapes) start over
 _REDUCTIONS = []
 
 
@@ -497,12 +496,7 @@ class Reduction:
             return
         key = (x.shape, x.stride(), x.dtype, x.device, x.data_ptr() % 16 == 0, tuple(dims), cast, tuple(states),
                tuple(identities), *[(r.dtype, r.data_ptr() % 16 == 0) for r in results])
-        plan = self._plans.get(key)
-        if plan is None:
-            plan = self._plan(x, dims, results, cast, states, identities, float(param))
-            if len(self._plans) >= _PLANS_KEPT:
-                self._plans.clear()
-            self._plans[key] = plan
+        plan = planned(self._plans, key, lambda: self._plan(x, dims, results, cast, states, identities, float(param)))
         plan(x, results, float(param))
 
     def _plan(self, x, dims, results, cast, states, identities, param):

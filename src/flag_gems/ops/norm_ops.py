@@ -18,7 +18,7 @@ import triton
 import triton.language as tl
 
 from .. import runtime
-from ..codegen.launch import Launcher, Replay, cdiv, next_power_of_2
+from ..codegen.launch import Launcher, Replay, cdiv, next_power_of_2, planned
 from ..dispatch import Row
 from ..codegen.reduction import merge_dims
 from .softmax_ops import rows_config
@@ -274,17 +274,7 @@ def _aligned(tensor):
 
 # Launch plans by call layout (shapes, strides, dtypes, alignment, flags): the first call of a
 # layout decides views, configs and grids; later ones replay them.
-_PLANS_KEPT = 512  # layouts remembered; more (dynamic shapes) start over
 _plans = {}
-
-
-def _plan(key, make):
-    plan = _plans.get(key)
-    if plan is None:
-        if len(_plans) >= _PLANS_KEPT:
-            _plans.clear()
-        plan = _plans[key] = make()
-    return plan
 
 
 def _forward_plan(x, ndim, M, N, center, weight, bias, residual, h):
@@ -310,7 +300,8 @@ def _norm_forward(x, ndim, weight, bias, eps, center, stat_dtype, residual=None,
     weight, bias = (None if p is None else p.contiguous() for p in (weight, bias))
     key = ("forward", x.shape, x.stride(), x.device, _aligned(x), ndim, center, stat_dtype, _aligned(weight),
            _aligned(bias), _aligned(residual), _aligned(h), _aligned(out))
-    copy, stride_m, replay = _plan(key, lambda: _forward_plan(x, ndim, M, N, center, weight, bias, residual, h))
+    copy, stride_m, replay = planned(
+        _plans, key, lambda: _forward_plan(x, ndim, M, N, center, weight, bias, residual, h))
     rows = x.contiguous() if copy else x
     replay(rows, rows if residual is None else residual, rows if h is None else h, rows if weight is None else weight,
            rows if bias is None else bias, y, rstd if mean is None else mean, rstd, M, N, stride_m, float(eps))
@@ -359,8 +350,8 @@ def _norm_backward(dy, x, ndim, mean, rstd, weight, need_dx, need_dw, need_db, d
     mean, rstd = (None if s is None else s.contiguous() for s in (mean, rstd))
     key = ("backward", x.shape, x.stride(), dy.stride(), x.device, _aligned(x), _aligned(dy), ndim, _aligned(mean),
            _aligned(rstd), _aligned(weight), _aligned(dh), need_dx, need_dw, need_db)
-    dy_copy, dy_stride, x_copy, x_stride, rows_per_program, programs, partial, backward, grads = _plan(
-        key, lambda: _backward_plan(dy, x, ndim, M, N, mean is not None, weight, need_dx, need_dw, need_db, dh))
+    dy_copy, dy_stride, x_copy, x_stride, rows_per_program, programs, partial, backward, grads = planned(
+        _plans, key, lambda: _backward_plan(dy, x, ndim, M, N, mean is not None, weight, need_dx, need_dw, need_db, dh))
     dy_rows = dy.contiguous() if dy_copy else dy
     x_rows = x.contiguous() if x_copy else x
     if partial is not None:

@@ -15,7 +15,7 @@ import triton
 import triton.language as tl
 
 from .. import runtime
-from ..codegen.launch import Launcher, Replay, cdiv, next_power_of_2
+from ..codegen.launch import Launcher, Replay, cdiv, next_power_of_2, planned
 from ..dispatch import Row
 from ..codegen.reduction import ank_layout, contiguous_strides
 
@@ -247,8 +247,7 @@ def _mnk_layout(shape, strides, dim):
     return copy, merged
 
 
-_PLANS_KEPT = 512  # layouts remembered; more (dynamic shapes) start over
-_plans = {}
+_plans = {}  # launch plans by call layout
 
 
 def _launch(kernels, inputs, result, dim, log, backward):
@@ -257,12 +256,7 @@ def _launch(kernels, inputs, result, dim, log, backward):
         return
     key = (backward, log, dim, result.dtype, result.data_ptr() % 16 == 0,
            *[(t.shape, t.stride(), t.dtype, t.device, t.data_ptr() % 16 == 0) for t in inputs])
-    plan = _plans.get(key)
-    if plan is None:
-        if len(_plans) >= _PLANS_KEPT:
-            _plans.clear()
-        plan = _plans[key] = _plan(kernels, inputs, dim, log, backward)
-    copies, ints, replay = plan
+    copies, ints, replay = planned(_plans, key, lambda: _plan(kernels, inputs, dim, log, backward))
     replay(*[t.contiguous() if copy else t for t, copy in zip(inputs, copies)], result, *ints)
 
 
