@@ -8,6 +8,7 @@ through Triton's normal path, then calls the compiled kernel's launcher
 directly.
 """
 
+import contextlib
 import functools
 import os
 
@@ -88,15 +89,10 @@ class Launcher:
                                    tuple(constexprs[name] for name in names), compiled)
             return compiled
         run, function, metadata, constexpr_values, compiled = entry
-        grid_1 = grid[1] if len(grid) > 1 else 1
-        grid_2 = grid[2] if len(grid) > 2 else 1
-        if device == _current_device():
-            run(grid[0], grid_1, grid_2, _raw_stream(device), function, metadata, None, None, None,
-                *args, *constexpr_values)
-        else:
-            with torch.cuda.device(device):
-                run(grid[0], grid_1, grid_2, _raw_stream(device), function, metadata, None, None, None,
-                    *args, *constexpr_values)
+        grid_0, grid_1, grid_2 = (*grid, 1, 1)[:3]
+        with contextlib.nullcontext() if device == _current_device() else torch.cuda.device(device):
+            run(grid_0, grid_1, grid_2, _raw_stream(device), function, metadata, None, None, None, *args,
+                *constexpr_values)
         return compiled
 
     def bind(self, grid, args, constexprs):
