@@ -292,15 +292,21 @@ def test_op_special_values(name):
                                 lambda x, d: torch.min(x, d).indices], ids=["argmax", "argmin", "max", "min"])
 def test_ties_and_nan_take_the_first_index(fn):
     n = pick(20011, 1 << 20)  # long enough to split across programs
-    x = torch.zeros(3, n, device=DEVICE)
+    x = torch.zeros(5, n, device=DEVICE)
     x[0, [7, n // 2, n - 1]] = 5.0
     x[0, [3, n - 2]] = -5.0
     x[1, [n - 5, n // 3, n - 3]] = NAN  # the first NaN wins, wherever it lies
     x[2] = 1.0
+    x[3], x[4] = -INF, INF  # rows of the extremes' identity values: index 0 all the same
     for layout in (x, x.t().contiguous().t()):  # rows, then cols kernel
         ours = check_op(fn, layout, 1)
         assert ours[0][1].item() == n // 3
+        assert ours[0][3].item() == ours[0][4].item() == 0
     check_op(fn, x.reshape(-1), 0)
+    check_op(fn, x[3:].reshape(-1), 0)
+    lowest = torch.full((3, n), torch.iinfo(torch.int32).min, dtype=torch.int32, device=DEVICE)
+    lowest[1] = torch.iinfo(torch.int32).max
+    check_op(fn, lowest, 1)
 
 
 def test_integer_reductions_exact():

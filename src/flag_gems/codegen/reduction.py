@@ -15,7 +15,15 @@ value and index; a variance: count, mean and squared deviations):
   statistics of a whole tile at once, merged into a running state per output,
   for states whose per-element update would cost a division or an exp
   (Welford variance, logsumexp);
-- ``finish(*state, count, param) -> outputs``: the results from the final state.
+- ``finish(*state, count, param) -> outputs``: the results from the final state;
+- optionally ``step(*state, *element) -> state`` (mode ``"accumulate"``): what a
+  lane folds its next element in with, instead of ``combine``; it may assume the
+  element comes later in the reduction order than those in the state (or is the
+  identity), which spares an argmax its tie-breaking compares.
+
+In mode ``"accumulate"`` the lanes first walk the whole tiles, masked only by the
+outputs kept (a lane of an output never stored may fold in anything); only the
+last, partial tile selects identities for the elements past the end.
 
 ``param`` (a norm's order, a variance's correction) reaches the kernel as fp32,
 as Triton passes every Python float: hooks cast it to the state's type before
@@ -140,11 +148,16 @@ def reduced_shape(shape, dims, keepdim):
     return [s for d, s in enumerate(shape) if d not in dims]
 
 
-def rows_config(A, N, stride_n, itemsize):
+def rows_config(A, N, stride_n, itemsize, states):
     """(BLOCK_A, BLOCK_N, num_warps, programs per multiprocessor) for K == 1."""
     # Kernel times on an H100 (bf16 16384x4096 over the last dim): 1K-element tiles and 4
-    # warps, a row in four steps, read at 2.8-3.0 TB/s for sum and amax and 2.0 for argmax;
-    # whole 4K rows with 8 warps at 2.9, 2.3 and 1.2. Long rows split 8 programs per SM.
+    # warps, a row in four steps, read at 2.9-3.0 TB/s for sum, amax and norm; whole 4K rows
+    # with 8 warps at 2.9 and 2.3. A state of several values (argmax's value and index,
+    # aminmax, var, logsumexp) costs more per element: over long half-precision rows, 2x256
+    # tiles of 2 warps read at 2.6-2.8 TB/s (2.2-2.5 with 1K tiles); fp32 rows and short rows
+    # did best with 1K tiles. Long rows split 8 programs per SM.
+    if states > 1 and itemsize < 4 and N >= 2048 and stride_n == 1:
+        return builtins.min(next_power_of_2(A), 2), 256, 2, 8
     block_n = builtins.min(next_power_of_2(builtins.max(N, 1)), 1024 if stride_n == 1 else 256)
     block_a = builtins.min(next_power_of_2(A), builtins.max(1, 1024 // block_n))
     return block_a, block_n, 4, 8
@@ -203,7 +216,7 @@ def cols_space():
 
 
 def _rows_heuristic(name, A, N, stride_n, itemsize, state, states):
-    return runtime.config("reduce_rows", rows_config)(A, N, stride_n, itemsize)
+    return runtime.config("reduce_rows", rows_config)(A, N, stride_n, itemsize, states)
 
 
 def _cols_heuristic(name, A, N, K, stride_n, stride_k, itemsize, state, states):
@@ -326,8 +339,9 @@ def interpreted_reduce(combine, axis, *tiles):
     return tuple(results) if len(results) > 1 else results[0]
 
 
-def kernel_source(mode, k, m, cols):
-    """The rows (``cols`` False) or cols kernel of a k-value state with m outputs."""
+def kernel_source(mode, k, m, cols, stepped=False):
+    """The rows (``cols`` False) or cols kernel of a k-value state with m outputs; ``step``:
+    (``stepped``) the lanes fold their elements in with the ``step`` hook, not ``combine``."""
     s = [f"s{j}" for j in range(k)]
     v = [f"v{j}" for j in range(k)]
     dests = [f"dst{j}" for j in range(builtins.max(k, m))]
@@ -355,11 +369,11 @@ def kernel_source(mode, k, m, cols):
             "    at = (a * SPLIT + split) * K + k",
         ]
         tile, state_shape = "[BLOCK_N, BLOCK_K]", "[BLOCK_K]"
+        kept_tile, walked = "kept[None, :]", "(n < end)[:, None]"
         step = [
             "        n = offset + tl.arange(0, BLOCK_N)",
             "        if INDEX64:",
             "            n = n.to(tl.int64)",
-            "        mask = (n < end)[:, None] & kept[None, :]",
             "        offsets = base + n[:, None] * stride_n",
             "        index = n[:, None]",
         ]
@@ -378,11 +392,11 @@ def kernel_source(mode, k, m, cols):
             "    at = rows * SPLIT + split",
         ]
         tile, state_shape = "[BLOCK_A, BLOCK_N]", "[BLOCK_A]"
+        kept_tile, walked = "kept[:, None]", "(n < end)[None, :]"
         step = [
             "        n = offset + tl.arange(0, BLOCK_N)",
             "        if INDEX64:",
             "            n = n.to(tl.int64)",
-            "        mask = kept[:, None] & (n < end)[None, :]",
             "        offsets = base + n[None, :] * stride_n",
             "        index = n[None, :]",
         ]
@@ -392,21 +406,39 @@ def kernel_source(mode, k, m, cols):
     ]
     accumulate = mode == "accumulate"
     lines += [f"    s{j} = tl.full({tile if accumulate else state_shape}, I{j}, S{j})" for j in range(k)]
-    lines += ["    for offset in range(start, end, BLOCK_N):"] + step
     load_states = [f"            v{j} = tl.where(mask, tl.load(src{j} + offsets, mask=mask).to(S{j}), I{j})"
                    for j in range(k)]
     x = "tl.load(src0 + offsets, mask=mask, other=0).to(CAST)"
+    fold = "step" if stepped else "combine"
     if accumulate:
+        # Whole tiles first, masked only by the kept outputs: a lane of an output never
+        # stored may fold in anything, so the identity selects are left to the last tile.
         lines += [
+            "    whole_end = end - tl.maximum(end - start, 0) % BLOCK_N",
+            "    for offset in range(start, whole_end, BLOCK_N):",
+        ] + step + [
+            f"        mask = {kept_tile}",
+            "        if FIRST:",
+            f"            {_tup(v)} = lift({x}, index, param)",
+        ] + [f"            v{j} = v{j}.to(S{j})" for j in range(k)] + [
+            f"            {_tup(s)} = {fold}({', '.join(s + v)})",
+            "        else:",
+        ] + [f"            v{j} = tl.load(src{j} + offsets, mask=mask).to(S{j})" for j in range(k)] + [
+            f"            {_tup(s)} = combine({', '.join(s + v)})",
+            "    for offset in range(whole_end, end, BLOCK_N):",
+        ] + step + [
+            f"        mask = {kept_tile} & {walked}",
             "        if FIRST:",
             f"            {_tup(v)} = lift({x}, index, param)",
         ] + [f"            v{j} = tl.where(mask, v{j}.to(S{j}), I{j})" for j in range(k)] + [
+            f"            {_tup(s)} = {fold}({', '.join(s + v)})",
             "        else:",
         ] + load_states + [
-            f"        {_tup(s)} = combine({', '.join(s + v)})",
+            f"            {_tup(s)} = combine({', '.join(s + v)})",
         ] + _reduce_lines(s, cols, 4)
     else:
-        lines += [
+        lines += ["    for offset in range(start, end, BLOCK_N):"] + step + [
+            f"        mask = {kept_tile} & {walked}",
             "        if FIRST:",
             f"            {_tup(v)} = tile_stats({x}, mask, {axis})",
             "        else:",
@@ -470,12 +502,13 @@ class Reduction:
     plan, which is most of the host time saved.
     """
 
-    def __init__(self, name, combine, finish, outputs=1, lift=None, tile_stats=None, indexed=False):
+    def __init__(self, name, combine, finish, outputs=1, lift=None, tile_stats=None, indexed=False, step=None):
         self.name = name
         self.indexed = indexed  # results depend on the elements' order
         self.mode = "accumulate" if lift is not None else "blockwise"
         self.hooks = {"combine": combine, "finish": finish}
         self.hooks.update({"lift": lift} if lift is not None else {"tile_stats": tile_stats})
+        self.hooks.update({"step": step} if step is not None else {})
         self.outputs = outputs
         self._kernels = {}
         self._plans = {}
@@ -486,7 +519,8 @@ class Reduction:
         key = (k, cols)
         launcher = self._kernels.get(key)
         if launcher is None:
-            source = "\n".join(_hook_imports(self.hooks)) + kernel_source(self.mode, k, self.outputs, cols)
+            source = "\n".join(_hook_imports(self.hooks)) + kernel_source(self.mode, k, self.outputs, cols,
+                                                                          "step" in self.hooks)
             module = load_generated("reduction", f"{self.name}_{'cols' if cols else 'rows'}", source)
             launcher = self._kernels[key] = Launcher(module.kernel)
         return launcher

@@ -104,6 +104,26 @@ def _first_extreme(a_wins, va, ia, vb, ib):
 
 
 @triton.jit
+def _later_extreme(v_wins_or_nan, s, si, v, vi):
+    """(value, index) of a lane's running extreme s after element v, which comes later in
+    the row or is the identity. v takes over if it wins or is NaN (``v_wins_or_nan``: one
+    unordered compare) while s is not NaN (the first NaN stays), or if s is still the
+    identity (whose index is the largest)."""
+    take = (v_wins_or_nan & (s == s)) | (si > vi)
+    return tl.where(take, v, s), tl.where(take, vi, si)
+
+
+@triton.jit
+def _argmax_step(s, si, v, vi):
+    return _later_extreme(~(v <= s), s, si, v, vi)
+
+
+@triton.jit
+def _argmin_step(s, si, v, vi):
+    return _later_extreme(~(v >= s), s, si, v, vi)
+
+
+@triton.jit
 def _argmax_combine(va, ia, vb, ib):
     return _first_extreme(va > vb, va, ia, vb, ib)
 
@@ -237,10 +257,12 @@ ABS_MAX = Reduction("abs_max", _max, _keep, lift=_abs)
 ABS_MIN = Reduction("abs_min", _min, _keep, lift=_abs)
 EUCLIDEAN = Reduction("euclidean", _add, _sqrt, lift=_square)
 P_NORM = Reduction("p_norm", _add, _root, lift=_abs_pow)
-ARGMAX = Reduction("argmax", _argmax_combine, _index, lift=_with_index, indexed=True)
-ARGMIN = Reduction("argmin", _argmin_combine, _index, lift=_with_index, indexed=True)
-MAX_DIM = Reduction("max_dim", _argmax_combine, _keep_both, outputs=2, lift=_with_index, indexed=True)
-MIN_DIM = Reduction("min_dim", _argmin_combine, _keep_both, outputs=2, lift=_with_index, indexed=True)
+ARGMAX = Reduction("argmax", _argmax_combine, _index, lift=_with_index, indexed=True, step=_argmax_step)
+ARGMIN = Reduction("argmin", _argmin_combine, _index, lift=_with_index, indexed=True, step=_argmin_step)
+MAX_DIM = Reduction("max_dim", _argmax_combine, _keep_both, outputs=2, lift=_with_index, indexed=True,
+                    step=_argmax_step)
+MIN_DIM = Reduction("min_dim", _argmin_combine, _keep_both, outputs=2, lift=_with_index, indexed=True,
+                    step=_argmin_step)
 AMINMAX = Reduction("aminmax", _min_max, _keep_both, outputs=2, lift=_twice)
 VAR = Reduction("var", _merge_moments, _variance, tile_stats=_moments)
 STD = Reduction("std", _merge_moments, _deviation, tile_stats=_moments)
