@@ -330,6 +330,35 @@ def test_cross_entropy_non_contiguous_and_fallbacks():
     assert_same_error(lambda: flag_gems.cross_entropy_loss(x, target, torch.ones(3, device=DEVICE)))
 
 
+def test_cross_entropy_planned_layouts_are_not_mixed_up():
+    """Each call layout gets its own launch plan: alternating layouts of one shape (in place,
+    off 16-byte alignment, classes strided, sliced), targets, weights, reductions and
+    gradient layouts each get their own right answer, on first and repeated calls."""
+    n, c = pick((6, 40), (512, 4096))
+    flat = make((n * c + 1,), torch.float32)
+    inputs = [flat[:-1].view(n, c), flat[1:].view(n, c), flat[:-1].view(c, n).t(), flat[:-1].view(n, c)[:, ::2]]
+    for _ in range(2):
+        for x in inputs:
+            classes = x.shape[1]
+            indices = _targets((n + 1,), classes, True)
+            weight = torch.rand(classes, device=DEVICE) + 0.1
+            for target in (indices[:-1], indices[1:], make(x.shape, torch.float32).softmax(1)):
+                for w, reduction, smoothing in ((None, "mean", 0.0), (weight, "sum", 0.1), (weight, "none", 0.0)):
+                    xr = x.detach().requires_grad_()
+                    xd = x.detach().double().requires_grad_()
+                    kwargs = dict(reduction=reduction, label_smoothing=smoothing)
+                    ours = flag_gems.cross_entropy_loss(xr, target, w, **kwargs)
+                    exact = F.cross_entropy(xd, _double(target), _double(w), **kwargs)
+                    assert_close(ours, exact, torch.float32, reduce_dim=n)
+                    grads = [make(ours.shape, torch.float32)]
+                    if reduction == "none":  # strided and expanded (stride 0) gradients
+                        grads += [make((2 * n,), torch.float32)[::2], torch.ones(()).to(DEVICE).expand(n)]
+                    for g in grads:
+                        (mine,) = torch.autograd.grad(ours, xr, g, retain_graph=True)
+                        (expected,) = torch.autograd.grad(exact, xd, g.double(), retain_graph=True)
+                        assert_close(mine, expected, torch.float32)
+
+
 def _error(fn):
     try:
         fn()

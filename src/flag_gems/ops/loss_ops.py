@@ -51,7 +51,7 @@ from torch.autograd.function import once_differentiable
 
 from .. import runtime
 from ..codegen.elementwise import Elementwise, broadcast_shape
-from ..codegen.launch import Launcher, cdiv, fp32_exact, next_power_of_2
+from ..codegen.launch import Launcher, Replay, cdiv, fp32_exact, next_power_of_2, planned
 from ..codegen.pointwise import COMPUTE_DTYPE, TL_DTYPE
 from ..dispatch import Row
 from .tl_math import ieee_div, log, log1p
@@ -1002,80 +1002,134 @@ def _ce_layout(input, target, probs):
     return input, target, N, C, K, x_strides, t_strides
 
 
-def _ce_forward(input, target, weight, reduction, ignore_index, smoothing):
-    probs = target.is_floating_point()
-    input, target, N, C, K, x_strides, t_strides = _ce_layout(input, target, probs)
-    if weight is not None:
-        weight = weight.contiguous()  # C values: the kernels index it densely
-    M = N * K
-    acc = _acc(input.dtype)
-    spread = probs or smoothing > 0
-    block_m, block_c, warps, one_tile = runtime.config("cross_entropy", cross_entropy_config)(
-        M, C, x_strides[1] == 1)
-    programs = max(cdiv(M, block_m), 1)
-    finish = programs == 1
-    extra = 2 * programs if reduction != _NONE and not finish else 0
-    # per-row log-sum-exp and sum(q), the mean's denominator, then the partial sums
-    scratch = torch.empty(2 * M + 1 + extra, dtype=acc, device=input.device)
-    partials = scratch[2 * M + 1:] if extra else scratch
-    if reduction == _NONE:
-        out_shape = target.shape if not probs else input.shape[:1] + input.shape[2:] if input.dim() > 1 else ()
-        out = torch.empty(out_shape, dtype=input.dtype, device=input.device)
-    else:
-        out = torch.empty((), dtype=input.dtype, device=input.device)
-    index64 = max(_span(input), _span(target), M * C) >= _INT32_LIMIT
-    has_weight = weight is not None
-    # the backward still divides by the weight the forward leaves in scratch, as for a mean
-    one_sample = not probs and smoothing == 0 and _one_sample_mean_rule(input, reduction)
-    _CE_FORWARD((programs,), input, target, weight if has_weight else input, out, scratch, partials, M, C, K,
-                *x_strides, *t_strides, ignore_index, float(smoothing), REDUCTION=_SUM if one_sample else reduction,
-                PROBS=probs, SMOOTH=smoothing > 0 and not probs, SPREAD=spread,
-                HAS_WEIGHT=has_weight, ONE_SAMPLE=one_sample, FINISH=finish, ONE_TILE=one_tile, BLOCK_M=block_m,
-                BLOCK_C=block_c, ACC=TL_DTYPE[acc], INDEX64=index64, num_warps=warps)
-    if reduction != _NONE and not finish:
-        _finish(partials, programs, out, scratch[2 * M:2 * M + 1], 0, reduction == _MEAN, True)
-    return out, (input, target, scratch, weight, N, C, K, x_strides, t_strides, index64)
+class _CeForward:
+    """What a cross-entropy forward decides from its operands' layout (which copies, the
+    kernels' view and config, grids, buffer sizes), replayed by later calls of that
+    layout; ``backward`` keeps the backward's plans per gradient layout."""
+
+    __slots__ = ("copy_input", "copy_target", "acc", "scratch_size", "partials_at", "out_shape", "ints",
+                 "launch", "finish", "programs", "M", "C", "K", "x_strides", "t_strides", "index64", "backward")
+
+    def __init__(self, input, target, weight, reduction, ignore_index, smoothing):
+        probs = target.is_floating_point()
+        laid_input, laid_target, N, C, K, x_strides, t_strides = _ce_layout(input, target, probs)
+        self.copy_input, self.copy_target = laid_input is not input, laid_target is not target
+        M = N * K
+        self.M, self.C, self.K, self.x_strides, self.t_strides = M, C, K, x_strides, t_strides
+        self.acc = _acc(input.dtype)
+        block_m, block_c, warps, one_tile = runtime.config("cross_entropy", cross_entropy_config)(
+            M, C, x_strides[1] == 1)
+        programs = self.programs = max(cdiv(M, block_m), 1)
+        finish = programs == 1
+        extra = 2 * programs if reduction != _NONE and not finish else 0
+        # per-row log-sum-exp and sum(q), the mean's denominator, then the partial sums
+        self.scratch_size = 2 * M + 1 + extra
+        self.partials_at = 2 * M + 1 if extra else 0
+        if reduction == _NONE:
+            self.out_shape = target.shape if not probs else input.shape[:1] + input.shape[2:] if input.dim() > 1 else ()
+        else:
+            self.out_shape = ()
+        self.index64 = max(_span(laid_input), _span(laid_target), M * C) >= _INT32_LIMIT
+        # the backward still divides by the weight the forward leaves in scratch, as for a mean
+        one_sample = not probs and smoothing == 0 and _one_sample_mean_rule(input, reduction)
+        self.ints = (M, C, K, *x_strides, *t_strides, ignore_index)
+        self.launch = Replay(_CE_FORWARD, (programs,), dict(
+            REDUCTION=_SUM if one_sample else reduction, PROBS=probs, SMOOTH=smoothing > 0 and not probs,
+            SPREAD=probs or smoothing > 0, HAS_WEIGHT=weight is not None, ONE_SAMPLE=one_sample, FINISH=finish,
+            ONE_TILE=one_tile, BLOCK_M=block_m, BLOCK_C=block_c, ACC=TL_DTYPE[self.acc], INDEX64=self.index64,
+            num_warps=warps))
+        self.finish = None if reduction == _NONE or finish else Replay(_FINISH, (1,), dict(
+            MEAN=reduction == _MEAN, WEIGHTED=True, BLOCK=min(next_power_of_2(programs), 1024),
+            ACC=TL_DTYPE[self.acc], num_warps=4))
+        self.backward = {}
+
+    def __call__(self, input, target, weight, smoothing):
+        """(loss, what the backward reads: input, target, scratch, weight as the kernels saw them)."""
+        if self.copy_input:
+            input = input.contiguous()
+        if self.copy_target:
+            target = target.contiguous()
+        if weight is not None:
+            weight = weight.contiguous()  # C values: the kernels index it densely
+        scratch = torch.empty(self.scratch_size, dtype=self.acc, device=input.device)
+        partials = scratch[self.partials_at:] if self.partials_at else scratch
+        out = torch.empty(self.out_shape, dtype=input.dtype, device=input.device)
+        self.launch(input, target, weight if weight is not None else input, out, scratch, partials, *self.ints,
+                    smoothing)
+        if self.finish is not None:
+            M = self.M
+            self.finish(partials, out, scratch[2 * M:2 * M + 1], self.programs, 0)
+        return out, (input, target, scratch, weight)
 
 
-def _ce_backward(grad, reduction, ignore_index, smoothing, layout):
-    input, target, scratch, weight, N, C, K, x_strides, t_strides, index64 = layout
-    M = N * K
-    block_m, block_c, warps = runtime.config("cross_entropy_backward", cross_entropy_backward_config)(
-        M, C, x_strides[1] == 1)
-    grad_input = torch.empty(input.shape, dtype=input.dtype, device=input.device)
-    if M == 0 or C == 0:
-        return grad_input
-    if reduction == _NONE and input.dim() > 1:
-        g_strides = _row_strides(grad, 1)
-        if g_strides is None:
-            grad = grad.contiguous()
-            g_strides = _row_strides(grad, 1)
-    else:
+class _CeBackward:
+    """The backward's launch for one forward plan and one gradient layout."""
+
+    __slots__ = ("copy_grad", "empty", "launch", "ints")
+
+    def __init__(self, forward, grad, reduction, ignore_index, smoothing, probs, has_weight):
+        M, C = forward.M, forward.C
+        block_m, block_c, warps = runtime.config("cross_entropy_backward", cross_entropy_backward_config)(
+            M, C, forward.x_strides[1] == 1)
+        self.empty = M == 0 or C == 0
+        self.copy_grad = False
         g_strides = (0, 0)
-    has_weight = weight is not None
-    probs = target.is_floating_point()
-    _CE_BACKWARD((cdiv(M, block_m),), input, target, weight if has_weight else input, grad, scratch,
-                 grad_input, M, C, K, *x_strides, *t_strides, *g_strides, ignore_index, float(smoothing),
-                 MEAN=reduction == _MEAN, PROBS=probs, SMOOTH=smoothing > 0 and not probs,
-                 SPREAD=probs or smoothing > 0, HAS_WEIGHT=has_weight,
-                 BLOCK_M=block_m, BLOCK_C=block_c, ACC=TL_DTYPE[_acc(input.dtype)], INDEX64=index64,
-                 num_warps=warps)
-    return grad_input
+        if reduction == _NONE and grad.dim() > 0:
+            g_strides = _row_strides(grad, 1)
+            if g_strides is None:
+                self.copy_grad = True
+                g_strides = _row_strides(grad.contiguous(), 1)
+        self.ints = (M, C, forward.K, *forward.x_strides, *forward.t_strides, *g_strides, ignore_index)
+        self.launch = Replay(_CE_BACKWARD, (cdiv(M, block_m),), dict(
+            MEAN=reduction == _MEAN, PROBS=probs, SMOOTH=smoothing > 0 and not probs, SPREAD=probs or smoothing > 0,
+            HAS_WEIGHT=has_weight, BLOCK_M=block_m, BLOCK_C=block_c, ACC=TL_DTYPE[forward.acc],
+            INDEX64=forward.index64, num_warps=warps))
+
+    def __call__(self, grad, input, target, scratch, weight, smoothing):
+        grad_input = torch.empty(input.shape, dtype=input.dtype, device=input.device)
+        if self.empty:
+            return grad_input
+        if self.copy_grad:
+            grad = grad.contiguous()
+        self.launch(input, target, weight if weight is not None else input, grad, scratch, grad_input, *self.ints,
+                    smoothing)
+        return grad_input
+
+
+_ce_plans = {}
+
+
+def _aligned(tensor):
+    return tensor.data_ptr() % 16 == 0
+
+
+def _ce_forward(input, target, weight, reduction, ignore_index, smoothing):
+    key = (input.shape, input.stride(), input.dtype, input.device, _aligned(input), target.shape, target.stride(),
+           target.dtype, _aligned(target), None if weight is None else (weight.stride(), _aligned(weight)),
+           reduction, ignore_index, smoothing)
+    plan = planned(_ce_plans, key, lambda: _CeForward(input, target, weight, reduction, ignore_index, smoothing))
+    return (plan, *plan(input, target, weight, smoothing))
+
+
+def _ce_backward(grad, forward, saved, reduction, ignore_index, smoothing):
+    input, target, scratch, weight = saved
+    plan = planned(forward.backward, (grad.shape, grad.stride(), grad.dtype, _aligned(grad)), lambda: _CeBackward(
+        forward, grad, reduction, ignore_index, smoothing, target.is_floating_point(), weight is not None))
+    return plan(grad, input, target, scratch, weight, smoothing)
 
 
 class _CrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, input, target, weight, reduction, ignore_index, smoothing):
-        loss, layout = _ce_forward(input, target, weight, reduction, ignore_index, smoothing)
-        ctx.params = (reduction, ignore_index, smoothing)
-        ctx.layout = layout[4:]
-        ctx.save_for_backward(*layout[:4])  # input, target, scratch, weight as the kernels read them
+        plan, loss, saved = _ce_forward(input, target, weight, reduction, ignore_index, smoothing)
+        ctx.plan, ctx.params = plan, (reduction, ignore_index, smoothing)
+        ctx.save_for_backward(*saved)  # input, target, scratch, weight as the kernels read them
         return loss
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
-        grad_input = _ce_backward(grad, *ctx.params, (*ctx.saved_tensors, *ctx.layout))
+        grad_input = _ce_backward(grad, ctx.plan, ctx.saved_tensors, *ctx.params)
         return grad_input, None, None, None, None, None
 
 
@@ -1118,7 +1172,9 @@ def cross_entropy_loss(input, target, weight=None, reduction="mean", ignore_inde
         name = {v: k for k, v in _REDUCTIONS.items()}.get(reduction_enum, reduction)
         return torch.nn.functional.cross_entropy(input, target, weight, ignore_index=ignore_index, reduction=name,
                                                  label_smoothing=label_smoothing)
-    return _CrossEntropy.apply(input, target, weight, reduction_enum, ignore_index, float(label_smoothing))
+    if torch.is_grad_enabled() and input.requires_grad:
+        return _CrossEntropy.apply(input, target, weight, reduction_enum, ignore_index, float(label_smoothing))
+    return _ce_forward(input, target, weight, reduction_enum, ignore_index, float(label_smoothing))[1]
 
 
 # ---- aten rows -----------------------------------------------------------------------------
