@@ -1,6 +1,8 @@
 """Losses (nll_loss, nll_loss2d, mse, smooth_l1, huber, binary_cross_entropy(_with_logits))
 through the dispatcher, and the fused cross_entropy_loss, against PyTorch in fp64."""
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -109,6 +111,47 @@ def test_nll_aten_total_weight_and_out(op, shape, reduction):
     assert not total_weight.isnan().any()
 
 
+def test_nll_planned_layouts_are_not_mixed_up():
+    """Each call layout gets its own launch plan: alternating input layouts (in place, off
+    16-byte alignment, classes strided), targets, weights (dense and strided), reductions,
+    out= tensors and gradient layouts each get their own right answer, repeatedly."""
+    n, c = pick((6, 40), (512, 4096))
+    flat = make((n * c + 1,), torch.float32)
+    images = make(pick((2, 5, 3, 4), (8, 21, 32, 32)), torch.float32)
+    inputs = [flat[:-1].view(n, c), flat[1:].view(n, c), flat[:-1].view(c, n).t(), images,
+              images.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)]  # the last channels-last
+    for _ in range(2):
+        for x in inputs:
+            classes, target_shape = x.shape[1], x.shape[:1] + x.shape[2:]
+            indices = _targets((math.prod(target_shape) + 1,), classes, True)
+            weights = (None, torch.rand(classes, device=DEVICE) + 0.1, torch.rand(2 * classes, device=DEVICE)[::2])
+            for target in (indices[:-1].view(target_shape), indices[1:].view(target_shape)):
+                for weight, reduction in zip(weights, ("mean", "none", "sum")):
+                    xr = x.detach().requires_grad_()
+                    # contiguous: native CPU's backward rejects a channels-last input
+                    xd = x.detach().double().contiguous().requires_grad_()
+                    with flag_gems.use_gems():
+                        ours = F.nll_loss(xr, target, weight, reduction=reduction)
+                    exact = F.nll_loss(xd, target, _double(weight), reduction=reduction)
+                    assert_close(ours, exact, torch.float32, reduce_dim=target.numel())
+                    grads = [make(ours.shape, torch.float32)]
+                    if reduction == "none":  # strided gradients
+                        grads.append(make((2 * target.numel(),), torch.float32)[::2].view(target.shape))
+                    for g in grads:
+                        with flag_gems.use_gems():
+                            (mine,) = torch.autograd.grad(ours, xr, g, retain_graph=True)
+                        (expected,) = torch.autograd.grad(exact, xd, g.double(), retain_graph=True)
+                        assert_close(mine, expected, torch.float32)
+                if x.dim() == 2:  # out= tensors, one of them off 16-byte alignment
+                    buffer = torch.full((5,), math.nan, device=DEVICE)
+                    output, total_weight = buffer[1:2].view(()), buffer[4:5].view(())
+                    with flag_gems.use_gems():
+                        torch.ops.aten.nll_loss_forward.output(x, target, weights[1], 1, -100, output=output,
+                                                               total_weight=total_weight)
+                    assert_close(output, F.nll_loss(x.double(), target, weights[1].double()), torch.float32,
+                                 reduce_dim=n)
+
+
 @pytest.mark.parametrize("weight_value", [None, 0.0, 0.7])
 @pytest.mark.parametrize("ignored", [False, True])
 def test_one_sample_mean_follows_cuda(monkeypatch, weight_value, ignored):
@@ -116,6 +159,8 @@ def test_one_sample_mean_follows_cuda(monkeypatch, weight_value, ignored):
     loss, 0 when ignored, NaN at a zero weight; total_weight the target's weight."""
     monkeypatch.setattr(flag_gems.ops.loss_ops, "_one_sample_mean_rule",
                         lambda input, reduction: input.dim() == 1 and reduction == 1)
+    for plans in ("_nll_plans", "_ce_plans"):  # launch plans made under the device's own rule
+        monkeypatch.setattr(flag_gems.ops.loss_ops, plans, {})
     x = make((5,), torch.float32).log_softmax(0)
     target = torch.tensor(-100 if ignored else 2, device=DEVICE)
     weight = None if weight_value is None else torch.full((5,), weight_value, device=DEVICE)

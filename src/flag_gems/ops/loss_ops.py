@@ -121,10 +121,14 @@ def _acc(dtype):
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
+def _finish_constexprs(programs, mean, weighted, acc):
+    return dict(MEAN=mean, WEIGHTED=weighted, BLOCK=min(next_power_of_2(programs), 1024), ACC=TL_DTYPE[acc],
+                num_warps=4)
+
+
 def _finish(partials, programs, out, total_weight, count, mean, weighted):
-    acc = partials.dtype
-    _FINISH((1,), partials, out, total_weight, programs, count, MEAN=mean, WEIGHTED=weighted,
-            BLOCK=min(next_power_of_2(programs), 1024), ACC=TL_DTYPE[acc], num_warps=4)
+    _FINISH((1,), partials, out, total_weight, programs, count,
+            **_finish_constexprs(programs, mean, weighted, partials.dtype))
 
 
 def _on_vendor_device(*tensors):
@@ -171,6 +175,16 @@ def _row_strides(tensor, keep):
 
 def _span(tensor):
     return sum((s - 1) * abs(st) for s, st in zip(tensor.shape, tensor.stride()) if s > 0)
+
+
+def _aligned(tensor):
+    return tensor.data_ptr() % 16 == 0
+
+
+def _layout(tensor):
+    """What a launch plan keys a tensor operand on: Triton specializes on its dtype and
+    16-byte alignment; the strides and shape fix the int arguments."""
+    return None if tensor is None else (tensor.shape, tensor.stride(), tensor.dtype, _aligned(tensor))
 
 
 # ---- nll_loss / nll_loss2d -----------------------------------------------------------------
@@ -280,37 +294,62 @@ def nll_forward_config(pixels, device):
     return block, min(cdiv(pixels, block), 2 * runtime.multiprocessor_count(device.index or 0))
 
 
+class _NllForward:
+    """What an nll forward decides from its operands' layout (output shape, grid, partial
+    sums, int arguments), replayed by later calls of that layout."""
+
+    __slots__ = ("out_shape", "acc", "partials", "programs", "ints", "launch", "finish")
+
+    def __init__(self, self_, target, weight, reduction, ignore_index):
+        N, C, H, W, x_strides, t_strides = _nll_geometry(self_, target)
+        pixels = N * H * W
+        elementwise = reduction == _NONE and self_.dim() >= 2
+        one_sample = _one_sample_mean_rule(self_, reduction)
+        if not elementwise and reduction == _NONE or one_sample:
+            reduction = _SUM  # 1-d input: one sample, aten returns its loss as a 0-d tensor
+        self.out_shape = target.shape if elementwise else ()
+        self.acc = _acc(self_.dtype)
+        if elementwise:
+            block = min(max(next_power_of_2(pixels), 16), 1024)
+            programs, per_program = max(cdiv(pixels, block), 1), block
+        else:
+            block, programs = runtime.config("nll_loss_forward", nll_forward_config)(pixels, self_.device)
+            per_program = max(cdiv(cdiv(pixels, programs), block), 1) * block
+            programs = max(cdiv(pixels, per_program), 1)
+        finish = not elementwise and programs == 1
+        self.programs = programs
+        self.partials = None if elementwise or finish else 2 * programs  # into the output itself if None
+        self.ints = (pixels, C, H, W, *x_strides, *t_strides, weight.stride(0) if weight is not None else 0,
+                     ignore_index, per_program)
+        index64 = max(_span(self_), _span(target), pixels + per_program) >= _INT32_LIMIT
+        self.launch = Replay(_NLL_FORWARD, (programs,), dict(
+            REDUCTION=reduction, HAS_WEIGHT=weight is not None, ONE_SAMPLE=one_sample, FINISH=finish, BLOCK=block,
+            ACC=TL_DTYPE[self.acc], INDEX64=index64, num_warps=4))
+        self.finish = None if self.partials is None else Replay(
+            _FINISH, (1,), _finish_constexprs(programs, reduction == _MEAN, True, self.acc))
+
+    def __call__(self, self_, target, weight, output, total_weight):
+        if output is None:
+            output = torch.empty(self.out_shape, dtype=self_.dtype, device=self_.device)
+        if total_weight is None:
+            total_weight = torch.empty((), dtype=self_.dtype, device=self_.device)
+        partials = output if self.partials is None else torch.empty(self.partials, dtype=self.acc,
+                                                                      device=self_.device)
+        self.launch(self_, target, weight if weight is not None else self_, output, total_weight, partials,
+                    *self.ints)
+        if self.finish is not None:
+            self.finish(partials, output, total_weight, self.programs, 0)
+        return output, total_weight
+
+
+_nll_plans = {}
+
+
 def _nll_forward(self, target, weight, reduction, ignore_index, output, total_weight):
-    N, C, H, W, x_strides, t_strides = _nll_geometry(self, target)
-    pixels = N * H * W
-    elementwise = reduction == _NONE and self.dim() >= 2
-    one_sample = _one_sample_mean_rule(self, reduction)
-    if not elementwise and reduction == _NONE or one_sample:
-        reduction = _SUM  # 1-d input: one sample, aten returns its loss as a 0-d tensor
-    if output is None:
-        output = torch.empty(target.shape if elementwise else (), dtype=self.dtype, device=self.device)
-    if total_weight is None:
-        total_weight = torch.empty((), dtype=self.dtype, device=self.device)
-    acc = _acc(self.dtype)
-    if elementwise:
-        block = min(max(next_power_of_2(pixels), 16), 1024)
-        programs, per_program = max(cdiv(pixels, block), 1), block
-    else:
-        block, programs = runtime.config("nll_loss_forward", nll_forward_config)(pixels, self.device)
-        per_program = max(cdiv(cdiv(pixels, programs), block), 1) * block
-        programs = max(cdiv(pixels, per_program), 1)
-    finish = not elementwise and programs == 1
-    partials = output if elementwise or finish else torch.empty(2 * programs, dtype=acc, device=self.device)
-    has_weight = weight is not None
-    index64 = max(_span(self), _span(target), pixels + per_program) >= _INT32_LIMIT
-    _NLL_FORWARD((programs,), self, target, weight if has_weight else self, output, total_weight, partials,
-                 pixels, C, H, W, *x_strides, *t_strides, weight.stride(0) if has_weight else 0, ignore_index,
-                 per_program, REDUCTION=reduction, HAS_WEIGHT=has_weight, ONE_SAMPLE=one_sample, FINISH=finish,
-                 BLOCK=block,
-                 ACC=TL_DTYPE[acc], INDEX64=index64, num_warps=4)
-    if not (elementwise or finish):
-        _finish(partials, programs, output, total_weight, 0, reduction == _MEAN, True)
-    return output, total_weight
+    key = ("forward", _layout(self), self.device, _layout(target), _layout(weight), reduction, ignore_index,
+           _layout(output), _layout(total_weight))
+    plan = planned(_nll_plans, key, lambda: _NllForward(self, target, weight, reduction, ignore_index))
+    return plan(self, target, weight, output, total_weight)
 
 
 def nll_backward_config(C, K, class_contiguous):
@@ -322,32 +361,52 @@ def nll_backward_config(C, K, class_contiguous):
     return min(next_power_of_2(C), max(1, 4096 // block_k)), block_k, 4
 
 
+class _NllBackward:
+    """The nll backward's launch for one operand layout."""
+
+    __slots__ = ("into_given", "launch", "ints")
+
+    def __init__(self, grad_output, self_, target, weight, reduction, ignore_index, grad_input):
+        N, C, H, W, _, t_strides = _nll_geometry(self_, target)
+        self.into_given = grad_input is not None and grad_input.is_contiguous()
+        if self_.dim() == 4:
+            g_strides = grad_output.stride() if reduction == _NONE else (0, 0, 0)
+            geometry = (N, H, W, (C * H * W, H * W, 1))
+        else:
+            # [C] or [N, C]: the samples become the pixels of one image (a row of W = N).
+            t_strides = (0, 0, t_strides[0])
+            g_strides = (0, 0, grad_output.stride(0) if reduction == _NONE and self_.dim() == 2 else 0)
+            geometry = (1, 1, N, (0, 1, C))
+        images, H, W, i_strides = geometry
+        K = H * W
+        self.launch = None
+        if self_.numel() > 0:
+            block_c, block_k, warps = runtime.config("nll_loss_backward", nll_backward_config)(
+                C, K, i_strides[1] == 1)
+            index64 = max(self_.numel(), _span(target), _span(grad_output)) >= _INT32_LIMIT
+            self.ints = (C, H, W, *g_strides, *t_strides, weight.stride(0) if weight is not None else 0, *i_strides,
+                         ignore_index)
+            self.launch = Replay(_NLL_BACKWARD, (images * cdiv(K, block_k), cdiv(C, block_c)), dict(
+                MEAN=reduction == _MEAN, HAS_WEIGHT=weight is not None, BLOCK_C=block_c, BLOCK_K=block_k,
+                ACC=TL_DTYPE[_acc(self_.dtype)], INDEX64=index64, num_warps=warps))
+
+    def __call__(self, grad_output, self_, target, weight, total_weight, grad_input):
+        result = grad_input if self.into_given else torch.empty(self_.shape, dtype=self_.dtype,
+                                                                 device=self_.device)
+        if self.launch is not None:
+            self.launch(grad_output, target, weight if weight is not None else self_, total_weight, result,
+                        *self.ints)
+        if grad_input is not None and result is not grad_input:
+            return grad_input.copy_(result)
+        return result
+
+
 def _nll_backward(grad_output, self, target, weight, reduction, ignore_index, total_weight, grad_input):
-    N, C, H, W, _, t_strides = _nll_geometry(self, target)
-    result = grad_input if grad_input is not None and grad_input.is_contiguous() else torch.empty(
-        self.shape, dtype=self.dtype, device=self.device)
-    if self.dim() == 4:
-        g_strides = grad_output.stride() if reduction == _NONE else (0, 0, 0)
-        geometry = (N, H, W, (C * H * W, H * W, 1))
-    else:
-        # [C] or [N, C]: the samples become the pixels of one image (a row of W = N).
-        t_strides = (0, 0, t_strides[0])
-        g_strides = (0, 0, grad_output.stride(0) if reduction == _NONE and self.dim() == 2 else 0)
-        geometry = (1, 1, N, (0, 1, C))
-    images, H, W, i_strides = geometry
-    K = H * W
-    if result.numel() > 0:
-        block_c, block_k, warps = runtime.config("nll_loss_backward", nll_backward_config)(C, K, i_strides[1] == 1)
-        has_weight = weight is not None
-        index64 = max(result.numel(), _span(target), _span(grad_output)) >= _INT32_LIMIT
-        _NLL_BACKWARD((images * cdiv(K, block_k), cdiv(C, block_c)), grad_output, target,
-                      weight if has_weight else self, total_weight, result, C, H, W, *g_strides, *t_strides,
-                      weight.stride(0) if has_weight else 0, *i_strides, ignore_index, MEAN=reduction == _MEAN,
-                      HAS_WEIGHT=has_weight, BLOCK_C=block_c, BLOCK_K=block_k, ACC=TL_DTYPE[_acc(self.dtype)],
-                      INDEX64=index64, num_warps=warps)
-    if grad_input is not None and result is not grad_input:
-        return grad_input.copy_(result)
-    return result
+    key = ("backward", _layout(grad_output), _layout(self), self.device, _layout(target), _layout(weight),
+           reduction, ignore_index, _layout(total_weight), _layout(grad_input))
+    plan = planned(_nll_plans, key, lambda: _NllBackward(grad_output, self, target, weight, reduction, ignore_index,
+                                                         grad_input))
+    return plan(grad_output, self, target, weight, total_weight, grad_input)
 
 
 def nll_loss_forward(self, target, weight, reduction, ignore_index, *, output=None, total_weight=None):
@@ -1038,9 +1097,8 @@ class _CeForward:
             SPREAD=probs or smoothing > 0, HAS_WEIGHT=weight is not None, ONE_SAMPLE=one_sample, FINISH=finish,
             ONE_TILE=one_tile, BLOCK_M=block_m, BLOCK_C=block_c, ACC=TL_DTYPE[self.acc], INDEX64=self.index64,
             num_warps=warps))
-        self.finish = None if reduction == _NONE or finish else Replay(_FINISH, (1,), dict(
-            MEAN=reduction == _MEAN, WEIGHTED=True, BLOCK=min(next_power_of_2(programs), 1024),
-            ACC=TL_DTYPE[self.acc], num_warps=4))
+        self.finish = None if reduction == _NONE or finish else Replay(
+            _FINISH, (1,), _finish_constexprs(programs, reduction == _MEAN, True, self.acc))
         self.backward = {}
 
     def __call__(self, input, target, weight, smoothing):
@@ -1099,21 +1157,15 @@ class _CeBackward:
 _ce_plans = {}
 
 
-def _aligned(tensor):
-    return tensor.data_ptr() % 16 == 0
-
-
 def _ce_forward(input, target, weight, reduction, ignore_index, smoothing):
-    key = (input.shape, input.stride(), input.dtype, input.device, _aligned(input), target.shape, target.stride(),
-           target.dtype, _aligned(target), None if weight is None else (weight.stride(), _aligned(weight)),
-           reduction, ignore_index, smoothing)
+    key = (_layout(input), input.device, _layout(target), _layout(weight), reduction, ignore_index, smoothing)
     plan = planned(_ce_plans, key, lambda: _CeForward(input, target, weight, reduction, ignore_index, smoothing))
     return (plan, *plan(input, target, weight, smoothing))
 
 
 def _ce_backward(grad, forward, saved, reduction, ignore_index, smoothing):
     input, target, scratch, weight = saved
-    plan = planned(forward.backward, (grad.shape, grad.stride(), grad.dtype, _aligned(grad)), lambda: _CeBackward(
+    plan = planned(forward.backward, _layout(grad), lambda: _CeBackward(
         forward, grad, reduction, ignore_index, smoothing, target.is_floating_point(), weight is not None))
     return plan(grad, input, target, scratch, weight, smoothing)
 
