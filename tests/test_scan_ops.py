@@ -129,11 +129,33 @@ def test_scan_non_contiguous(op):
     check(op, x, 0)
 
 
+@pytest.mark.parametrize("op", [torch.cumsum, torch.cummax], ids=lambda op: op.__name__)
+def test_planned_layouts_are_not_mixed_up(op):
+    """Each call layout gets its own launch plan: alternating layouts of one shape (in place,
+    off 16-byte alignment, transposed, copied), dtypes and out= layouts each get their own
+    right answer, on first and repeated calls."""
+    rows, cols = pick((6, 40), (512, 4096))
+    flat = make((rows * cols + 1,), torch.float32)
+    inputs = [flat[:-1].view(rows, cols), flat[1:].view(rows, cols), flat[:-1].view(cols, rows).t(),
+              flat[:-1].view(rows, cols)[:, ::2]]
+    cube = flat[:-1].view(rows, 2, cols // 2)
+    for _ in range(2):
+        check(op, cube.permute(2, 0, 1), 2)  # dims before it do not merge: copied
+        check(op, cube.permute(1, 2, 0), 2)
+        for x in inputs:
+            for dim in (1, 0):
+                check(op, x, dim)
+                check(op, x.to(torch.float16), dim)
+                if op is torch.cumsum:
+                    check(op, x, dim, out=torch.empty(x.shape[::-1], device=DEVICE).t())  # strided out=
+
+
 @pytest.mark.parametrize("op", ALL_OPS, ids=lambda op: op.__name__)
 def test_scan_long_rows(op, monkeypatch):
     if not ON_GPU:
         # Tiny tiles make short rows long: few lanes, many tiles, split into chunks.
         monkeypatch.setattr(scan_ops, "scan_config", lambda *args: (2, 16, 4))
+        monkeypatch.setattr(scan_ops, "_plans", {})  # plans made before hold the usual tiles
     check(op, make(pick((300,), (1 << 20,)), torch.float32), 0)  # one lane: chunked
     check(op, make(pick((2, 150), (3, 1 << 19)), torch.float32), 1)
     check(op, make(pick((150, 3), (1 << 19, 3)), torch.float32), 0)  # chunked, lanes contiguous

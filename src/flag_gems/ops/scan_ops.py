@@ -23,7 +23,7 @@ import triton
 import triton.language as tl
 
 from .. import runtime
-from ..codegen.launch import Launcher, cdiv, next_power_of_2
+from ..codegen.launch import Launcher, Replay, cdiv, next_power_of_2, planned
 from ..codegen.pointwise import TL_DTYPE
 from ..dispatch import Row
 from .tl_math import log1p  # by name: reached through the module, the libdevice stub would not compile
@@ -311,47 +311,74 @@ def _span(view):
     return builtins.sum((size - 1) * stride for size, stride in view)
 
 
+class _ScanPlan:
+    """What a scan decides from its operands' layout (the input's view or copy, whether the
+    outputs are written in place, config, chunking, int arguments), replayed by later
+    calls of that layout."""
+
+    __slots__ = ("copy", "direct", "with_index", "acc", "totals", "ints", "launches")
+
+    def __init__(self, op, x, dim, outputs, cast_dtype):
+        view = _mnk(x, dim)
+        self.copy = view is None
+        if self.copy:
+            view = _mnk(x.contiguous(), dim)
+        out_views = [_mnk(t, dim) for t in outputs]
+        self.direct = out_views[0] is not None and all(v == out_views[0] for v in out_views)
+        (M, x_sm), (N, x_sn), (K, x_sk) = view
+        y_view = out_views[0] if self.direct else _mnk(torch.empty(x.shape, device="meta"), dim)
+        (_, y_sm), (_, y_sn), (_, y_sk) = y_view
+        L = M * K
+        self.acc = _accumulator(cast_dtype)
+        self.with_index = op.with_index
+        index64 = builtins.max(_span(view), _span(((M, y_sm), (N, y_sn), (K, y_sk))), L * N) >= _INT32_LIMIT
+        multiprocessors = runtime.multiprocessor_count(x.device.index or 0)
+        block_l, block_n, warps = runtime.config("scan", scan_config)(L, N, K, x_sk == 1, op.with_index,
+                                                                      multiprocessors)
+        programs = cdiv(L, block_l)
+        chunks, chunk_len = _chunking(programs, N, block_l, block_n, multiprocessors)
+        common = dict(OP=op.code, IDENTITY=op.identity(self.acc), WITH_INDEX=op.with_index,
+                      AXIS=1 if K == 1 else 0, BLOCK_L=block_l, BLOCK_N=block_n, CAST=TL_DTYPE[cast_dtype],
+                      ACC=TL_DTYPE[self.acc], INDEX64=index64, num_warps=warps)
+        self.ints = (L, N, K, x_sm, x_sn, x_sk, y_sm, y_sn, y_sk, chunk_len, chunks)
+        self.totals = None if chunks == 1 else (L, chunks)
+        phases = (0,) if chunks == 1 else (1, 2)
+        self.launches = [Replay(_SCAN, (programs, chunks), dict(common, PHASE=phase,
+                                                                 BLOCK_CHUNKS=next_power_of_2(chunks)))
+                         for phase in phases]
+
+    def __call__(self, x, outputs):
+        if self.copy:
+            x = x.contiguous()
+        targets = outputs if self.direct else [torch.empty(x.shape, dtype=t.dtype, device=x.device) for t in outputs]
+        values = targets[0]
+        indices = targets[1] if self.with_index else values
+        totals, totals_index = values, indices  # one pass: its totals arguments are never read
+        if self.totals is not None:
+            totals = torch.empty(self.totals, dtype=self.acc, device=x.device)
+            totals_index = torch.empty(self.totals, dtype=torch.int64, device=x.device) if self.with_index else totals
+        for launch in self.launches:
+            launch(x, values, indices, totals, totals_index, *self.ints)
+        if not self.direct:
+            for output, target in zip(outputs, targets):
+                output.copy_(target)
+
+
+def _layout(t):
+    return t.shape, t.stride(), t.dtype, t.data_ptr() % 16 == 0
+
+
+_plans = {}
+
+
 def _scan(op, x, dim, outputs, cast_dtype):
     """Scan ``x`` along ``dim`` into ``outputs`` (values, and indices for
     cummax/cummin), tensors of x's shape with any strides."""
     if x.numel() == 0:
         return
     dim = dim % builtins.max(x.dim(), 1)
-    view = _mnk(x, dim)
-    if view is None:
-        x = x.contiguous()
-        view = _mnk(x, dim)
-    out_views = [_mnk(t, dim) for t in outputs]
-    direct = out_views[0] is not None and all(v == out_views[0] for v in out_views)
-    targets = outputs if direct else [torch.empty(x.shape, dtype=t.dtype, device=x.device) for t in outputs]
-    (M, x_sm), (N, x_sn), (K, x_sk) = view
-    (_, y_sm), (_, y_sn), (_, y_sk) = out_views[0] if direct else _mnk(targets[0], dim)
-    L = M * K
-    acc_dtype = _accumulator(cast_dtype)
-    index64 = builtins.max(_span(view), _span(((M, y_sm), (N, y_sn), (K, y_sk))), L * N) >= _INT32_LIMIT
-    multiprocessors = runtime.multiprocessor_count(x.device.index or 0)
-    block_l, block_n, warps = runtime.config("scan", scan_config)(L, N, K, x_sk == 1, op.with_index,
-                                                                  multiprocessors)
-    programs = cdiv(L, block_l)
-    chunks, chunk_len = _chunking(programs, N, block_l, block_n, multiprocessors)
-    values = targets[0]
-    indices = targets[1] if op.with_index else values
-    common = dict(OP=op.code, IDENTITY=op.identity(acc_dtype), WITH_INDEX=op.with_index,
-                  AXIS=1 if K == 1 else 0, BLOCK_L=block_l, BLOCK_N=block_n, CAST=TL_DTYPE[cast_dtype],
-                  ACC=TL_DTYPE[acc_dtype], INDEX64=index64, num_warps=warps)
-    if chunks == 1:
-        _SCAN((programs, 1), x, values, indices, values, indices, L, N, K, x_sm, x_sn, x_sk,
-              y_sm, y_sn, y_sk, N, 1, PHASE=0, BLOCK_CHUNKS=1, **common)
-    else:
-        totals = torch.empty((L, chunks), dtype=acc_dtype, device=x.device)
-        totals_index = torch.empty((L, chunks), dtype=torch.int64, device=x.device) if op.with_index else totals
-        for phase in (1, 2):
-            _SCAN((programs, chunks), x, values, indices, totals, totals_index, L, N, K, x_sm, x_sn, x_sk,
-                  y_sm, y_sn, y_sk, chunk_len, chunks, PHASE=phase,
-                  BLOCK_CHUNKS=next_power_of_2(chunks), **common)
-    if not direct:
-        for output, target in zip(outputs, targets):
-            output.copy_(target)
+    key = (op.code, _layout(x), x.device, dim, cast_dtype, *map(_layout, outputs))
+    planned(_plans, key, lambda: _ScanPlan(op, x, dim, outputs, cast_dtype))(x, outputs)
 
 
 def _default_dtype(dtype):
