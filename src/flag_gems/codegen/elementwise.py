@@ -119,11 +119,14 @@ class Elementwise:
     ``operands`` take part in promotion and broadcasting (tensors or numbers);
     ``params`` are plain numbers handed to the formula (alpha, slopes, bounds).
     ``accepts(promoted_dtype)`` limits the dtypes (None: every supported one).
+    ``flush_denormals``: the kernels may link the vendor's denormal-flushing math library
+    (``runtime.compile_options``), for formulas whose results it does not change.
     """
 
     def __init__(self, formula, name, promotion=Promotion.DEFAULT, accepts=None, takes_result_dtype=False,
-                 out_casts=True):
-        self.pointwise = Pointwise(formula, name, takes_result_dtype=takes_result_dtype, launch_from_cpp=True)
+                 out_casts=True, flush_denormals=False):
+        self.pointwise = Pointwise(formula, name, takes_result_dtype=takes_result_dtype, launch_from_cpp=True,
+                                   flush_denormals=flush_denormals)
         self.name = name
         self.promotion = promotion
         self.accepts = accepts

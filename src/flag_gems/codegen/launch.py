@@ -67,8 +67,9 @@ class Launcher:
     positionally, every constexpr by name; ``grid`` is a tuple. Returns the
     compiled kernel that ran (None under the interpreter)."""
 
-    def __init__(self, kernel):
+    def __init__(self, kernel, flush_denormals=False):
         self.kernel = kernel
+        self.flush_denormals = flush_denormals  # see runtime.compile_options
         self._compiled = {}
 
     def __call__(self, grid, *args, **constexprs):
@@ -82,7 +83,7 @@ class Launcher:
         entry = self._compiled.get(key)
         if entry is None or _launch_hooks_set():
             with torch.cuda.device(device):
-                compiled = self.kernel[grid](*args, **constexprs, **compile_options())
+                compiled = self.kernel[grid](*args, **constexprs, **compile_options(self.flush_denormals))
             names = self.kernel.arg_names[len(args):]
             # compiled.run loads the module first, which sets compiled.function.
             self._compiled[key] = (compiled.run, compiled.function, compiled.packed_metadata,

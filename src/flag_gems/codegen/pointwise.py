@@ -304,9 +304,10 @@ _CPP_IDS = itertools.count(1)
 class Pointwise:
     """An elementwise operator generated from a scalar formula."""
 
-    def __init__(self, formula, name, takes_result_dtype=False, launch_from_cpp=False):
+    def __init__(self, formula, name, takes_result_dtype=False, launch_from_cpp=False, flush_denormals=False):
         self.formula = formula
         self.name = name
+        self.flush_denormals = flush_denormals  # see runtime.compile_options
         # The formula's last parameter is the output's element type (a constexpr).
         self.takes_result_dtype = takes_result_dtype
         # Whether flag_gems.c_operators may launch this operator's flat kernels; only
@@ -372,7 +373,7 @@ class Pointwise:
             else:
                 source = strided_source(self.formula, pattern, rank, self.takes_result_dtype)
                 module_name = f"{self.name}_{pattern}_rank{rank}"
-            launcher = Launcher(load_generated("pointwise", module_name, source).kernel)
+            launcher = Launcher(load_generated("pointwise", module_name, source).kernel, self.flush_denormals)
             self._kernels[key] = launcher
         return launcher
 

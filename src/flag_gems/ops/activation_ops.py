@@ -61,6 +61,7 @@ _GELU_PDF = tl.constexpr(0.39894228040143267794)  # M_2_SQRTPI * M_SQRT1_2 * 0.5
 _GELU_TANH_BETA = tl.constexpr(0.79788456080286535588)  # M_SQRT2 * M_2_SQRTPI * 0.5
 _GELU_TANH_KAPPA = tl.constexpr(0.044715)
 _ONE_SIXTH = tl.constexpr(1.0 / 6.0)
+_GELU_TINY = tl.constexpr(2.0**-100)  # below it 1 + erf(x / sqrt(2)) rounds to 1, in fp32 and fp64
 
 
 @triton.jit
@@ -88,7 +89,9 @@ def _elu(x, alpha, scale, input_scale):
 
 @triton.jit
 def _gelu(x):
-    return x * 0.5 * (1 + _erf(x * _SQRT1_2))
+    # Tiny |x| (denormals included) gives x / 2 without erf, so erf's result matters only
+    # for normal arguments, where the faster denormal-flushing erf gives the same values.
+    return tl.where(tl.abs(x) < _GELU_TINY, x * 0.5, x * 0.5 * (1 + _erf(x * _SQRT1_2)))
 
 
 @triton.jit
@@ -289,14 +292,15 @@ def _floating(dtype):
     return dtype.is_floating_point
 
 
-def _op(formula, name):
-    return Elementwise(formula, name, accepts=_floating)
+def _op(formula, name, flush_denormals=False):
+    return Elementwise(formula, name, accepts=_floating, flush_denormals=flush_denormals)
 
 
 RELU = _op(_relu, "relu")
 LEAKY_RELU = _op(_leaky_relu, "leaky_relu")
 ELU = _op(_elu, "elu")
-GELU = {"none": _op(_gelu, "gelu"), "tanh": _op(_gelu_tanh, "gelu_tanh")}
+# erf's denormal-keeping libdevice flavour cost gelu 3% of its bf16 throughput on an H100
+GELU = {"none": _op(_gelu, "gelu", flush_denormals=True), "tanh": _op(_gelu_tanh, "gelu_tanh")}
 SILU = _op(_silu, "silu")
 MISH = _op(_mish, "mish")
 SOFTPLUS = _op(_softplus, "softplus")

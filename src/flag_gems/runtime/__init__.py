@@ -100,9 +100,9 @@ def cache_dir(*parts):
 
 
 @lru_cache(maxsize=None)
-def compile_options():
-    """The selected vendor's Triton compile options for every kernel."""
-    return selected_vendor().compile_options()
+def compile_options(flush_denormals=False):
+    """The selected vendor's Triton compile options for a kernel (see Vendor.compile_options)."""
+    return selected_vendor().compile_options(flush_denormals)
 
 
 def config(kernel: str, default):

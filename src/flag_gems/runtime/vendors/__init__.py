@@ -24,8 +24,10 @@ class Vendor:
     configs: Dict[str, object] = field(default_factory=dict)
     # Aten overload name -> (impl, unsupported-or-None) replacing our row's pair.
     op_overrides: Dict[str, tuple] = field(default_factory=dict)
-    # () -> Triton compile options for every kernel (asked once, when the first kernel compiles).
-    compile_options: Callable[[], dict] = dict
+    # (flush_denormals) -> Triton compile options, asked when a kernel compiles. A kernel asks
+    # for flush_denormals=True when the vendor's math library may flush fp32 denormals
+    # (faster) without changing its results.
+    compile_options: Callable[[bool], dict] = lambda flush_denormals: {}
 
 
 _KNOWN: Dict[str, Vendor] = {}

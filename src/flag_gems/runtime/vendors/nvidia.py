@@ -8,12 +8,15 @@ def _detect() -> bool:
     return torch.version.hip is None and torch.version.cuda is not None and torch.cuda.is_available()
 
 
-def _compile_options() -> dict:
+def _compile_options(flush_denormals: bool) -> dict:
     # Triton links libdevice in its flush-denormals-to-zero flavour by default; PyTorch
-    # keeps fp32 denormals (tanh(1e-39) is 1e-39, not 0). Triton >= 3.6 can say no.
+    # keeps fp32 denormals (tanh(1e-39) is 1e-39, not 0). Triton >= 3.6 can say no; a
+    # kernel that guards its denormal inputs itself keeps the faster flavour.
     from triton.backends.nvidia.compiler import CUDAOptions
 
-    return {"enable_reflect_ftz": False} if "enable_reflect_ftz" in CUDAOptions.__dataclass_fields__ else {}
+    if "enable_reflect_ftz" not in CUDAOptions.__dataclass_fields__:
+        return {}
+    return {"enable_reflect_ftz": flush_denormals}
 
 
 VENDOR = Vendor(name="nvidia", device="cuda", dispatch_key="CUDA", detect=_detect,
