@@ -122,6 +122,12 @@ class Launcher:
 PLANS_KEPT = 512  # launch plans one cache keeps; more (dynamic shapes) start it over
 
 
+def layout_key(tensor):
+    """What a launch plan keys a tensor operand on (None stays None): Triton specializes
+    on its dtype and 16-byte alignment; its shape and strides fix the int arguments."""
+    return None if tensor is None else (tensor.shape, tensor.stride(), tensor.dtype, tensor.data_ptr() % 16 == 0)
+
+
 def planned(plans, key, make):
     """``plans[key]``, made by ``make()`` on a miss: a caller's launch plan for one call
     layout (see ``Replay``)."""

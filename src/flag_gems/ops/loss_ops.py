@@ -51,7 +51,7 @@ from torch.autograd.function import once_differentiable
 
 from .. import runtime
 from ..codegen.elementwise import Elementwise, broadcast_shape
-from ..codegen.launch import Launcher, Replay, cdiv, fp32_exact, next_power_of_2, planned
+from ..codegen.launch import Launcher, Replay, cdiv, fp32_exact, layout_key, next_power_of_2, planned
 from ..codegen.pointwise import COMPUTE_DTYPE, TL_DTYPE
 from ..dispatch import Row
 from .tl_math import ieee_div, log, log1p
@@ -175,16 +175,6 @@ def _row_strides(tensor, keep):
 
 def _span(tensor):
     return sum((s - 1) * abs(st) for s, st in zip(tensor.shape, tensor.stride()) if s > 0)
-
-
-def _aligned(tensor):
-    return tensor.data_ptr() % 16 == 0
-
-
-def _layout(tensor):
-    """What a launch plan keys a tensor operand on: Triton specializes on its dtype and
-    16-byte alignment; the strides and shape fix the int arguments."""
-    return None if tensor is None else (tensor.shape, tensor.stride(), tensor.dtype, _aligned(tensor))
 
 
 # ---- nll_loss / nll_loss2d -----------------------------------------------------------------
@@ -346,8 +336,8 @@ _nll_plans = {}
 
 
 def _nll_forward(self, target, weight, reduction, ignore_index, output, total_weight):
-    key = ("forward", _layout(self), self.device, _layout(target), _layout(weight), reduction, ignore_index,
-           _layout(output), _layout(total_weight))
+    key = ("forward", layout_key(self), self.device, layout_key(target), layout_key(weight), reduction, ignore_index,
+           layout_key(output), layout_key(total_weight))
     plan = planned(_nll_plans, key, lambda: _NllForward(self, target, weight, reduction, ignore_index))
     return plan(self, target, weight, output, total_weight)
 
@@ -402,8 +392,8 @@ class _NllBackward:
 
 
 def _nll_backward(grad_output, self, target, weight, reduction, ignore_index, total_weight, grad_input):
-    key = ("backward", _layout(grad_output), _layout(self), self.device, _layout(target), _layout(weight),
-           reduction, ignore_index, _layout(total_weight), _layout(grad_input))
+    key = ("backward", layout_key(grad_output), layout_key(self), self.device, layout_key(target), layout_key(weight),
+           reduction, ignore_index, layout_key(total_weight), layout_key(grad_input))
     plan = planned(_nll_plans, key, lambda: _NllBackward(grad_output, self, target, weight, reduction, ignore_index,
                                                          grad_input))
     return plan(grad_output, self, target, weight, total_weight, grad_input)
@@ -1036,7 +1026,7 @@ def _row_warps(tile):
     return 4 if tile <= 1024 else 8 if tile <= 4096 else 16
 
 
-def _ce_layout(input, target, probs):
+def _celayout_key(input, target, probs):
     """(input, target, N, C, K, input strides (n, c, k), target strides (n, c, k)); the
     dims after the class dim merged into one (a copy only where they cannot be)."""
     if input.dim() == 1:
@@ -1071,7 +1061,7 @@ class _CeForward:
 
     def __init__(self, input, target, weight, reduction, ignore_index, smoothing):
         probs = target.is_floating_point()
-        laid_input, laid_target, N, C, K, x_strides, t_strides = _ce_layout(input, target, probs)
+        laid_input, laid_target, N, C, K, x_strides, t_strides = _celayout_key(input, target, probs)
         self.copy_input, self.copy_target = laid_input is not input, laid_target is not target
         M = N * K
         self.M, self.C, self.K, self.x_strides, self.t_strides = M, C, K, x_strides, t_strides
@@ -1158,14 +1148,14 @@ _ce_plans = {}
 
 
 def _ce_forward(input, target, weight, reduction, ignore_index, smoothing):
-    key = (_layout(input), input.device, _layout(target), _layout(weight), reduction, ignore_index, smoothing)
+    key = (layout_key(input), input.device, layout_key(target), layout_key(weight), reduction, ignore_index, smoothing)
     plan = planned(_ce_plans, key, lambda: _CeForward(input, target, weight, reduction, ignore_index, smoothing))
     return (plan, *plan(input, target, weight, smoothing))
 
 
 def _ce_backward(grad, forward, saved, reduction, ignore_index, smoothing):
     input, target, scratch, weight = saved
-    plan = planned(forward.backward, _layout(grad), lambda: _CeBackward(
+    plan = planned(forward.backward, layout_key(grad), lambda: _CeBackward(
         forward, grad, reduction, ignore_index, smoothing, target.is_floating_point(), weight is not None))
     return plan(grad, input, target, scratch, weight, smoothing)
 

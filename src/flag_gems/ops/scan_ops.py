@@ -23,7 +23,7 @@ import triton
 import triton.language as tl
 
 from .. import runtime
-from ..codegen.launch import Launcher, Replay, cdiv, next_power_of_2, planned
+from ..codegen.launch import Launcher, Replay, cdiv, layout_key, next_power_of_2, planned
 from ..codegen.pointwise import TL_DTYPE
 from ..dispatch import Row
 from .tl_math import log1p  # by name: reached through the module, the libdevice stub would not compile
@@ -364,10 +364,6 @@ class _ScanPlan:
                 output.copy_(target)
 
 
-def _layout(t):
-    return t.shape, t.stride(), t.dtype, t.data_ptr() % 16 == 0
-
-
 _plans = {}
 
 
@@ -377,7 +373,7 @@ def _scan(op, x, dim, outputs, cast_dtype):
     if x.numel() == 0:
         return
     dim = dim % builtins.max(x.dim(), 1)
-    key = (op.code, _layout(x), x.device, dim, cast_dtype, *map(_layout, outputs))
+    key = (op.code, layout_key(x), x.device, dim, cast_dtype, *map(layout_key, outputs))
     planned(_plans, key, lambda: _ScanPlan(op, x, dim, outputs, cast_dtype))(x, outputs)
 
 
