@@ -1026,7 +1026,7 @@ def _row_warps(tile):
     return 4 if tile <= 1024 else 8 if tile <= 4096 else 16
 
 
-def _celayout_key(input, target, probs):
+def _ce_layout(input, target, probs):
     """(input, target, N, C, K, input strides (n, c, k), target strides (n, c, k)); the
     dims after the class dim merged into one (a copy only where they cannot be)."""
     if input.dim() == 1:
@@ -1061,7 +1061,7 @@ class _CeForward:
 
     def __init__(self, input, target, weight, reduction, ignore_index, smoothing):
         probs = target.is_floating_point()
-        laid_input, laid_target, N, C, K, x_strides, t_strides = _celayout_key(input, target, probs)
+        laid_input, laid_target, N, C, K, x_strides, t_strides = _ce_layout(input, target, probs)
         self.copy_input, self.copy_target = laid_input is not input, laid_target is not target
         M = N * K
         self.M, self.C, self.K, self.x_strides, self.t_strides = M, C, K, x_strides, t_strides
