@@ -52,7 +52,7 @@ import triton.language as tl
 
 from .. import runtime, tuning
 from .cache import load_generated
-from .launch import INTERPRETED, Launcher, Replay, cdiv, next_power_of_2, planned
+from .launch import INTERPRETED, Launcher, Replay, cdiv, layout_key, next_power_of_2, planned
 from .pointwise import TL_DTYPE
 
 _INT32_LIMIT = 2**31
@@ -528,8 +528,8 @@ class Reduction:
     def __call__(self, x, dims, results, cast, states, identities, param=0.0):
         if results[0].numel() == 0:
             return
-        key = (x.shape, x.stride(), x.dtype, x.device, x.data_ptr() % 16 == 0, tuple(dims), cast, tuple(states),
-               tuple(identities), *[(r.dtype, r.data_ptr() % 16 == 0) for r in results])
+        key = (layout_key(x), x.device, tuple(dims), cast, tuple(states), tuple(identities),
+               *map(layout_key, results))
         plan = planned(self._plans, key, lambda: self._plan(x, dims, results, cast, states, identities, float(param)))
         plan(x, results, float(param))
 

@@ -18,7 +18,7 @@ import triton
 import triton.language as tl
 
 from .. import runtime
-from ..codegen.launch import Launcher, Replay, cdiv, next_power_of_2, planned
+from ..codegen.launch import Launcher, Replay, cdiv, layout_key, next_power_of_2, planned
 from ..dispatch import Row
 from ..codegen.reduction import merge_dims
 from .softmax_ops import rows_config
@@ -266,12 +266,6 @@ def _stat_shape(x, ndim):
     return (*x.shape[:x.dim() - ndim], *(1,) * ndim)
 
 
-def _aligned(tensor):
-    """What a plan's key holds of an optional tensor argument: Triton specializes on
-    its dtype and 16-byte alignment."""
-    return None if tensor is None else (tensor.dtype, tensor.data_ptr() % 16 == 0)
-
-
 # Launch plans by call layout (shapes, strides, dtypes, alignment, flags): the first call of a
 # layout decides views, configs and grids; later ones replay them.
 _plans = {}
@@ -298,8 +292,8 @@ def _norm_forward(x, ndim, weight, bias, eps, center, stat_dtype, residual=None,
     if M == 0:
         return y, mean, rstd
     weight, bias = (None if p is None else p.contiguous() for p in (weight, bias))
-    key = ("forward", x.shape, x.stride(), x.device, _aligned(x), ndim, center, stat_dtype, _aligned(weight),
-           _aligned(bias), _aligned(residual), _aligned(h), _aligned(out))
+    key = ("forward", layout_key(x), x.device, ndim, center, stat_dtype, layout_key(weight), layout_key(bias),
+           layout_key(residual), layout_key(h), layout_key(out))
     copy, stride_m, replay = planned(
         _plans, key, lambda: _forward_plan(x, ndim, M, N, center, weight, bias, residual, h))
     rows = x.contiguous() if copy else x
@@ -348,8 +342,8 @@ def _norm_backward(dy, x, ndim, mean, rstd, weight, need_dx, need_dw, need_db, d
     weight = None if weight is None else weight.contiguous()
     # the kernels read the statistics as M contiguous values
     mean, rstd = (None if s is None else s.contiguous() for s in (mean, rstd))
-    key = ("backward", x.shape, x.stride(), dy.stride(), x.device, _aligned(x), _aligned(dy), ndim, _aligned(mean),
-           _aligned(rstd), _aligned(weight), _aligned(dh), need_dx, need_dw, need_db)
+    key = ("backward", layout_key(x), layout_key(dy), x.device, ndim, layout_key(mean), layout_key(rstd),
+           layout_key(weight), layout_key(dh), need_dx, need_dw, need_db)
     dy_copy, dy_stride, x_copy, x_stride, rows_per_program, programs, partial, backward, grads = planned(
         _plans, key, lambda: _backward_plan(dy, x, ndim, M, N, mean is not None, weight, need_dx, need_dw, need_db, dh))
     dy_rows = dy.contiguous() if dy_copy else dy

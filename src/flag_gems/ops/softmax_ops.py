@@ -15,7 +15,7 @@ import triton
 import triton.language as tl
 
 from .. import runtime
-from ..codegen.launch import Launcher, Replay, cdiv, next_power_of_2, planned
+from ..codegen.launch import Launcher, Replay, cdiv, layout_key, next_power_of_2, planned
 from ..dispatch import Row
 from ..codegen.reduction import ank_layout, contiguous_strides
 
@@ -254,8 +254,7 @@ def _launch(kernels, inputs, result, dim, log, backward):
     """Run the rows or inner kernel of a pair over ``inputs`` (of one shape) into the contiguous ``result``."""
     if result.numel() == 0:
         return
-    key = (backward, log, dim, result.dtype, result.data_ptr() % 16 == 0,
-           *[(t.shape, t.stride(), t.dtype, t.device, t.data_ptr() % 16 == 0) for t in inputs])
+    key = (backward, log, dim, inputs[0].device, layout_key(result), *map(layout_key, inputs))
     copies, ints, replay = planned(_plans, key, lambda: _plan(kernels, inputs, dim, log, backward))
     replay(*[t.contiguous() if copy else t for t, copy in zip(inputs, copies)], result, *ints)
 
