@@ -332,6 +332,22 @@ def test_batch_norm_stable_for_large_means():
     assert_close(ours[2], reference[2], torch.float32)
 
 
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_batch_norm_stable_when_the_first_element_is_an_outlier(layout):
+    # Statistics are taken relative to each channel's first element: here it sits 500
+    # standard deviations off the mean, and the variance must still come out right.
+    x = make(pick((4, 3, 40, 50), (64, 8, 64, 64)), torch.float32) * 0.01 + 1e3
+    x[0, :, 0, 0] += 5
+    x = x.contiguous(memory_format=layout)
+    with flag_gems.use_gems():
+        ours = torch.ops.aten.native_batch_norm(x, None, None, None, None, True, 0.1, 1e-5)
+    reference = torch.ops.aten.native_batch_norm(x.double(), None, None, None, None, True, 0.1, 1e-5)
+    assert_close(ours[1], reference[1], torch.float32)
+    assert_close(ours[2], reference[2], torch.float32)
+    # x - mean in fp32 is off by up to half an ulp of 1e3, which rstd scales.
+    assert_close(ours[0], reference[0], torch.float32, atol=1e3 * 2**-23 * reference[2].max().item())
+
+
 # ------------------------------------------------------------------------------------ instance norm
 
 
