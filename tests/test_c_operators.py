@@ -186,3 +186,79 @@ def test_c_path_launches_with_the_chosen_block(c_operators, monkeypatch):
         again = torch.add(a, b)
         assert c_operators.routed_calls() == before + 1
     assert_close(again, a.double() + b.double(), torch.float32)
+
+
+# ---- the C++ backward node of flag_gems.cross_entropy_loss (csrc/kernel_backward.cpp)
+
+CPP_BACKWARD = "FlagGemsCrossEntropyBackward"
+
+
+def _ce_inputs(kind, dtype):
+    shape = (8, 300, 3) if kind == "3d" else (64, 1000)
+    x = (torch.randn(shape, device=DEVICE) * 3).to(dtype).requires_grad_()
+    if kind == "probabilities":
+        return x, torch.rand(shape, device=DEVICE).softmax(1).to(dtype), None, 0.0
+    target = torch.randint(0, shape[1], shape[:1] + shape[2:], device=DEVICE)
+    target.view(-1)[::7] = -100  # ignored
+    if kind == "weighted":
+        return x, target, (torch.rand(shape[1], device=DEVICE) + 0.5).to(dtype), 0.2
+    return x, target, None, 0.0
+
+
+@pytest.mark.parametrize("kind", ["indices", "weighted", "probabilities", "3d"])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_cross_entropy_backward_runs_in_cpp(c_operators, kind, reduction, dtype):
+    """After one backward through the Python node, later calls of the layout get the C++ node,
+    with the Python node's exact results."""
+    from flag_gems.ops.loss_ops import _REDUCTIONS, _CrossEntropy
+
+    x, target, weight, smoothing = _ce_inputs(kind, dtype)
+    python_loss = _CrossEntropy.apply(x, target, weight, _REDUCTIONS[reduction], -100, smoothing)
+    (expected,) = torch.autograd.grad(python_loss, x)
+    flag_gems.cross_entropy_loss(x, target, weight, reduction, label_smoothing=smoothing).backward()
+    x.grad = None
+    loss = flag_gems.cross_entropy_loss(x, target, weight, reduction, label_smoothing=smoothing)
+    assert loss.grad_fn.name() == CPP_BACKWARD
+    torch.testing.assert_close(loss, python_loss, rtol=0, atol=0)
+    (grad,) = torch.autograd.grad(loss, x)
+    torch.testing.assert_close(grad, expected, rtol=0, atol=0)
+    exact = x.detach().double().requires_grad_()
+    reference = torch.nn.functional.cross_entropy(exact, target, None if weight is None else weight.double(),
+                                                  reduction=reduction, label_smoothing=smoothing)
+    (reference_grad,) = torch.autograd.grad(reference, exact)
+    assert_close(grad, reference_grad.to(dtype), dtype)
+
+
+def test_cross_entropy_cpp_backward_serves_every_gradient(c_operators):
+    """Gradients the node's kernel was not compiled for (off 16-byte alignment, graph-building)
+    go through Python; saved tensors follow autograd's rules (retain_graph, in-place changes)."""
+    from flag_gems.ops.loss_ops import _CrossEntropy
+
+    x, target, _, _ = _ce_inputs("indices", torch.float32)
+    flag_gems.cross_entropy_loss(x, target).backward()
+    loss = flag_gems.cross_entropy_loss(x, target)
+    assert loss.grad_fn.name() == CPP_BACKWARD
+    (expected,) = torch.autograd.grad(_CrossEntropy.apply(x, target, None, 1, -100, 0.0), x,
+                                      torch.tensor(3.0, device=DEVICE))
+    aligned = torch.tensor(3.0, device=DEVICE)
+    unaligned = torch.full((8,), 3.0, device=DEVICE)[1]
+    for grad in (aligned, unaligned):
+        (mine,) = torch.autograd.grad(loss, x, grad, retain_graph=True)
+        torch.testing.assert_close(mine, expected, rtol=0, atol=0)
+    differentiable = torch.tensor(3.0, device=DEVICE, requires_grad=True)
+    (mine,) = torch.autograd.grad(loss, x, differentiable, retain_graph=True, create_graph=True)
+    torch.testing.assert_close(mine.detach(), expected, rtol=0, atol=0)
+    with pytest.raises(RuntimeError, match="differentiate twice"):
+        mine.sum().backward()
+    x.grad = None
+    loss.backward(retain_graph=True)
+    loss.backward()
+    torch.testing.assert_close(x.grad, expected * 2 / 3)
+    with pytest.raises(RuntimeError, match="second time"):
+        loss.backward()
+    changed = flag_gems.cross_entropy_loss(x, target)
+    with torch.no_grad():
+        x.add_(1)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        changed.backward()

@@ -96,6 +96,14 @@ class Launcher:
                 *constexpr_values)
         return compiled
 
+    def compiled_for(self, args, constexprs):
+        """The compiled kernel that launches with ``args`` and ``constexprs`` ran, or None."""
+        if INTERPRETED:
+            return None
+        device = next(a for a in args if isinstance(a, torch.Tensor)).get_device()
+        entry = self._compiled.get(_key(device, args, constexprs))
+        return None if entry is None else entry[4]
+
     def bind(self, grid, args, constexprs):
         """``go(*args)``: this kernel on ``grid`` with ``constexprs``, with no key to
         compute per call. ``args`` were launched through ``self`` before; every later

@@ -18,11 +18,14 @@ class Served:
     """Calls the C++ wrappers have launched, so the record log can say "c++"."""
 
     count = 0
-SOURCES = [os.path.join(os.path.dirname(__file__), "pointwise_fast.cpp")]
+_HERE = os.path.dirname(__file__)
+SOURCES = [os.path.join(_HERE, name) for name in ("pointwise_fast.cpp", "kernel_backward.cpp")]
+HEADERS = [os.path.join(_HERE, "cuda_launch.h")]
 
 
 def _build_directory():
-    digest = hashlib.sha256(b"".join(pathlib.Path(path).read_bytes() for path in SOURCES)).hexdigest()[:12]
+    sources = b"".join(pathlib.Path(path).read_bytes() for path in SOURCES + HEADERS)
+    digest = hashlib.sha256(sources).hexdigest()[:12]
     return cache_dir("c_operators", f"torch-{torch.__version__}-{digest}")
 
 
@@ -58,3 +61,50 @@ def prebuilt():
         return load(build=False)
     except Exception:  # noqa: BLE001 - a broken build must never break an operator
         return None
+
+
+# ---- C++ backward nodes (kernel_backward.cpp)
+
+_TRITON_PARAM_KINDS = {"i32": 1, "i64": 2, "fp32": 3}  # kernel_backward.cpp's ParamKind; pointers are 0
+_python_backwards = {}  # spec -> the Python backward for the calls the spec does not cover
+
+
+def _python_backward(spec, grad, *saved):
+    return _python_backwards[spec](grad, *saved)
+
+
+def register_backward(compiled, grid, args, slots, grad, python_backward):
+    """Hand a backward kernel that just ran, ``compiled`` on ``grid`` with ``args``, to a
+    C++ autograd node: the spec's index for ``attach_backward``, or None where the
+    wrappers are not built or cannot launch it. ``slots[i]`` numbers the tensor at
+    ``args[i]``: the saved tensors from 0, then the gradient, then the result.
+    ``python_backward(grad, *saved)`` serves the calls the spec was not compiled for:
+    a gradient of another dtype, shape or alignment, or a graph-building backward."""
+    extension = prebuilt()
+    metadata = getattr(compiled, "metadata", None)
+    if extension is None or metadata is None or getattr(metadata, "global_scratch_size", 0) or \
+            getattr(metadata, "profile_scratch_size", 0) or getattr(metadata, "num_ctas", 1) != 1:
+        return None
+    kinds = list(compiled.src.signature.values())
+    if len(kinds) < len(args) or any(kind != "constexpr" for kind in kinds[len(args):]):
+        return None
+    params = []
+    for position, (arg, kind) in enumerate(zip(args, kinds)):
+        if kind == "constexpr":  # a constexpr parameter, or an int Triton specialized (1)
+            continue
+        if kind.startswith("*") and isinstance(arg, torch.Tensor) and position < len(slots):
+            params.append((0, slots[position], 0.0))
+        elif kind in ("i32", "i64") and type(arg) is int:
+            params.append((_TRITON_PARAM_KINDS[kind], arg, 0.0))
+        elif kind == "fp32" and isinstance(arg, (int, float)):
+            params.append((3, 0, float(arg)))
+        else:
+            return None
+    spec = extension.register_backward(compiled.function, list((*grid, 1, 1)[:3]), metadata.num_warps * 32,
+                                       metadata.shared, params, grad.dtype, grad.data_ptr() % 16 == 0)
+    if spec < 0:
+        return None
+    if not _python_backwards:
+        extension.set_backward_fallback(_python_backward)
+    _python_backwards[spec] = python_backward
+    return spec

@@ -22,8 +22,6 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
-#include <dlfcn.h>
-
 #include <atomic>
 #include <cstdint>
 #include <initializer_list>
@@ -32,21 +30,14 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cuda_launch.h"
+
 namespace {
 
-using CUfunction = void*;
-using CUstream = void*;
-using LaunchKernel = int (*)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
-                             unsigned, CUstream, void**, void**);
-
-LaunchKernel launch_kernel() {
-  static LaunchKernel launch = [] {
-    void* cuda = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
-    if (cuda == nullptr) cuda = dlopen("libcuda.so.1", RTLD_NOW);
-    return cuda ? reinterpret_cast<LaunchKernel>(dlsym(cuda, "cuLaunchKernel")) : nullptr;
-  }();
-  return launch;
-}
+using flag_gems::aligned16;
+using flag_gems::CUfunction;
+using flag_gems::CUstream;
+using flag_gems::launch_kernel;
 
 struct Compiled {
   CUfunction function;
@@ -77,10 +68,6 @@ std::unordered_map<uint64_t, Compiled>& kernels() {
 // side keys its flat configs by (flag_gems.codegen.pointwise, the flat raw key).
 int64_t size_class(int64_t n) {
   return 64 - __builtin_clzll(static_cast<uint64_t>(n - 1) | 127);
-}
-
-bool aligned16(const at::Tensor& t) {
-  return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0;
 }
 
 // ``size``: a power of two >= 128, the rounded numel the kernel's ``block`` was chosen for.
@@ -313,4 +300,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("install_route", &install_route, "route an aten overload through C++ first");
   m.def("set_routes", &set_routes, "switch the routes' own launches on or off");
   m.def("routed_calls", &routed_calls, "calls the routes launched themselves");
+  flag_gems::define_kernel_backward(m);
 }

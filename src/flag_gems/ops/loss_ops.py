@@ -50,6 +50,7 @@ import triton.language as tl
 from torch.autograd.function import once_differentiable
 
 from .. import runtime
+from ..csrc import prebuilt, register_backward
 from ..codegen.elementwise import Elementwise, broadcast_shape
 from ..codegen.launch import Launcher, Replay, cdiv, fp32_exact, layout_key, next_power_of_2, planned
 from ..codegen.pointwise import COMPUTE_DTYPE, TL_DTYPE
@@ -1057,7 +1058,8 @@ class _CeForward:
     layout; ``backward`` keeps the backward's plans per gradient layout."""
 
     __slots__ = ("copy_input", "copy_target", "acc", "scratch_size", "partials_at", "out_shape", "ints",
-                 "launch", "finish", "programs", "M", "C", "K", "x_strides", "t_strides", "index64", "backward")
+                 "launch", "finish", "programs", "M", "C", "K", "x_strides", "t_strides", "index64", "backward",
+                 "cpp_backward")
 
     def __init__(self, input, target, weight, reduction, ignore_index, smoothing):
         probs = target.is_floating_point()
@@ -1090,6 +1092,7 @@ class _CeForward:
         self.finish = None if reduction == _NONE or finish else Replay(
             _FINISH, (1,), _finish_constexprs(programs, reduction == _MEAN, True, self.acc))
         self.backward = {}
+        self.cpp_backward = None  # the C++ backward node's spec (see _cpp_backward); -1: none can be had
 
     def __call__(self, input, target, weight, smoothing):
         """(loss, what the backward reads: input, target, scratch, weight as the kernels saw them)."""
@@ -1147,9 +1150,13 @@ class _CeBackward:
 _ce_plans = {}
 
 
-def _ce_forward(input, target, weight, reduction, ignore_index, smoothing):
+def _ce_plan(input, target, weight, reduction, ignore_index, smoothing):
     key = (layout_key(input), input.device, layout_key(target), layout_key(weight), reduction, ignore_index, smoothing)
-    plan = planned(_ce_plans, key, lambda: _CeForward(input, target, weight, reduction, ignore_index, smoothing))
+    return planned(_ce_plans, key, lambda: _CeForward(input, target, weight, reduction, ignore_index, smoothing))
+
+
+def _ce_forward(input, target, weight, reduction, ignore_index, smoothing):
+    plan = _ce_plan(input, target, weight, reduction, ignore_index, smoothing)
     return (plan, *plan(input, target, weight, smoothing))
 
 
@@ -1157,7 +1164,43 @@ def _ce_backward(grad, forward, saved, reduction, ignore_index, smoothing):
     input, target, scratch, weight = saved
     plan = planned(forward.backward, layout_key(grad), lambda: _CeBackward(
         forward, grad, reduction, ignore_index, smoothing, target.is_floating_point(), weight is not None))
-    return plan(grad, input, target, scratch, weight, smoothing)
+    grad_input = plan(grad, input, target, scratch, weight, smoothing)
+    if forward.cpp_backward is None:
+        spec = _cpp_backward(forward, plan, grad, grad_input, saved, (reduction, ignore_index, smoothing))
+        forward.cpp_backward = -1 if spec is None else spec
+    return grad_input
+
+
+def _once_differentiable(grad_input, grad):
+    """``grad_input`` as torch.autograd.function.once_differentiable returns it from a
+    backward that builds a graph: differentiating it again raises."""
+    if not (torch.is_grad_enabled() and grad.requires_grad):
+        return grad_input
+    error = torch._C._functions.DelayedError(
+        b"trying to differentiate twice a function that was marked with @once_differentiable", 1)
+    return error(grad_input.detach().requires_grad_())
+
+
+def _cpp_backward(forward, plan, grad, grad_input, saved, params):
+    """The spec of a C++ autograd node that launches ``plan``'s kernel (csrc.register_backward),
+    for forward calls of ``forward``'s layout, which ``plan`` just served; None where the
+    wrappers are not built, or the call is one the node would not cover: a loss with one
+    value per sample, or a forward that copied its operands (then the copy is a graph node)."""
+    input, target, scratch, weight = saved
+    if grad.dim() != 0 or plan.empty or forward.copy_input or forward.copy_target:
+        return None
+    has_weight = weight is not None
+    args = (input, target, weight if has_weight else input, grad, scratch, grad_input, *plan.ints, params[2])
+    compiled = plan.launch.launcher.compiled_for(args, plan.launch.constexprs)
+    if compiled is None:
+        return None
+
+    def python_backward(grad, input, target, weight, scratch):
+        grad_input = _ce_backward(grad, forward, (input, target, scratch, weight if has_weight else None), *params)
+        return _once_differentiable(grad_input, grad)
+
+    # kernel_backward.cpp's slots: the saved input, target, weight, scratch (0-3), the gradient, the result
+    return register_backward(compiled, plan.launch.grid, args, (0, 1, 2, 4, 3, 5), grad, python_backward)
 
 
 class _CrossEntropy(torch.autograd.Function):
@@ -1214,9 +1257,16 @@ def cross_entropy_loss(input, target, weight=None, reduction="mean", ignore_inde
         name = {v: k for k, v in _REDUCTIONS.items()}.get(reduction_enum, reduction)
         return torch.nn.functional.cross_entropy(input, target, weight, ignore_index=ignore_index, reduction=name,
                                                  label_smoothing=label_smoothing)
+    smoothing = float(label_smoothing)
     if torch.is_grad_enabled() and input.requires_grad:
-        return _CrossEntropy.apply(input, target, weight, reduction_enum, ignore_index, float(label_smoothing))
-    return _ce_forward(input, target, weight, reduction_enum, ignore_index, float(label_smoothing))[1]
+        plan = _ce_plan(input, target, weight, reduction_enum, ignore_index, smoothing)
+        if plan.cpp_backward is None or plan.cpp_backward < 0:
+            return _CrossEntropy.apply(input, target, weight, reduction_enum, ignore_index, smoothing)
+        # A C++ backward node: no Python in the autograd engine's thread (see csrc/kernel_backward.cpp).
+        loss, (saved_input, saved_target, scratch, saved_weight) = plan(input, target, weight, smoothing)
+        saved = [saved_input, saved_target, saved_input if saved_weight is None else saved_weight, scratch]
+        return prebuilt().attach_backward(loss, input, saved, plan.cpp_backward, "FlagGemsCrossEntropyBackward")
+    return _ce_forward(input, target, weight, reduction_enum, ignore_index, smoothing)[1]
 
 
 # ---- aten rows -----------------------------------------------------------------------------
