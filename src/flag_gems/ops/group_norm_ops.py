@@ -6,8 +6,9 @@ as [R, A, B] through strides (R the rows the statistics belong to, A and B the
 two dims reduced over), so NCHW, channels_last and 2-d inputs are read in
 place:
 
-- ``_moments_kernel``: partial count / mean / M2 per row (Chan's combination
-  of per-tile two-pass moments: stable for any count, no per-element division);
+- ``_moments_kernel``: partial count / mean / M2 per row (each lane's sums
+  shifted by its own first element, lanes merged once by Chan's combination:
+  stable for any count, no per-element division, no reduction inside the loop);
 - ``_sums_kernel``: partial sum(dy) and sum(dy * (x - center)) per row;
 - ``_affine_kernel``: out = coef_dy * dy + coef_x * (x - center) + bias.
 
