@@ -193,6 +193,14 @@ def test_c_path_launches_with_the_chosen_block(c_operators, monkeypatch):
 CPP_BACKWARD = "FlagGemsCrossEntropyBackward"
 
 
+def _python_node_loss(x, target, weight, reduction, smoothing):
+    """cross_entropy_loss through its Python autograd node, whatever the plan's state."""
+    from flag_gems.ops.loss_ops import _REDUCTIONS, _ce_plan, _CrossEntropy
+
+    plan = _ce_plan(x, target, weight, _REDUCTIONS[reduction], -100, smoothing)
+    return _CrossEntropy.apply(x, target, weight, plan, _REDUCTIONS[reduction], -100, smoothing)
+
+
 def _ce_inputs(kind, dtype):
     shape = (8, 300, 3) if kind == "3d" else (64, 1000)
     x = (torch.randn(shape, device=DEVICE) * 3).to(dtype).requires_grad_()
@@ -211,10 +219,8 @@ def _ce_inputs(kind, dtype):
 def test_cross_entropy_backward_runs_in_cpp(c_operators, kind, reduction, dtype):
     """After one backward through the Python node, later calls of the layout get the C++ node,
     with the Python node's exact results."""
-    from flag_gems.ops.loss_ops import _REDUCTIONS, _CrossEntropy
-
     x, target, weight, smoothing = _ce_inputs(kind, dtype)
-    python_loss = _CrossEntropy.apply(x, target, weight, _REDUCTIONS[reduction], -100, smoothing)
+    python_loss = _python_node_loss(x, target, weight, reduction, smoothing)
     (expected,) = torch.autograd.grad(python_loss, x)
     flag_gems.cross_entropy_loss(x, target, weight, reduction, label_smoothing=smoothing).backward()
     x.grad = None
@@ -233,13 +239,11 @@ def test_cross_entropy_backward_runs_in_cpp(c_operators, kind, reduction, dtype)
 def test_cross_entropy_cpp_backward_serves_every_gradient(c_operators):
     """Gradients the node's kernel was not compiled for (off 16-byte alignment, graph-building)
     go through Python; saved tensors follow autograd's rules (retain_graph, in-place changes)."""
-    from flag_gems.ops.loss_ops import _CrossEntropy
-
     x, target, _, _ = _ce_inputs("indices", torch.float32)
     flag_gems.cross_entropy_loss(x, target).backward()
     loss = flag_gems.cross_entropy_loss(x, target)
     assert loss.grad_fn.name() == CPP_BACKWARD
-    (expected,) = torch.autograd.grad(_CrossEntropy.apply(x, target, None, 1, -100, 0.0), x,
+    (expected,) = torch.autograd.grad(_python_node_loss(x, target, None, "mean", 0.0), x,
                                       torch.tensor(3.0, device=DEVICE))
     aligned = torch.tensor(3.0, device=DEVICE)
     unaligned = torch.full((8,), 3.0, device=DEVICE)[1]

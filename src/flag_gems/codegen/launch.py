@@ -96,12 +96,14 @@ class Launcher:
                 *constexpr_values)
         return compiled
 
+    def _entry(self, args, constexprs):
+        """(device, what __call__ keeps for launches like this one, or None)."""
+        device = next(a for a in args if isinstance(a, torch.Tensor)).get_device()
+        return device, self._compiled.get(_key(device, args, constexprs))
+
     def compiled_for(self, args, constexprs):
         """The compiled kernel that launches with ``args`` and ``constexprs`` ran, or None."""
-        if INTERPRETED:
-            return None
-        device = next(a for a in args if isinstance(a, torch.Tensor)).get_device()
-        entry = self._compiled.get(_key(device, args, constexprs))
+        entry = None if INTERPRETED else self._entry(args, constexprs)[1]
         return None if entry is None else entry[4]
 
     def bind(self, grid, args, constexprs):
@@ -111,8 +113,7 @@ class Launcher:
         alignment, int classes), which the caller's own cache key guarantees."""
         if INTERPRETED:
             return functools.partial(self, grid, **constexprs)
-        device = next(a for a in args if isinstance(a, torch.Tensor)).get_device()
-        entry = self._compiled.get(_key(device, args, constexprs))
+        device, entry = self._entry(args, constexprs)
         if entry is None:
             return functools.partial(self, grid, **constexprs)
         run, function, metadata, constexpr_values, _ = entry

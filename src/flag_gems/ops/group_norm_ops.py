@@ -60,6 +60,16 @@ def _split_range(split, SPLIT_B: tl.constexpr, A, B, a_per, b_per):
 
 
 @triton.jit
+def _tile(t, b_tiles, a_lo, b_lo, BLOCK_A: tl.constexpr, BLOCK_B: tl.constexpr):
+    """The a and b indices of tile ``t`` of a split's rectangle, b fastest. The kernels walk the
+    tiles in one flat, software-pipelined loop: loads of later tiles are in flight while one
+    is summed (1.3x over nested a and b loops on the H100)."""
+    a = a_lo + (t // b_tiles) * BLOCK_A + tl.arange(0, BLOCK_A)[None, :, None]
+    b = b_lo + (t % b_tiles) * BLOCK_B + tl.arange(0, BLOCK_B)[None, None, :]
+    return a, b
+
+
+@triton.jit
 def _moments_kernel(x, partials, R, A, B, s_r, s_a, s_b, a_per, b_per, SPLIT_B: tl.constexpr,
                     BLOCK_R: tl.constexpr, BLOCK_A: tl.constexpr, BLOCK_B: tl.constexpr,
                     ACC: tl.constexpr, INDEX64: tl.constexpr):
@@ -81,12 +91,9 @@ def _moments_kernel(x, partials, R, A, B, s_r, s_a, s_b, a_per, b_per, SPLIT_B: 
                     other=0).to(ACC)
     s1 = tl.zeros([BLOCK_R, BLOCK_A, BLOCK_B], ACC)
     s2 = tl.zeros([BLOCK_R, BLOCK_A, BLOCK_B], ACC)
-    # One flat loop over the rectangle's tiles, software-pipelined: loads of later tiles
-    # are in flight while this one is summed (1.3x over nested loops on the H100).
     b_tiles = tl.cdiv(b_hi - b_lo, BLOCK_B)
     for t in tl.range(0, tl.cdiv(a_hi - a_lo, BLOCK_A) * b_tiles, num_stages=3):
-        a = a_lo + (t // b_tiles) * BLOCK_A + a_lane
-        b = b_lo + (t % b_tiles) * BLOCK_B + b_lane
+        a, b = _tile(t, b_tiles, a_lo, b_lo, BLOCK_A, BLOCK_B)
         mask = (r < R) & (a < a_hi) & (b < b_hi)
         v = tl.load(x + _offsets(r, a, b, s_r, s_a, s_b, INDEX64), mask=mask, other=0).to(ACC)
         d = tl.where(mask, v - shift, 0)
@@ -127,9 +134,8 @@ def _sums_kernel(dy, x, center, partials, R, A, B, dy_r, dy_a, dy_b, x_r, x_a, x
     sum_dy = tl.zeros([BLOCK_R, BLOCK_A, BLOCK_B], ACC)
     sum_dyx = tl.zeros([BLOCK_R, BLOCK_A, BLOCK_B], ACC)
     b_tiles = tl.cdiv(b_hi - b_lo, BLOCK_B)
-    for t in tl.range(0, tl.cdiv(a_hi - a_lo, BLOCK_A) * b_tiles, num_stages=3):  # as in _moments_kernel
-        a = a_lo + (t // b_tiles) * BLOCK_A + tl.arange(0, BLOCK_A)[None, :, None]
-        b = b_lo + (t % b_tiles) * BLOCK_B + tl.arange(0, BLOCK_B)[None, None, :]
+    for t in tl.range(0, tl.cdiv(a_hi - a_lo, BLOCK_A) * b_tiles, num_stages=3):
+        a, b = _tile(t, b_tiles, a_lo, b_lo, BLOCK_A, BLOCK_B)
         mask = (r < R) & (a < a_hi) & (b < b_hi)
         g = tl.load(dy + _offsets(r, a, b, dy_r, dy_a, dy_b, INDEX64), mask=mask, other=0).to(ACC)
         v = tl.load(x + _offsets(r, a, b, x_r, x_a, x_b, INDEX64), mask=mask, other=0).to(ACC)

@@ -1155,11 +1155,6 @@ def _ce_plan(input, target, weight, reduction, ignore_index, smoothing):
     return planned(_ce_plans, key, lambda: _CeForward(input, target, weight, reduction, ignore_index, smoothing))
 
 
-def _ce_forward(input, target, weight, reduction, ignore_index, smoothing):
-    plan = _ce_plan(input, target, weight, reduction, ignore_index, smoothing)
-    return (plan, *plan(input, target, weight, smoothing))
-
-
 def _ce_backward(grad, forward, saved, reduction, ignore_index, smoothing):
     input, target, scratch, weight = saved
     plan = planned(forward.backward, layout_key(grad), lambda: _CeBackward(
@@ -1204,9 +1199,11 @@ def _cpp_backward(forward, plan, grad, grad_input, saved, params):
 
 
 class _CrossEntropy(torch.autograd.Function):
+    """The Python node, for a ``plan`` (``_ce_plan``) until its backward kernel is known to C++."""
+
     @staticmethod
-    def forward(ctx, input, target, weight, reduction, ignore_index, smoothing):
-        plan, loss, saved = _ce_forward(input, target, weight, reduction, ignore_index, smoothing)
+    def forward(ctx, input, target, weight, plan, reduction, ignore_index, smoothing):
+        loss, saved = plan(input, target, weight, smoothing)
         ctx.plan, ctx.params = plan, (reduction, ignore_index, smoothing)
         ctx.save_for_backward(*saved)  # input, target, scratch, weight as the kernels read them
         return loss
@@ -1215,7 +1212,7 @@ class _CrossEntropy(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad):
         grad_input = _ce_backward(grad, ctx.plan, ctx.saved_tensors, *ctx.params)
-        return grad_input, None, None, None, None, None
+        return grad_input, None, None, None, None, None, None
 
 
 def _cross_entropy_unsupported(input, target, weight, reduction, ignore_index, smoothing):
@@ -1258,15 +1255,15 @@ def cross_entropy_loss(input, target, weight=None, reduction="mean", ignore_inde
         return torch.nn.functional.cross_entropy(input, target, weight, ignore_index=ignore_index, reduction=name,
                                                  label_smoothing=label_smoothing)
     smoothing = float(label_smoothing)
-    if torch.is_grad_enabled() and input.requires_grad:
-        plan = _ce_plan(input, target, weight, reduction_enum, ignore_index, smoothing)
-        if plan.cpp_backward is None or plan.cpp_backward < 0:
-            return _CrossEntropy.apply(input, target, weight, reduction_enum, ignore_index, smoothing)
-        # A C++ backward node: no Python in the autograd engine's thread (see csrc/kernel_backward.cpp).
-        loss, (saved_input, saved_target, scratch, saved_weight) = plan(input, target, weight, smoothing)
-        saved = [saved_input, saved_target, saved_input if saved_weight is None else saved_weight, scratch]
-        return prebuilt().attach_backward(loss, input, saved, plan.cpp_backward, "FlagGemsCrossEntropyBackward")
-    return _ce_forward(input, target, weight, reduction_enum, ignore_index, smoothing)[1]
+    plan = _ce_plan(input, target, weight, reduction_enum, ignore_index, smoothing)
+    if not (torch.is_grad_enabled() and input.requires_grad):
+        return plan(input, target, weight, smoothing)[0]
+    if plan.cpp_backward is None or plan.cpp_backward < 0:
+        return _CrossEntropy.apply(input, target, weight, plan, reduction_enum, ignore_index, smoothing)
+    # A C++ backward node: no Python in the autograd engine's thread (see csrc/kernel_backward.cpp).
+    loss, (saved_input, saved_target, scratch, saved_weight) = plan(input, target, weight, smoothing)
+    saved = [saved_input, saved_target, saved_input if saved_weight is None else saved_weight, scratch]
+    return prebuilt().attach_backward(loss, input, saved, plan.cpp_backward, "FlagGemsCrossEntropyBackward")
 
 
 # ---- aten rows -----------------------------------------------------------------------------
