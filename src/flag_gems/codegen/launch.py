@@ -4,8 +4,8 @@
 (~20 us on an H100 host). ``Launcher`` keys its own cache on exactly the
 properties Triton specializes on (dtypes, 16-byte alignment of pointers,
 integer divisibility by 16, value 1, int32 range, constexprs), compiles once
-through Triton's normal path, then calls the compiled kernel's launcher
-directly.
+through Triton's normal path, then launches through ``direct_launch`` (or the
+compiled kernel's own launcher where that cannot serve).
 """
 
 import contextlib
@@ -17,6 +17,7 @@ import torch
 import triton
 
 from ..runtime import compile_options
+from . import direct_launch
 
 INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 # The C entry points behind torch.cuda.current_stream / current_device, without
@@ -43,9 +44,8 @@ def fp32_exact(value):
 
 def _launch_hooks_set():
     """Whether a profiler hooked Triton's launches (then the normal path runs,
-    so hooks see every launch). Triton >= 3.5 holds hooks in a HookChain."""
-    hook = triton.knobs.runtime.launch_enter_hook
-    return hook is not None and bool(getattr(hook, "calls", True))
+    so hooks see every launch)."""
+    return direct_launch.hook_set(triton.knobs.runtime.launch_enter_hook)
 
 
 def _key(device, args, constexprs):
@@ -81,20 +81,32 @@ class Launcher:
         device = next(a for a in args if isinstance(a, torch.Tensor)).get_device()
         key = _key(device, args, constexprs)
         entry = self._compiled.get(key)
-        if entry is None or _launch_hooks_set():
-            with torch.cuda.device(device):
-                compiled = self.kernel[grid](*args, **constexprs, **compile_options(self.flush_denormals))
-            names = self.kernel.arg_names[len(args):]
-            # compiled.run loads the module first, which sets compiled.function.
-            self._compiled[key] = (compiled.run, compiled.function, compiled.packed_metadata,
-                                   tuple(constexprs[name] for name in names), compiled)
-            return compiled
-        run, function, metadata, constexpr_values, compiled = entry
         grid_0, grid_1, grid_2 = (*grid, 1, 1)[:3]
+        if entry is None:
+            entry = self._compiled[key] = self._compile(device, grid, args, constexprs)
+        launch, compiled = entry
+        if _launch_hooks_set():
+            # Triton's path, so that a profiler's hooks see the launch.
+            with torch.cuda.device(device):
+                self.kernel[grid](*args, **constexprs, **compile_options(self.flush_denormals))
+            return compiled
         with contextlib.nullcontext() if device == _current_device() else torch.cuda.device(device):
-            run(grid_0, grid_1, grid_2, _raw_stream(device), function, metadata, None, None, None, *args,
-                *constexpr_values)
+            launch(grid_0, grid_1, grid_2, _raw_stream(device), *args)
         return compiled
+
+    def _compile(self, device, grid, args, constexprs):
+        """(launch, compiled kernel) for launches like this one: compiled without launching,
+        launched through the direct launcher where it serves (see direct_launch)."""
+        direct_launch.start()  # its first build overlaps this compile
+        with torch.cuda.device(device):
+            compiled = self.kernel.warmup(*args, grid=grid, **constexprs, **compile_options(self.flush_denormals))
+            launch = direct_launch.launcher(compiled, device, len(args))
+            if launch is None:
+                # compiled.run loads the module first, which sets compiled.function.
+                run = compiled.run
+                launch = functools.partial(_triton_launch, run, compiled.function, compiled.packed_metadata,
+                                           tuple(constexprs[name] for name in self.kernel.arg_names[len(args):]))
+        return launch, compiled
 
     def _entry(self, args, constexprs):
         """(device, what __call__ keeps for launches like this one, or None)."""
@@ -104,7 +116,7 @@ class Launcher:
     def compiled_for(self, args, constexprs):
         """The compiled kernel that launches with ``args`` and ``constexprs`` ran, or None."""
         entry = None if INTERPRETED else self._entry(args, constexprs)[1]
-        return None if entry is None else entry[4]
+        return None if entry is None else entry[1]
 
     def bind(self, grid, args, constexprs):
         """``go(*args)``: this kernel on ``grid`` with ``constexprs``, with no key to
@@ -116,16 +128,20 @@ class Launcher:
         device, entry = self._entry(args, constexprs)
         if entry is None:
             return functools.partial(self, grid, **constexprs)
-        run, function, metadata, constexpr_values, _ = entry
+        launch = entry[0]
         grid_0, grid_1, grid_2 = (*grid, 1, 1)[:3]
 
         def go(*args):
             if device != _current_device() or _launch_hooks_set():
                 return self(grid, *args, **constexprs)
-            return run(grid_0, grid_1, grid_2, _raw_stream(device), function, metadata, None, None, None, *args,
-                       *constexpr_values)
+            return launch(grid_0, grid_1, grid_2, _raw_stream(device), *args)
 
         return go
+
+
+def _triton_launch(run, function, metadata, constexpr_values, grid_0, grid_1, grid_2, stream, *args):
+    """A launch through Triton's launcher ``run``, which takes the constexprs' values too."""
+    run(grid_0, grid_1, grid_2, stream, function, metadata, None, None, None, *args, *constexpr_values)
 
 
 PLANS_KEPT = 512  # launch plans one cache keeps; more (dynamic shapes) start it over
