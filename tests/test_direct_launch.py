@@ -46,6 +46,24 @@ def test_the_launcher_is_built_once_into_the_cache(tmp_path, monkeypatch):
         module.launch(0, 1, 1)
 
 
+def test_the_c_launch_key_is_the_python_one(tmp_path, monkeypatch):
+    """Launcher switches to the C key once the module is built: entries made under the
+    Python key must stay found."""
+    from flag_gems.codegen import launch
+
+    monkeypatch.setenv("GEMS_CACHE_DIR", str(tmp_path))
+    module = direct_launch._load(direct_launch._built_path())
+    module.set_tensor_type(torch.Tensor)
+    base = torch.zeros(64, device=DEVICE)
+    args = (base, base[1:], base.to(torch.bfloat16), torch.nn.Parameter(base), 1, 16, -7, 48, 2**31, -2**31,
+            2**63 + 5, -2**70, True, False, None, 0.5, torch.float32)
+    items = (("BLOCK", 128), ("ACC", tl.float32))
+    assert module.key(args, items) == launch._python_key(args, items)
+    assert hash(module.key(args, items)) == hash(launch._python_key(args, items))
+    with pytest.raises(ValueError, match="tensor argument"):
+        module.key((1, 2), ())
+
+
 @triton.jit
 def _echo_kernel(ints, floats, small, large, huge, flag, one, nothing, scale, BLOCK: tl.constexpr):
     """Stores its scalar arguments, as the kernel received them."""

@@ -56,6 +56,9 @@ typedef struct {
 static Kernel* kernels = NULL;
 static Py_ssize_t kernel_count = 0, kernel_capacity = 0;
 static PyObject* data_ptr_name = NULL;
+static PyObject* dtype_name = NULL;
+static PyObject* get_device_name = NULL;
+static PyTypeObject* tensor_type = NULL;
 
 static int load_driver(void) {
   if (cuda.launch_kernel != NULL) return 0;
@@ -234,7 +237,98 @@ static PyObject* launch(PyObject* self, PyObject* const* args, Py_ssize_t nargs)
   Py_RETURN_NONE;
 }
 
+/* The launch key of launch.py's Launcher (see launch._key, which this computes alike):
+ * (device of the first tensor, one entry per argument, constexpr_items), an argument's
+ * entry being what Triton specialises on: a tensor's (dtype, 16-byte aligned), an int's
+ * (== 1, divisible by 16, int32), a bool or None itself, another object's type. */
+static PyObject* int_key(PyObject* arg) {
+  int overflow = 0;
+  long long value = PyLong_AsLongLongAndOverflow(arg, &overflow);
+  if (value == -1 && PyErr_Occurred()) return NULL;
+  int divisible;
+  if (overflow) {
+    PyObject* sixteen = PyLong_FromLong(16);
+    PyObject* rest = sixteen ? PyNumber_Remainder(arg, sixteen) : NULL;
+    Py_XDECREF(sixteen);
+    if (rest == NULL) return NULL;
+    divisible = PyLong_AsLong(rest) == 0;
+    Py_DECREF(rest);
+  } else {
+    divisible = value % 16 == 0;
+  }
+  int int32 = !overflow && value >= -2147483648LL && value < 2147483648LL;
+  return PyTuple_Pack(3, (!overflow && value == 1) ? Py_True : Py_False, divisible ? Py_True : Py_False,
+                      int32 ? Py_True : Py_False);
+}
+
+static PyObject* tensor_key(PyObject* arg) {
+  PyObject* dtype = PyObject_GetAttr(arg, dtype_name);
+  if (dtype == NULL) return NULL;
+  uint64_t pointer;
+  if (pack_pointer(arg, &pointer) != 0) {
+    Py_DECREF(dtype);
+    return NULL;
+  }
+  PyObject* key = PyTuple_Pack(2, dtype, pointer % 16 == 0 ? Py_True : Py_False);
+  Py_DECREF(dtype);
+  return key;
+}
+
+/* key(args: tuple, constexpr_items: tuple) */
+static PyObject* launch_key(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 2 || !PyTuple_Check(args[0]) || tensor_type == NULL) {
+    PyErr_SetString(PyExc_TypeError, "key(args: tuple, constexpr_items: tuple) after set_tensor_type");
+    return NULL;
+  }
+  PyObject* values = args[0];
+  Py_ssize_t count = PyTuple_GET_SIZE(values);
+  PyObject* keys = PyTuple_New(count);
+  if (keys == NULL) return NULL;
+  PyObject* device = NULL;
+  for (Py_ssize_t i = 0; i < count; ++i) {
+    PyObject* arg = PyTuple_GET_ITEM(values, i);
+    PyObject* key;
+    if (PyObject_TypeCheck(arg, tensor_type)) {
+      key = tensor_key(arg);
+      if (key != NULL && device == NULL) device = PyObject_CallMethodNoArgs(arg, get_device_name);
+      if (key != NULL && device == NULL) Py_CLEAR(key);
+    } else if (arg == Py_None || PyBool_Check(arg)) {
+      key = Py_NewRef(arg);
+    } else if (PyLong_Check(arg)) {
+      key = int_key(arg);
+    } else {
+      key = Py_NewRef((PyObject*)Py_TYPE(arg));
+    }
+    if (key == NULL) {
+      Py_DECREF(keys);
+      Py_XDECREF(device);
+      return NULL;
+    }
+    PyTuple_SET_ITEM(keys, i, key);
+  }
+  if (device == NULL) {
+    Py_DECREF(keys);
+    PyErr_SetString(PyExc_ValueError, "flag_gems direct launch: a launch needs a tensor argument");
+    return NULL;
+  }
+  PyObject* result = PyTuple_Pack(3, device, keys, args[1]);
+  Py_DECREF(device);
+  Py_DECREF(keys);
+  return result;
+}
+
+static PyObject* set_tensor_type(PyObject* self, PyObject* type) {
+  if (!PyType_Check(type)) {
+    PyErr_SetString(PyExc_TypeError, "set_tensor_type(torch.Tensor)");
+    return NULL;
+  }
+  Py_XSETREF(tensor_type, (PyTypeObject*)Py_NewRef(type));
+  Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
+    {"key", (PyCFunction)(void (*)(void))launch_key, METH_FASTCALL, "key(args, constexpr_items) -> launch key"},
+    {"set_tensor_type", set_tensor_type, METH_O, "set_tensor_type(torch.Tensor)"},
     {"register", register_kernel, METH_VARARGS, "register(function, device, threads, shared, kinds) -> handle"},
     {"launch", (PyCFunction)(void (*)(void))launch, METH_FASTCALL,
      "launch(handle, grid_x, grid_y, grid_z, stream, *args)"},
@@ -245,6 +339,8 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "flag_gems_direct_lau
 
 PyMODINIT_FUNC PyInit_flag_gems_direct_launch(void) {
   data_ptr_name = PyUnicode_InternFromString("data_ptr");
-  if (data_ptr_name == NULL) return NULL;
+  dtype_name = PyUnicode_InternFromString("dtype");
+  get_device_name = PyUnicode_InternFromString("get_device");
+  if (data_ptr_name == NULL || dtype_name == NULL || get_device_name == NULL) return NULL;
   return PyModule_Create(&module);
 }

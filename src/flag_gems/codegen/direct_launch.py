@@ -23,6 +23,7 @@ import tempfile
 import threading
 from functools import partial
 
+import torch
 import triton
 
 from ..runtime import cache_dir
@@ -58,7 +59,9 @@ class _Build:
 
     def _run(self):
         try:
-            self._module = _load(_built_path())
+            module = _load(_built_path())
+            module.set_tensor_type(torch.Tensor)
+            self._module = module
         except Exception as error:  # noqa: BLE001 - without it, Triton's own launchers serve
             _log.debug("flag_gems: the direct launcher is unavailable (%s); Triton's launchers serve", error)
 
@@ -97,6 +100,12 @@ def _load(path):
 
 _build = _Build()
 start = _build.start
+
+
+def key_function():
+    """The C module's ``key(args, constexpr_items)`` (launch._python_key's twin), or None."""
+    module = _build.module()
+    return None if module is None else module.key
 
 
 def kinds(signature_types, arg_count):
