@@ -75,11 +75,15 @@ def _echo_kernel(ints, floats, small, large, huge, flag, one, nothing, scale, BL
     tl.store(floats, scale)
 
 
+def _echo_outputs():
+    """(ints, floats): where _echo_kernel stores its arguments."""
+    return torch.zeros(5, dtype=torch.int64, device=DEVICE), torch.zeros(1, dtype=torch.float32, device=DEVICE)
+
+
 @gpu_only
 def test_every_argument_kind_reaches_the_kernel():
     launcher = Launcher(_echo_kernel)
-    ints = torch.zeros(5, dtype=torch.int64, device=DEVICE)
-    floats = torch.zeros(1, dtype=torch.float32, device=DEVICE)
+    ints, floats = _echo_outputs()
     huge = 2**63 + 5
     for small, scale in ((-7, 0.1), (123457, -2.5)):  # one key: the second call replays the first
         launcher((1,), ints, floats, small, 3 << 40, huge, True, 1, None, scale, BLOCK=16)
@@ -93,8 +97,7 @@ def test_every_argument_kind_reaches_the_kernel():
 @gpu_only
 def test_an_empty_grid_launches_nothing():
     launcher = Launcher(_echo_kernel)
-    ints = torch.zeros(5, dtype=torch.int64, device=DEVICE)
-    floats = torch.zeros(1, dtype=torch.float32, device=DEVICE)
+    ints, floats = _echo_outputs()
     launcher((0,), ints, floats, 2, 3, 4, False, 5, None, 1.0, BLOCK=16)
     assert ints.tolist() == [0] * 5
 
@@ -102,8 +105,7 @@ def test_an_empty_grid_launches_nothing():
 @gpu_only
 def test_launch_hooks_see_launches_through_triton():
     launcher = Launcher(_echo_kernel)
-    ints = torch.zeros(5, dtype=torch.int64, device=DEVICE)
-    floats = torch.zeros(1, dtype=torch.float32, device=DEVICE)
+    ints, floats = _echo_outputs()
     launcher((1,), ints, floats, 2, 3, 4, False, 5, None, 1.0, BLOCK=16)
     seen = []
 
@@ -131,8 +133,7 @@ def test_launch_hooks_see_launches_through_triton():
 @gpu_only
 def test_launchers_of_one_kernel_share_its_registration():
     first, second = Launcher(_echo_kernel), Launcher(_echo_kernel)
-    ints = torch.zeros(5, dtype=torch.int64, device=DEVICE)
-    floats = torch.zeros(1, dtype=torch.float32, device=DEVICE)
+    ints, floats = _echo_outputs()
     for launcher in (first, second):
         launcher((1,), ints, floats, 2, 3, 4, False, 5, None, 1.0, BLOCK=32)
     (launch_a, compiled_a), = first._compiled.values()

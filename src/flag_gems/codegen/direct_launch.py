@@ -5,10 +5,10 @@ compiler on first use: 0.2-0.3 s each on an H100 host, as much as compiling the
 kernel itself. ``direct_launch.c`` is built once per machine (the first compile
 of a process starts it in the background, so it overlaps that compile), kept in
 flag_gems' cache, and launches any kernel whose parameters are pointers, integers
-and floats. ``launcher(compiled, device, args)`` loads a compiled kernel's
+and floats. ``launcher(compiled, device, arg_count)`` loads a compiled kernel's
 binary and returns its launch function; kernels it cannot serve (scratch memory,
-clusters, tensor descriptors, half-precision scalars) keep Triton's launcher,
-which is then built only for them.
+clusters, tensor descriptors, half-precision scalars, any backend but CUDA) keep
+Triton's launcher, which is then built only for them.
 """
 
 import hashlib
@@ -132,7 +132,8 @@ def hook_set(hook):
 
 def _servable(compiled):
     metadata = compiled.metadata
-    return (getattr(metadata, "num_ctas", 1) == 1 and not getattr(metadata, "global_scratch_size", 0)
+    return (getattr(getattr(metadata, "target", None), "backend", None) == "cuda"  # the C side calls libcuda
+            and getattr(metadata, "num_ctas", 1) == 1 and not getattr(metadata, "global_scratch_size", 0)
             and not getattr(metadata, "profile_scratch_size", 0)
             and not getattr(metadata, "launch_cooperative_grid", False) and not getattr(metadata, "launch_pdl", False)
             and not getattr(metadata, "tmem_size", None) and not getattr(metadata, "tensordesc_meta", None))
