@@ -41,6 +41,24 @@ def test_c_path_matches_native(c_operators, name, op, scalars, dtype, numel):
         assert_close(result, expected, dtype)
 
 
+def test_calls_before_the_build_leave_the_kernel_to_teach(c_operators, monkeypatch):
+    """A call made while the wrappers were not built yet must not mark its kernel taught:
+    once they are, the next call hands it to C++."""
+    from flag_gems.codegen import pointwise
+
+    pointwise._forget_cpp_kernels()
+    a = torch.randn(3000, device=DEVICE, dtype=torch.bfloat16)
+    b = torch.randn_like(a)
+    monkeypatch.setattr(pointwise, "prebuilt", lambda: None)
+    with flag_gems.use_gems():
+        torch.mul(a, b)
+    monkeypatch.undo()
+    assert arith_ops.MUL.pointwise.fast(a, b) is None
+    with flag_gems.use_gems():
+        torch.mul(a, b)
+    assert torch.equal(arith_ops.MUL.pointwise.fast(a, b), a * b)
+
+
 def test_c_path_declines_what_it_does_not_cover(c_operators):
     a = torch.randn(64, device=DEVICE)
     fast = arith_ops.ADD.pointwise.fast

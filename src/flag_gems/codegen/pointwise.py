@@ -421,7 +421,9 @@ class Pointwise:
                 launch = partial(_launch_flat, launcher, args, numel, compute, out_bool)
                 config = FLAT_TUNER.resolve(raw, _scratch_runner(out, launch) if raw[0] > SMALL_TENSOR else None)
             compiled = _launch_flat(launcher, args, numel, compute, out_bool, config, out)
-            if teach_cpp and self.cpp_id is not None and compiled is not None and (compiled, raw[0]) not in _TAUGHT:
+            # Taught once the wrappers exist: a call before their build must not mark the kernel taught.
+            if teach_cpp and self.cpp_id is not None and compiled is not None and (compiled, raw[0]) not in _TAUGHT \
+                    and prebuilt() is not None:
                 _TAUGHT.add((compiled, raw[0]))
                 self._teach_cpp(compiled, pattern, tensors, out, args, numel, raw[0], config[0])
             return out
