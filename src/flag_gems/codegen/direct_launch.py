@@ -130,7 +130,9 @@ def hook_set(hook):
     return hook is not None and bool(getattr(hook, "calls", True))
 
 
-def _servable(compiled):
+def servable(compiled):
+    """Whether a launch from C (here, or the C++ wrappers) can run ``compiled``: a CUDA
+    kernel of one CTA per program, with no scratch memory, PDL or tensor descriptors."""
     metadata = compiled.metadata
     return (getattr(getattr(metadata, "target", None), "backend", None) == "cuda"  # the C side calls libcuda
             and getattr(metadata, "num_ctas", 1) == 1 and not getattr(metadata, "global_scratch_size", 0)
@@ -179,7 +181,7 @@ def launcher(compiled, device, arg_count):
     known = getattr(compiled, "_flag_gems_launch", None)
     if known is not None and known[0] == arg_count:
         return known[1]
-    found = kinds(compiled.src.signature.values(), arg_count) if _servable(compiled) else None
+    found = kinds(compiled.src.signature.values(), arg_count) if servable(compiled) else None
     module = _build.module() if found is not None else None
     if module is None or (compiled.module is None and not _load_binary(compiled, device)):
         return None

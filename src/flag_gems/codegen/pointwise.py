@@ -26,6 +26,7 @@ import triton.language as tl
 from .. import runtime, tuning
 from ..csrc import Served, prebuilt
 from .cache import load_generated
+from .direct_launch import servable
 from .launch import INTERPRETED, Launcher, cdiv, next_power_of_2
 
 TL_DTYPE = {
@@ -352,10 +353,9 @@ class Pointwise:
             return
         if pattern == "TS" and (type(args[1]) is not float or not dtype.is_floating_point):
             return  # an integer tensor with a float computes in the default dtype, which may change
-        metadata = compiled.metadata
-        if getattr(metadata, "global_scratch_size", 0) or getattr(metadata, "profile_scratch_size", 0) or \
-                getattr(metadata, "num_ctas", 1) != 1:
+        if not servable(compiled):
             return
+        metadata = compiled.metadata
         alignment = {t.data_ptr() % 16 == 0 for t in (*tensors, out)}
         if len(alignment) != 1:
             return  # compiled for mixed alignment: no single C++ key describes it

@@ -65,7 +65,7 @@ def prebuilt():
 
 # ---- C++ backward nodes (kernel_backward.cpp)
 
-_TRITON_PARAM_KINDS = {"i32": 1, "i64": 2, "fp32": 3}  # kernel_backward.cpp's ParamKind; pointers are 0
+_SLOT, _INTEGER, _FLOAT32 = 0, 1, 2  # kernel_backward.cpp's ParamKind
 _python_backwards = {}  # spec -> the Python backward for the calls the spec does not cover
 
 
@@ -80,24 +80,26 @@ def register_backward(compiled, grid, args, slots, grad, python_backward):
     ``args[i]``: the saved tensors from 0, then the gradient, then the result.
     ``python_backward(grad, *saved)`` serves the calls the spec was not compiled for:
     a gradient of another dtype, shape or alignment, or a graph-building backward."""
+    # Imported here: the router imports csrc, and codegen must not fix the vendor that early.
+    from ..codegen.direct_launch import kinds as param_kinds, servable
+
     extension = prebuilt()
     metadata = getattr(compiled, "metadata", None)
-    if extension is None or metadata is None or getattr(metadata, "global_scratch_size", 0) or \
-            getattr(metadata, "profile_scratch_size", 0) or getattr(metadata, "num_ctas", 1) != 1:
+    if extension is None or metadata is None or not servable(compiled):
         return None
-    kinds = list(compiled.src.signature.values())
-    if len(kinds) < len(args) or any(kind != "constexpr" for kind in kinds[len(args):]):
+    kinds = param_kinds(compiled.src.signature.values(), len(args))
+    if kinds is None:
         return None
     params = []
-    for position, (arg, kind) in enumerate(zip(args, kinds)):
-        if kind == "constexpr":  # a constexpr parameter, or an int Triton specialized (1)
+    for position, (arg, kind) in enumerate(zip(args, kinds.decode())):
+        if kind == "-":  # a constexpr parameter, or an int Triton specialized (1)
             continue
-        if kind.startswith("*") and isinstance(arg, torch.Tensor) and position < len(slots):
-            params.append((0, slots[position], 0.0))
-        elif kind in ("i32", "i64") and type(arg) is int:
-            params.append((_TRITON_PARAM_KINDS[kind], arg, 0.0))
-        elif kind == "fp32" and isinstance(arg, (int, float)):
-            params.append((3, 0, float(arg)))
+        if kind == "p" and isinstance(arg, torch.Tensor) and position < len(slots):
+            params.append((_SLOT, slots[position], 0.0))
+        elif kind == "i" and type(arg) is int:
+            params.append((_INTEGER, arg, 0.0))
+        elif kind == "f" and isinstance(arg, (int, float)):
+            params.append((_FLOAT32, 0, float(arg)))
         else:
             return None
     spec = extension.register_backward(compiled.function, list((*grid, 1, 1)[:3]), metadata.num_warps * 32,

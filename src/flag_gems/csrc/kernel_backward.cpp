@@ -38,7 +38,8 @@ namespace {
 
 namespace autograd = torch::autograd;
 
-enum ParamKind : int64_t { kSlot = 0, kInt32 = 1, kInt64 = 2, kFloat32 = 3 };
+// An integer fills its whole 8-byte cell: little-endian, that serves narrower ints too.
+enum ParamKind : int64_t { kSlot = 0, kInteger = 1, kFloat32 = 2 };
 
 // One kernel parameter. Slots number the node's saved tensors first, then the
 // incoming gradient, then the result.
@@ -97,12 +98,7 @@ at::Tensor launch(const Spec& spec, const std::vector<at::Tensor>& saved, const 
         std::memcpy(cell, &pointer, sizeof(pointer));
         break;
       }
-      case kInt32: {
-        const int32_t value = static_cast<int32_t>(param.value);
-        std::memcpy(cell, &value, sizeof(value));
-        break;
-      }
-      case kInt64:
+      case kInteger:
         std::memcpy(cell, &param.value, sizeof(param.value));
         break;
       case kFloat32: {
