@@ -309,6 +309,32 @@ def test_ties_and_nan_take_the_first_index(fn):
     check_op(fn, lowest, 1)
 
 
+EXTREMES = [torch.argmax, torch.argmin, lambda x, d: torch.max(x, d), lambda x, d: torch.min(x, d), torch.amax,
+            torch.amin, lambda x, d: torch.aminmax(x, dim=d)]
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+@pytest.mark.parametrize("fn", EXTREMES, ids=["argmax", "argmin", "max", "min", "amax", "amin", "aminmax"])
+def test_extremes_find_the_first_wherever_it_lies(fn, dtype):
+    """Ties, NaNs, signed zeros and infinities in a row's first tile, a later whole tile and
+    its last, partial tile (on the GPU: a row per program, half types kept in half)."""
+    rows, n = pick((8, 2 * 1024 + 3), (1024, 2 * 2048 + 3))
+    first, later, last = 5, n // 2 + 1, n - 2
+    x = make((rows, n), dtype).clamp(-100, 100)
+    x[0, [later, last, first]] = 500.0  # the largest three times: the first tile's wins
+    x[1, [later, last, first]] = -500.0
+    x[2, [last, later]] = NAN
+    x[3, last] = NAN
+    x[4, 0] = NAN
+    x[5] = -INF
+    x[6] = INF
+    x[7] = -1.0
+    x[7, [first - 1, later - 1]] = -0.0  # equal to 0.0: the largest is first at first - 1
+    x[7, [first, later]] = 0.0
+    for layout in (x, x.t().contiguous().t()):  # rows, then cols kernel
+        check_op(fn, layout, 1)
+
+
 def test_integer_reductions_exact():
     big = torch.full((pick(300, 70000),), 2**40 + 3, dtype=torch.int64, device=DEVICE)
     for call in (torch.sum, torch.prod, torch.amax, torch.max, torch.argmin, torch.count_nonzero):

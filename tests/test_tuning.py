@@ -392,7 +392,7 @@ def test_small_reductions_stay_on_the_heuristic():
     assert tuning.stats()["tuned"] == 0 and tuning.stats()["heuristic"] == 1
     [decision] = tuning.decisions()
     assert decision["key"][2:4] == (0, 0)  # every small problem falls in one bucket
-    assert decision["config"] == dict(zip(reduction.ROWS_FIELDS, reduction.rows_config(12, 40, 1, 4, 1)))
+    assert decision["config"] == dict(zip(reduction.ROWS_FIELDS, reduction.rows_config(12, 40, 1, 4, 1, False)))
 
 
 def test_reduction_timing_never_writes_the_callers_out(small_reductions_tune, monkeypatch):

@@ -17,9 +17,14 @@ value and index; a variance: count, mean and squared deviations):
   (Welford variance, logsumexp);
 - ``finish(*state, count, param) -> outputs``: the results from the final state;
 - optionally ``step(*state, *element) -> state`` (mode ``"accumulate"``): what a
-  lane folds its next element in with, instead of ``combine``; it may assume the
-  element comes later in the reduction order than those in the state (or is the
-  identity), which spares an argmax its tie-breaking compares.
+  lane folds the next element of a whole tile in with, instead of ``combine``; it
+  may assume the state holds elements earlier in the reduction order, never the
+  identity (the first whole tile seeds the states), which spares an argmax its
+  tie-breaking compares;
+- optionally ``reduce_tile(*state, *identities, axis) -> state`` (mode
+  ``"accumulate"``): the lanes' states reduced along ``axis`` at once, instead of a
+  tree of ``combine`` (an argmax: the extreme, then the first index holding it, two
+  trees of one value each).
 
 In mode ``"accumulate"`` the lanes first walk the whole tiles, masked only by the
 outputs kept (a lane of an output never stored may fold in anything); only the
@@ -148,15 +153,17 @@ def reduced_shape(shape, dims, keepdim):
     return [s for d, s in enumerate(shape) if d not in dims]
 
 
-def rows_config(A, N, stride_n, itemsize, states):
+def rows_config(A, N, stride_n, itemsize, states, blockwise):
     """(BLOCK_A, BLOCK_N, num_warps, programs per multiprocessor) for K == 1."""
-    # Kernel times on an H100 (bf16 16384x4096 over the last dim): 1K-element tiles and 4
-    # warps, a row in four steps, read at 2.9-3.0 TB/s for sum, amax and norm; whole 4K rows
-    # with 8 warps at 2.9 and 2.3. A state of several values (argmax's value and index,
-    # aminmax, var, logsumexp) costs more per element: over long half-precision rows, 2x256
-    # tiles of 2 warps read at 2.6-2.8 TB/s (2.2-2.5 with 1K tiles); fp32 rows and short rows
-    # did best with 1K tiles. Long rows split 8 programs per SM.
-    if states > 1 and itemsize < 4 and N >= 2048 and stride_n == 1:
+    # Times on an H100, bf16 16384x4096 over the last dim, with L2 flushed by a write before
+    # each call (the benchmarks' ms column): a row per program in 2K-element tiles of 8 warps
+    # read at 2.58-2.65 TB/s for sum, amax and argmax; 1K tiles of 4 warps at 2.48-2.55.
+    # Blockwise states (var, logsumexp) reduce every tile: over long half-precision rows,
+    # 2x256 tiles of 2 warps read at 2.6-2.8 TB/s (2.2-2.5 with 1K tiles). Rows of less than
+    # 2K, and fp32 rows, did best with 1K tiles. Long rows split 8 programs per SM.
+    if not blockwise and A >= 1024 and N >= 2048 and stride_n == 1:
+        return 1, 2048, 8, 8
+    if blockwise and states > 1 and itemsize < 4 and N >= 2048 and stride_n == 1:
         return builtins.min(next_power_of_2(A), 2), 256, 2, 8
     block_n = builtins.min(next_power_of_2(builtins.max(N, 1)), 1024 if stride_n == 1 else 256)
     block_a = builtins.min(next_power_of_2(A), builtins.max(1, 1024 // block_n))
@@ -190,6 +197,7 @@ def _split(outputs, n, block_n, device_index, programs_per_sm):
 TUNED_FROM = 1 << 16  # elements: smaller reductions are one short launch, left to the heuristic
 _MAX_STATE_REGISTERS = 128  # 32-bit registers a thread may hold for tiles and states; more spills
 _HOOKS = {}  # every Reduction's hooks, in definition order: part of the tuners' source hash
+_MODES = {}  # every Reduction's mode, by name
 
 
 def rows_space():
@@ -216,7 +224,8 @@ def cols_space():
 
 
 def _rows_heuristic(name, A, N, stride_n, itemsize, state, states):
-    return runtime.config("reduce_rows", rows_config)(A, N, stride_n, itemsize, states)
+    blockwise = _MODES[name] == "blockwise"
+    return runtime.config("reduce_rows", rows_config)(A, N, stride_n, itemsize, states, blockwise)
 
 
 def _cols_heuristic(name, A, N, K, stride_n, stride_k, itemsize, state, states):
@@ -339,9 +348,10 @@ def interpreted_reduce(combine, axis, *tiles):
     return tuple(results) if len(results) > 1 else results[0]
 
 
-def kernel_source(mode, k, m, cols, stepped=False):
-    """The rows (``cols`` False) or cols kernel of a k-value state with m outputs; ``step``:
-    (``stepped``) the lanes fold their elements in with the ``step`` hook, not ``combine``."""
+def kernel_source(mode, k, m, cols, stepped=False, tiled=False):
+    """The rows (``cols`` False) or cols kernel of a k-value state with m outputs; ``stepped``:
+    the lanes fold their elements in with the ``step`` hook, not ``combine``; ``tiled``: the
+    lanes' states reduce with the ``reduce_tile`` hook, not a tree of ``combine``."""
     s = [f"s{j}" for j in range(k)]
     v = [f"v{j}" for j in range(k)]
     dests = [f"dst{j}" for j in range(builtins.max(k, m))]
@@ -415,14 +425,18 @@ def kernel_source(mode, k, m, cols, stepped=False):
     if accumulate:
         # Whole tiles first, masked only by the kept outputs: a lane of an output never
         # stored may fold in anything, so the identity selects are left to the last tile.
+        # The first whole tile seeds the lanes' states, so ``step`` never meets the identity
+        # in a state; the last, partial tile folds in with ``combine``, which may.
+        whole = [f"        mask = {kept_tile}", "        if FIRST:", f"            {_tup(v)} = lift({x}, index, param)"]
         lines += [
             "    whole_end = end - tl.maximum(end - start, 0) % BLOCK_N",
-            "    for offset in range(start, whole_end, BLOCK_N):",
-        ] + step + [
-            f"        mask = {kept_tile}",
-            "        if FIRST:",
-            f"            {_tup(v)} = lift({x}, index, param)",
-        ] + [f"            v{j} = v{j}.to(S{j})" for j in range(k)] + [
+            "    if start < whole_end:",
+            "        offset = start",
+        ] + step + whole + [f"            s{j} = tl.broadcast_to(v{j}.to(S{j}), {tile})" for j in range(k)] + [
+            "        else:",
+        ] + [f"            s{j} = tl.load(src{j} + offsets, mask=mask).to(S{j})" for j in range(k)] + [
+            "    for offset in range(start + BLOCK_N, whole_end, BLOCK_N):",
+        ] + step + whole + [f"            v{j} = v{j}.to(S{j})" for j in range(k)] + [
             f"            {_tup(s)} = {fold}({', '.join(s + v)})",
             "        else:",
         ] + [f"            v{j} = tl.load(src{j} + offsets, mask=mask).to(S{j})" for j in range(k)] + [
@@ -433,11 +447,11 @@ def kernel_source(mode, k, m, cols, stepped=False):
             "        if FIRST:",
             f"            {_tup(v)} = lift({x}, index, param)",
         ] + [f"            v{j} = tl.where(mask, v{j}.to(S{j}), I{j})" for j in range(k)] + [
-            f"            {_tup(s)} = {fold}({', '.join(s + v)})",
             "        else:",
         ] + load_states + [
-            f"            {_tup(s)} = combine({', '.join(s + v)})",
-        ] + _reduce_lines(s, cols, 4)
+            f"        {_tup(s)} = combine({', '.join(s + v)})",
+        ] + (_reduce_lines(s, cols, 4) if not tiled else [
+            f"    {_tup(s)} = reduce_tile({', '.join(s + [f'I{j}' for j in range(k)])}, {axis})"])
     else:
         lines += ["    for offset in range(start, end, BLOCK_N):"] + step + [
             f"        mask = {kept_tile} & {walked}",
@@ -504,25 +518,28 @@ class Reduction:
     plan, which is most of the host time saved.
     """
 
-    def __init__(self, name, combine, finish, outputs=1, lift=None, tile_stats=None, indexed=False, step=None):
+    def __init__(self, name, combine, finish, outputs=1, lift=None, tile_stats=None, indexed=False, step=None,
+                 reduce_tile=None):
         self.name = name
         self.indexed = indexed  # results depend on the elements' order
         self.mode = "accumulate" if lift is not None else "blockwise"
         self.hooks = {"combine": combine, "finish": finish}
         self.hooks.update({"lift": lift} if lift is not None else {"tile_stats": tile_stats})
         self.hooks.update({"step": step} if step is not None else {})
+        self.hooks.update({"reduce_tile": reduce_tile} if reduce_tile is not None else {})
         self.outputs = outputs
         self._kernels = {}
         self._plans = {}
         _HOOKS.update(dict.fromkeys(self.hooks.values()))
+        _MODES[name] = self.mode
         _REDUCTIONS.append(self)
 
     def _launcher(self, k, cols):
         key = (k, cols)
         launcher = self._kernels.get(key)
         if launcher is None:
-            source = "\n".join(_hook_imports(self.hooks)) + kernel_source(self.mode, k, self.outputs, cols,
-                                                                          "step" in self.hooks)
+            source = "\n".join(_hook_imports(self.hooks)) + kernel_source(
+                self.mode, k, self.outputs, cols, "step" in self.hooks, "reduce_tile" in self.hooks)
             module = load_generated("reduction", f"{self.name}_{'cols' if cols else 'rows'}", source)
             launcher = self._kernels[key] = Launcher(module.kernel)
         return launcher

@@ -20,9 +20,11 @@ import triton.language as tl
 
 from .. import runtime
 from ..codegen.launch import fp32_exact
-from ..codegen.reduction import Reduction, identity_extreme, normalize_dims, reduced_shape, valid_dims
+from ..codegen.reduction import (Reduction, identity_extreme, interpreted_reduce, normalize_dims, reduced_shape,
+                                 valid_dims)
 from ..dispatch import Row
 from . import tl_math
+from .tl_math import INTERPRETED
 
 __all__ = ["sum", "sum_dim", "mean", "mean_dim", "prod", "prod_dim", "amax", "amin", "max", "min", "max_dim",
            "min_dim", "argmax", "argmin", "aminmax", "var", "std", "var_mean", "std_mean", "linalg_vector_norm",
@@ -83,12 +85,13 @@ def _mul(a, b):
 
 @triton.jit
 def _max(a, b):
-    return tl.where((a > b) | (a != a), a, b)
+    # One max.NaN per element on the GPU; triton 3.5-3.6 compute half types in fp32.
+    return tl.maximum(a, b, propagate_nan=tl.PropagateNan.ALL).to(a.dtype)
 
 
 @triton.jit
 def _min(a, b):
-    return tl.where((a < b) | (a != a), a, b)
+    return tl.minimum(a, b, propagate_nan=tl.PropagateNan.ALL).to(a.dtype)
 
 
 @triton.jit
@@ -106,10 +109,9 @@ def _first_extreme(a_wins, va, ia, vb, ib):
 @triton.jit
 def _later_extreme(v_wins_or_nan, s, si, v, vi):
     """(value, index) of a lane's running extreme s after element v, which comes later in
-    the row or is the identity. v takes over if it wins or is NaN (``v_wins_or_nan``: one
-    unordered compare) while s is not NaN (the first NaN stays), or if s is still the
-    identity (whose index is the largest)."""
-    take = (v_wins_or_nan & (s == s)) | (si > vi)
+    the row. v takes over if it wins or is NaN (``v_wins_or_nan``: one unordered compare)
+    while s is not NaN (the first NaN stays)."""
+    take = v_wins_or_nan & (s == s)
     return tl.where(take, v, s), tl.where(take, vi, si)
 
 
@@ -121,6 +123,45 @@ def _argmax_step(s, si, v, vi):
 @triton.jit
 def _argmin_step(s, si, v, vi):
     return _later_extreme(~(v >= s), s, si, v, vi)
+
+
+@triton.jit
+def _max_along(values, axis):
+    """The largest along ``axis``, NaN where any is NaN (``tl.max`` skips NaN)."""
+    return tl.reduce(values, axis, _max)
+
+
+@triton.jit
+def _min_along(values, axis):
+    return tl.reduce(values, axis, _min)
+
+
+if INTERPRETED:
+    # The interpreter runs a custom combine once per element; interpreted_reduce vectorises it.
+    def _max_along(values, axis):  # noqa: F811
+        return interpreted_reduce(_max, axis, values)
+
+    def _min_along(values, axis):  # noqa: F811
+        return interpreted_reduce(_min, axis, values)
+
+
+@triton.jit
+def _first_of(values, indices, extreme, no_index, axis):
+    """(extreme, index) along ``axis`` of the first lane holding ``extreme`` (NaN where a
+    lane is: then the first NaN): two trees of one value each, where a tree of
+    ``_first_extreme`` carries pairs through five compares."""
+    take = (values == tl.expand_dims(extreme, axis)) | (values != values)
+    return extreme, tl.min(tl.where(take, indices, no_index), axis)
+
+
+@triton.jit
+def _argmax_tile(values, indices, lowest, no_index, axis):
+    return _first_of(values, indices, _max_along(values, axis), no_index, axis)
+
+
+@triton.jit
+def _argmin_tile(values, indices, highest, no_index, axis):
+    return _first_of(values, indices, _min_along(values, axis), no_index, axis)
 
 
 @triton.jit
@@ -257,12 +298,12 @@ ABS_MAX = Reduction("abs_max", _max, _keep, lift=_abs)
 ABS_MIN = Reduction("abs_min", _min, _keep, lift=_abs)
 EUCLIDEAN = Reduction("euclidean", _add, _sqrt, lift=_square)
 P_NORM = Reduction("p_norm", _add, _root, lift=_abs_pow)
-ARGMAX = Reduction("argmax", _argmax_combine, _index, lift=_with_index, indexed=True, step=_argmax_step)
-ARGMIN = Reduction("argmin", _argmin_combine, _index, lift=_with_index, indexed=True, step=_argmin_step)
-MAX_DIM = Reduction("max_dim", _argmax_combine, _keep_both, outputs=2, lift=_with_index, indexed=True,
-                    step=_argmax_step)
-MIN_DIM = Reduction("min_dim", _argmin_combine, _keep_both, outputs=2, lift=_with_index, indexed=True,
-                    step=_argmin_step)
+_LARGEST = dict(combine=_argmax_combine, lift=_with_index, indexed=True, step=_argmax_step, reduce_tile=_argmax_tile)
+_SMALLEST = dict(combine=_argmin_combine, lift=_with_index, indexed=True, step=_argmin_step, reduce_tile=_argmin_tile)
+ARGMAX = Reduction("argmax", finish=_index, **_LARGEST)
+ARGMIN = Reduction("argmin", finish=_index, **_SMALLEST)
+MAX_DIM = Reduction("max_dim", finish=_keep_both, outputs=2, **_LARGEST)
+MIN_DIM = Reduction("min_dim", finish=_keep_both, outputs=2, **_SMALLEST)
 AMINMAX = Reduction("aminmax", _min_max, _keep_both, outputs=2, lift=_twice)
 VAR = Reduction("var", _merge_moments, _variance, tile_stats=_moments)
 STD = Reduction("std", _merge_moments, _deviation, tile_stats=_moments)
@@ -277,6 +318,15 @@ def _accumulator(dtype):
     if dtype.is_floating_point:
         return torch.float64 if dtype == torch.float64 else torch.float32
     return torch.int64
+
+
+def _extreme_state(dtype):
+    """What extremes (and their indices) are kept in: any type holds them exactly, and half
+    types compare two to a register on the GPU; the interpreter keeps them in fp32, as its
+    bfloat16 arithmetic is wrong (DESIGN.md section 4)."""
+    if dtype in (torch.float16, torch.bfloat16) and not INTERPRETED:
+        return dtype
+    return _accumulator(dtype)
 
 
 def _load_dtype(self, dtype=None):
@@ -421,8 +471,9 @@ def _mean_all_unsupported(self, *, dtype=None, out=None):
 
 def _extreme(reduction, self, dim, keepdim, out, largest):
     dims = normalize_dims(dim, self.dim())
-    acc = _accumulator(self.dtype)
-    return _run(reduction, self, dims, keepdim, [self.dtype], [out], [acc], [identity_extreme(acc, not largest)])[0]
+    acc = _extreme_state(self.dtype)
+    return _run(reduction, self, dims, keepdim, [self.dtype], [out], [acc], [identity_extreme(acc, not largest)],
+                cast=acc)[0]
 
 
 def amax(self, dim=(), keepdim=False, *, out=None):
@@ -451,12 +502,12 @@ def _max_unsupported(self, *, out=None):
 
 def _indexed(reduction, self, dim, keepdim, outs, largest, outputs):
     dims = normalize_dims(dim, self.dim())
-    acc = _accumulator(self.dtype)
+    acc = _extreme_state(self.dtype)
     n = _reduced_count(self, dims)
     index = _index_dtype(n)
     identities = [identity_extreme(acc, not largest), identity_extreme(index, True)]
     dtypes = [self.dtype, torch.int64][-outputs:]
-    return _run(reduction, self, dims, keepdim, dtypes, outs, [acc, index], identities)
+    return _run(reduction, self, dims, keepdim, dtypes, outs, [acc, index], identities, cast=acc)
 
 
 def max_dim(self, dim, keepdim=False, *, max=None, max_values=None):
@@ -496,10 +547,10 @@ def _aminmax_keeps_dims(self, dim, keepdim):
 
 def aminmax(self, *, dim=None, keepdim=False, min=None, max=None):
     dims = normalize_dims(dim, self.dim())
-    acc = _accumulator(self.dtype)
+    acc = _extreme_state(self.dtype)
     identities = [identity_extreme(acc, True), identity_extreme(acc, False)]
     return tuple(_run(AMINMAX, self, dims, _aminmax_keeps_dims(self, dim, keepdim), [self.dtype] * 2, [min, max],
-                      [acc, acc], identities))
+                      [acc, acc], identities, cast=acc))
 
 
 def _aminmax_unsupported(self, *, dim=None, keepdim=False, min=None, max=None):
