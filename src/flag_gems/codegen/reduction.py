@@ -197,7 +197,6 @@ def _split(outputs, n, block_n, device_index, programs_per_sm):
 TUNED_FROM = 1 << 16  # elements: smaller reductions are one short launch, left to the heuristic
 _MAX_STATE_REGISTERS = 128  # 32-bit registers a thread may hold for tiles and states; more spills
 _HOOKS = {}  # every Reduction's hooks, in definition order: part of the tuners' source hash
-_MODES = {}  # every Reduction's mode, by name
 
 
 def rows_space():
@@ -224,7 +223,7 @@ def cols_space():
 
 
 def _rows_heuristic(name, A, N, stride_n, itemsize, state, states):
-    blockwise = _MODES[name] == "blockwise"
+    blockwise = _REDUCTIONS[name].mode == "blockwise"
     return runtime.config("reduce_rows", rows_config)(A, N, stride_n, itemsize, states, blockwise)
 
 
@@ -286,12 +285,12 @@ def _tuned_sources():
     return [kernel_source, _hook_imports, *_HOOKS]
 
 
-_REDUCTIONS = []
+_REDUCTIONS = {}  # every Reduction, by name
 
 
 def _forget_plans():
     """The tuners forgot their choices: plans made from them go too."""
-    for reduction in _REDUCTIONS:
+    for reduction in _REDUCTIONS.values():
         reduction._plans.clear()
 
 
@@ -531,8 +530,7 @@ class Reduction:
         self._kernels = {}
         self._plans = {}
         _HOOKS.update(dict.fromkeys(self.hooks.values()))
-        _MODES[name] = self.mode
-        _REDUCTIONS.append(self)
+        _REDUCTIONS[name] = self
 
     def _launcher(self, k, cols):
         key = (k, cols)

@@ -125,24 +125,22 @@ def _argmin_step(s, si, v, vi):
     return _later_extreme(~(v >= s), s, si, v, vi)
 
 
-@triton.jit
-def _max_along(values, axis):
-    """The largest along ``axis``, NaN where any is NaN (``tl.max`` skips NaN)."""
-    return tl.reduce(values, axis, _max)
-
-
-@triton.jit
-def _min_along(values, axis):
-    return tl.reduce(values, axis, _min)
-
-
 if INTERPRETED:
     # The interpreter runs a custom combine once per element; interpreted_reduce vectorises it.
-    def _max_along(values, axis):  # noqa: F811
+    def _max_along(values, axis):
         return interpreted_reduce(_max, axis, values)
 
-    def _min_along(values, axis):  # noqa: F811
+    def _min_along(values, axis):
         return interpreted_reduce(_min, axis, values)
+else:
+    @triton.jit
+    def _max_along(values, axis):
+        """The largest along ``axis``, NaN where any is NaN (``tl.max`` skips NaN)."""
+        return tl.reduce(values, axis, _max)
+
+    @triton.jit
+    def _min_along(values, axis):
+        return tl.reduce(values, axis, _min)
 
 
 @triton.jit
