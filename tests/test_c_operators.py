@@ -216,7 +216,7 @@ def _python_node_loss(x, target, weight, reduction, smoothing):
     from flag_gems.ops.loss_ops import _REDUCTIONS, _ce_plan, _CrossEntropy
 
     plan = _ce_plan(x, target, weight, _REDUCTIONS[reduction], -100, smoothing)
-    return _CrossEntropy.apply(x, target, weight, plan, _REDUCTIONS[reduction], -100, smoothing)
+    return _CrossEntropy.apply(x, target, weight, plan, smoothing)
 
 
 def _ce_inputs(kind, dtype):

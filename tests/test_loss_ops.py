@@ -405,6 +405,41 @@ def test_cross_entropy_planned_layouts_are_not_mixed_up():
                         assert_close(mine, expected, torch.float32)
 
 
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_cross_entropy_speculated_gradient(dtype, reduction):
+    """A loss that needs a gradient has it launched by the forward for an incoming 1: a
+    backward of 1 returns it, bit for bit what a backward computing from scratch gives;
+    any other gradient, or a second backward of a retained graph (even after the first
+    result was changed in place), is computed from scratch."""
+    x = make(pick((6, 40), (512, 4096)), dtype).requires_grad_()
+    target = _targets(x.shape[:1], x.shape[1], True)
+    weight = (torch.rand(x.shape[1], device=DEVICE) + 0.1).to(dtype)
+    exact = x.detach().double().requires_grad_()
+    reference = F.cross_entropy(exact, target, weight.double(), reduction=reduction, label_smoothing=0.1)
+    (expected,) = torch.autograd.grad(reference, exact)
+    for _ in range(2):  # the first call of a layout, then a planned one
+        loss = flag_gems.cross_entropy_loss(x, target, weight, reduction, label_smoothing=0.1)
+        (first,) = torch.autograd.grad(loss, x, retain_graph=True)
+        (again,) = torch.autograd.grad(loss, x, retain_graph=True)
+        torch.testing.assert_close(first, again, rtol=0, atol=0)
+        assert_close(first, expected.to(dtype), dtype)
+        first.zero_()
+        (scaled,) = torch.autograd.grad(loss, x, torch.tensor(-2.5, device=DEVICE, dtype=dtype), retain_graph=True)
+        assert_close(scaled, (expected * -2.5).to(dtype), dtype)
+        x.grad = None
+        loss.backward()
+        torch.testing.assert_close(x.grad, again, rtol=0, atol=0)
+        scaled_loss = flag_gems.cross_entropy_loss(x, target, weight, reduction, label_smoothing=0.1) * 3
+        (scaled,) = torch.autograd.grad(scaled_loss, x)
+        assert_close(scaled, (expected * 3).to(dtype), dtype)
+    changed = flag_gems.cross_entropy_loss(x, target, weight, reduction)
+    with torch.no_grad():
+        x.add_(1)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        changed.backward()
+
+
 def _error(fn):
     try:
         fn()

@@ -13,6 +13,11 @@
 // Calls the spec was not compiled for (a gradient of another dtype, shape or
 // alignment, or a backward that builds a graph) go to a Python fallback, which
 // computes them as the Python path would.
+//
+// A node may also hold a result the forward already launched (a "speculated"
+// gradient, for an incoming gradient of 1) and a second spec that writes into it
+// (a kernel that does nothing when the gradient is 1): the node's first covered
+// backward returns that tensor, later ones a fresh result.
 
 #include <torch/extension.h>
 #include <torch/csrc/autograd/function.h>
@@ -25,6 +30,7 @@
 #include <atomic>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -81,10 +87,13 @@ NodePtr make_node(Args&&... args) {
   }
 }
 
-at::Tensor launch(const Spec& spec, const std::vector<at::Tensor>& saved, const at::Tensor& grad) {
+// ``result``: a tensor to write, or undefined for a fresh one shaped like saved[0].
+at::Tensor launch(const Spec& spec, const std::vector<at::Tensor>& saved, const at::Tensor& grad, at::Tensor result) {
   const at::Tensor& like = saved[0];
   c10::cuda::CUDAGuard guard(like.device());
-  at::Tensor result = at::empty(like.sizes(), like.options().memory_format(at::MemoryFormat::Contiguous));
+  if (!result.defined()) {
+    result = at::empty(like.sizes(), like.options().memory_format(at::MemoryFormat::Contiguous));
+  }
   const int64_t slots = static_cast<int64_t>(saved.size());
   std::vector<int64_t> storage(spec.params.size() + 2, 0);  // 8 bytes a parameter; two null scratch pointers
   std::vector<void*> params(storage.size());
@@ -120,8 +129,13 @@ at::Tensor launch(const Spec& spec, const std::vector<at::Tensor>& saved, const 
 
 class KernelBackward final : public autograd::Node {
  public:
-  KernelBackward(autograd::edge_list&& edges, int64_t spec, const std::vector<at::Tensor>& saved, std::string name)
-      : Node(std::move(edges)), spec_(spec), name_(std::move(name)) {
+  KernelBackward(autograd::edge_list&& edges, int64_t spec, const std::vector<at::Tensor>& saved, std::string name,
+                 at::Tensor speculated, int64_t into_speculated)
+      : Node(std::move(edges)),
+        spec_(spec),
+        into_speculated_(into_speculated),
+        name_(std::move(name)),
+        speculated_(std::move(speculated)) {
     saved_.reserve(saved.size());
     for (const at::Tensor& t : saved) saved_.emplace_back(t, false);
   }
@@ -132,10 +146,17 @@ class KernelBackward final : public autograd::Node {
     std::vector<at::Tensor> saved;
     saved.reserve(saved_.size());
     for (const autograd::SavedVariable& s : saved_) saved.push_back(s.unpack());  // raises once released
+    at::Tensor speculated;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      speculated = std::move(speculated_);  // one backward's: a second one gets a fresh result
+      speculated_ = at::Tensor();
+    }
     const Spec& spec = *specs[spec_];
     if (!at::GradMode::is_enabled() && grad.dim() == 0 && grad.scalar_type() == spec.grad_dtype &&
         grad.device() == saved[0].device() && aligned16(grad) == spec.grad_aligned && launch_kernel() != nullptr) {
-      return {launch(spec, saved, grad)};
+      if (speculated.defined()) return {launch(*specs[into_speculated_], saved, grad, std::move(speculated))};
+      return {launch(spec, saved, grad, at::Tensor())};
     }
     pybind11::gil_scoped_acquire gil;
     pybind11::tuple arguments(saved.size() + 2);
@@ -147,6 +168,8 @@ class KernelBackward final : public autograd::Node {
 
   void release_variables() override {
     for (autograd::SavedVariable& s : saved_) s.reset_data();
+    std::lock_guard<std::mutex> lock(mutex_);
+    speculated_ = at::Tensor();
   }
 
   std::string name() const override {
@@ -155,8 +178,11 @@ class KernelBackward final : public autograd::Node {
 
  private:
   const int64_t spec_;
+  const int64_t into_speculated_;
   const std::string name_;
   std::vector<autograd::SavedVariable> saved_;
+  std::mutex mutex_;
+  at::Tensor speculated_;  // see the file's comment; undefined once used or released
 };
 
 // ``params``: (kind, value, number) per kernel parameter, Triton's order. Returns the
@@ -187,11 +213,17 @@ void set_backward_fallback(pybind11::object function) {
 }
 
 // ``output`` (a fresh result no graph knows yet) gets a KernelBackward node as its
-// grad_fn, leading to ``input``, keeping ``saved`` for the backward.
+// grad_fn, leading to ``input``, keeping ``saved`` for the backward; ``speculated``,
+// when given, is the result spec ``into_speculated`` completes.
 at::Tensor attach_backward(at::Tensor output, const at::Tensor& input, const std::vector<at::Tensor>& saved,
-                           int64_t spec, const std::string& name) {
-  TORCH_CHECK(spec >= 0 && spec < spec_count.load() && fallback != nullptr, "flag_gems: no such backward spec");
-  NodePtr node = make_node<KernelBackward>(autograd::collect_next_edges(input), spec, saved, name);
+                           int64_t spec, const std::string& name, c10::optional<at::Tensor> speculated,
+                           int64_t into_speculated) {
+  const int64_t count = spec_count.load();
+  TORCH_CHECK(spec >= 0 && spec < count && fallback != nullptr, "flag_gems: no such backward spec");
+  TORCH_CHECK(!speculated.has_value() || (into_speculated >= 0 && into_speculated < count),
+              "flag_gems: no such backward spec");
+  NodePtr node = make_node<KernelBackward>(autograd::collect_next_edges(input), spec, saved, name,
+                                           speculated.value_or(at::Tensor()), into_speculated);
   autograd::set_history(output, node);
   return output;
 }

@@ -39,6 +39,16 @@ max and sum of exponentials per lane), for class-index or probability targets, w
 label smoothing, weight, ignore_index and every reduction, without writing
 log-probabilities; its backward recomputes softmax from the logits and the saved
 per-row log-sum-exp, writing the gradient in one pass.
+
+When the logits need a gradient and the loss is one number, the forward also runs
+that backward kernel at once for an incoming gradient of 1 (what ``loss.backward()``
+and ``autograd.grad(loss, ...)`` pass): the whole gradient is queued on the device
+before the autograd engine's hand-overs, so a slow host no longer leaves the device
+idle between forward and backward. The backward then launches the same kernel with
+``skip_when=1``: every program reads the real gradient and returns at once when it
+is 1, and recomputes its rows otherwise (a scaled loss, a second backward), so the
+result is always the one a plain backward gives. The cost: a gradient-sized buffer
+held from the forward, and the kernel's work wasted when no backward comes.
 """
 
 import math
@@ -939,11 +949,15 @@ def _ce_forward_kernel(x, target, weight, out, stats, partials, M, C, K, sx_n, s
 
 @triton.jit
 def _ce_backward_kernel(x, target, weight, grad_out, stats, grad_in, M, C, K, sx_n, sx_c, sx_k,
-                        st_n, st_c, st_k, sg_n, sg_k, ignore_index, smoothing,
+                        st_n, st_c, st_k, sg_n, sg_k, ignore_index, smoothing, skip_when,
                         MEAN: tl.constexpr, PROBS: tl.constexpr, SMOOTH: tl.constexpr, SPREAD: tl.constexpr,
                         HAS_WEIGHT: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_C: tl.constexpr,
                         ACC: tl.constexpr, INDEX64: tl.constexpr):
-    """grad = g * (softmax(x) * sum(q) - q) for BLOCK_M rows, one pass over the logits."""
+    """grad = g * (softmax(x) * sum(q) - q) for BLOCK_M rows, one pass over the logits;
+    nothing when g (its first element) equals ``skip_when``: grad_in already holds that
+    gradient (a float, so one compiled kernel serves both; NaN never matches)."""
+    if tl.load(grad_out) == skip_when:
+        return
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     if INDEX64:
         rows = rows.to(tl.int64)
@@ -1059,7 +1073,7 @@ class _CeForward:
 
     __slots__ = ("copy_input", "copy_target", "acc", "scratch_size", "partials_at", "out_shape", "ints",
                  "launch", "finish", "programs", "M", "C", "K", "x_strides", "t_strides", "index64", "backward",
-                 "cpp_backward")
+                 "cpp_backward", "params", "unit")
 
     def __init__(self, input, target, weight, reduction, ignore_index, smoothing):
         probs = target.is_floating_point()
@@ -1092,7 +1106,11 @@ class _CeForward:
         self.finish = None if reduction == _NONE or finish else Replay(
             _FINISH, (1,), _finish_constexprs(programs, reduction == _MEAN, True, self.acc))
         self.backward = {}
-        self.cpp_backward = None  # the C++ backward node's spec (see _cpp_backward); -1: none can be had
+        # the C++ backward node's (spec, spec into the speculated gradient) (see _cpp_backward); -1: none
+        self.cpp_backward = None
+        self.params = (reduction, ignore_index, smoothing)
+        # the incoming gradient the forward speculates with (a 0-d 1), where the loss is one number
+        self.unit = None if reduction == _NONE else torch.ones((), dtype=input.dtype, device=input.device)
 
     def __call__(self, input, target, weight, smoothing):
         """(loss, what the backward reads: input, target, scratch, weight as the kernels saw them)."""
@@ -1111,6 +1129,11 @@ class _CeForward:
             M = self.M
             self.finish(partials, out, scratch[2 * M:2 * M + 1], self.programs, 0)
         return out, (input, target, scratch, weight)
+
+    def speculate(self, saved):
+        """The gradient for an incoming gradient of 1, launched now (see the module doc),
+        or None where the loss is not one number."""
+        return None if self.unit is None else _ce_backward(self.unit, self, saved)
 
 
 class _CeBackward:
@@ -1136,14 +1159,19 @@ class _CeBackward:
             HAS_WEIGHT=has_weight, BLOCK_M=block_m, BLOCK_C=block_c, ACC=TL_DTYPE[forward.acc],
             INDEX64=forward.index64, num_warps=warps))
 
-    def __call__(self, grad, input, target, scratch, weight, smoothing):
-        grad_input = torch.empty(input.shape, dtype=input.dtype, device=input.device)
+    def __call__(self, grad, input, target, scratch, weight, smoothing, speculated=None):
+        """The gradient; ``speculated``: the forward's gradient for an incoming 1, made
+        right where ``grad`` is not 1."""
+        if speculated is not None:
+            grad_input, skip_when = speculated, 1.0
+        else:
+            grad_input, skip_when = torch.empty(input.shape, dtype=input.dtype, device=input.device), math.nan
         if self.empty:
             return grad_input
         if self.copy_grad:
             grad = grad.contiguous()
         self.launch(input, target, weight if weight is not None else input, grad, scratch, grad_input, *self.ints,
-                    smoothing)
+                    smoothing, skip_when)
         return grad_input
 
 
@@ -1155,14 +1183,19 @@ def _ce_plan(input, target, weight, reduction, ignore_index, smoothing):
     return planned(_ce_plans, key, lambda: _CeForward(input, target, weight, reduction, ignore_index, smoothing))
 
 
-def _ce_backward(grad, forward, saved, reduction, ignore_index, smoothing):
+def _ce_backward(grad, forward, saved, speculated=None):
+    """The gradient of ``forward``'s loss for the incoming ``grad``, into ``speculated``
+    (``_CeForward.speculate``'s) where given and ``grad`` is one number."""
     input, target, scratch, weight = saved
+    reduction, ignore_index, smoothing = forward.params
     plan = planned(forward.backward, layout_key(grad), lambda: _CeBackward(
         forward, grad, reduction, ignore_index, smoothing, target.is_floating_point(), weight is not None))
-    grad_input = plan(grad, input, target, scratch, weight, smoothing)
+    if grad.dim() != 0:
+        speculated = None
+    grad_input = plan(grad, input, target, scratch, weight, smoothing, speculated)
     if forward.cpp_backward is None:
-        spec = _cpp_backward(forward, plan, grad, grad_input, saved, (reduction, ignore_index, smoothing))
-        forward.cpp_backward = -1 if spec is None else spec
+        specs = _cpp_backward(forward, plan, grad, grad_input, saved)
+        forward.cpp_backward = -1 if specs is None else specs
     return grad_input
 
 
@@ -1176,43 +1209,47 @@ def _once_differentiable(grad_input, grad):
     return error(grad_input.detach().requires_grad_())
 
 
-def _cpp_backward(forward, plan, grad, grad_input, saved, params):
-    """The spec of a C++ autograd node that launches ``plan``'s kernel (csrc.register_backward),
-    for forward calls of ``forward``'s layout, which ``plan`` just served; None where the
-    wrappers are not built, or the call is one the node would not cover: a loss with one
-    value per sample, or a forward that copied its operands (then the copy is a graph node)."""
+def _cpp_backward(forward, plan, grad, grad_input, saved):
+    """The specs of a C++ autograd node that launches ``plan``'s kernel (csrc.register_backward)
+    for forward calls of ``forward``'s layout, which ``plan`` just served: (into a fresh
+    gradient, into the forward's speculated one); None where the wrappers are not built,
+    or the call is one the node would not cover: a loss with one value per sample, or a
+    forward that copied its operands (then the copy is a graph node)."""
     input, target, scratch, weight = saved
     if grad.dim() != 0 or plan.empty or forward.copy_input or forward.copy_target:
         return None
     has_weight = weight is not None
-    args = (input, target, weight if has_weight else input, grad, scratch, grad_input, *plan.ints, params[2])
-    compiled = plan.launch.launcher.compiled_for(args, plan.launch.constexprs)
+    args = (input, target, weight if has_weight else input, grad, scratch, grad_input, *plan.ints, forward.params[2])
+    compiled = plan.launch.launcher.compiled_for((*args, math.nan), plan.launch.constexprs)
     if compiled is None:
         return None
 
     def python_backward(grad, input, target, weight, scratch):
-        grad_input = _ce_backward(grad, forward, (input, target, scratch, weight if has_weight else None), *params)
+        grad_input = _ce_backward(grad, forward, (input, target, scratch, weight if has_weight else None))
         return _once_differentiable(grad_input, grad)
 
     # kernel_backward.cpp's slots: the saved input, target, weight, scratch (0-3), the gradient, the result
-    return register_backward(compiled, plan.launch.grid, args, (0, 1, 2, 4, 3, 5), grad, python_backward)
+    specs = tuple(register_backward(compiled, plan.launch.grid, (*args, skip_when), (0, 1, 2, 4, 3, 5), grad,
+                                    python_backward) for skip_when in (math.nan, 1.0))
+    return None if None in specs else specs
 
 
 class _CrossEntropy(torch.autograd.Function):
     """The Python node, for a ``plan`` (``_ce_plan``) until its backward kernel is known to C++."""
 
     @staticmethod
-    def forward(ctx, input, target, weight, plan, reduction, ignore_index, smoothing):
+    def forward(ctx, input, target, weight, plan, smoothing):
         loss, saved = plan(input, target, weight, smoothing)
-        ctx.plan, ctx.params = plan, (reduction, ignore_index, smoothing)
+        ctx.plan, ctx.speculated = plan, plan.speculate(saved)
         ctx.save_for_backward(*saved)  # input, target, scratch, weight as the kernels read them
         return loss
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
-        grad_input = _ce_backward(grad, ctx.plan, ctx.saved_tensors, *ctx.params)
-        return grad_input, None, None, None, None, None, None
+        speculated, ctx.speculated = ctx.speculated, None  # serves one backward: a second one recomputes
+        grad_input = _ce_backward(grad, ctx.plan, ctx.saved_tensors, speculated)
+        return grad_input, None, None, None, None
 
 
 def _cross_entropy_unsupported(input, target, weight, reduction, ignore_index, smoothing):
@@ -1258,12 +1295,16 @@ def cross_entropy_loss(input, target, weight=None, reduction="mean", ignore_inde
     plan = _ce_plan(input, target, weight, reduction_enum, ignore_index, smoothing)
     if not (torch.is_grad_enabled() and input.requires_grad):
         return plan(input, target, weight, smoothing)[0]
-    if plan.cpp_backward is None or plan.cpp_backward < 0:
-        return _CrossEntropy.apply(input, target, weight, plan, reduction_enum, ignore_index, smoothing)
+    if plan.cpp_backward is None or plan.cpp_backward == -1:
+        return _CrossEntropy.apply(input, target, weight, plan, smoothing)
     # A C++ backward node: no Python in the autograd engine's thread (see csrc/kernel_backward.cpp).
-    loss, (saved_input, saved_target, scratch, saved_weight) = plan(input, target, weight, smoothing)
-    saved = [saved_input, saved_target, saved_input if saved_weight is None else saved_weight, scratch]
-    return prebuilt().attach_backward(loss, input, saved, plan.cpp_backward, "FlagGemsCrossEntropyBackward")
+    loss, saved = plan(input, target, weight, smoothing)
+    speculated = plan.speculate(saved)
+    saved_input, saved_target, scratch, saved_weight = saved
+    spec, into_speculated = plan.cpp_backward
+    return prebuilt().attach_backward(
+        loss, input, [saved_input, saved_target, saved_input if saved_weight is None else saved_weight, scratch],
+        spec, "FlagGemsCrossEntropyBackward", speculated, into_speculated)
 
 
 # ---- aten rows -----------------------------------------------------------------------------
