@@ -691,6 +691,24 @@ def test_no_tuning_after_pretune_in_a_new_process(tmp_path):
     assert counts["tuned"] == 0 and counts["timed"] == 0 and counts["from_cache"] == 1
 
 
+def test_triton_key_is_hashed_once_per_install(tmp_path):
+    """Triton's digest of its own install (its compile cache's key, ~0.4 s per process on
+    the H100 host), which Launcher waits for before its first compile: the first process
+    computes it, the next reads it; both hand Triton its own digest; a damaged file is
+    computed again."""
+    env = dict(os.environ, GEMS_CACHE_DIR=str(tmp_path), PYTHONPATH=SRC)
+    code = ("import triton.runtime.cache as triton_cache\n"
+            "original = triton_cache.triton_key\n"
+            "from flag_gems.codegen.cache import triton_warm_up\n"
+            "triton_warm_up.wait()\n"
+            "print(triton_cache.triton_key() == original.__wrapped__(), original.cache_info().currsize)\n")
+    assert _python(code, env).split() == ["True", "1"]
+    assert _python(code, env).split() == ["True", "0"]
+    [kept] = (tmp_path / "triton_key").iterdir()
+    kept.write_text("damaged")
+    assert _python(code, env).split() == ["True", "1"]
+
+
 def test_pretune_tunes_reductions(tmp_path, capsys, small_reductions_tune):
     file = _write(tmp_path / "shapes.yaml", [
         {"op": "sum.dim_IntList", "dtype": "float32", "shapes": [[[12, 40]]], "args": {"dim": [1]}},

@@ -18,6 +18,7 @@ import triton
 
 from ..runtime import compile_options
 from . import direct_launch
+from .cache import triton_warm_up
 
 INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 # The C entry points behind torch.cuda.current_stream / current_device, without
@@ -105,6 +106,7 @@ class Launcher:
         launched through the direct launcher where it serves (see direct_launch)."""
         global _launch_key
         direct_launch.start()  # its first build overlaps this compile
+        triton_warm_up.wait()
         with torch.cuda.device(device):
             compiled = self.kernel.warmup(*args, grid=grid, **constexprs, **compile_options(self.flush_denormals))
             launch = direct_launch.launcher(compiled, device, len(args))

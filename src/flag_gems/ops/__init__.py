@@ -20,7 +20,14 @@ FAMILIES = ("arith_ops", "unary_ops", "compare_ops", "activation_ops", "copy_ops
 
 @lru_cache(maxsize=None)
 def _families():
-    runtime.selected_vendor()  # sets up the interpreter before any kernel is defined
+    vendor = runtime.selected_vendor()  # sets up the interpreter before any kernel is defined
+    if not vendor.interpreted:
+        from ..codegen import direct_launch
+        from ..codegen.cache import triton_warm_up
+
+        # what the first compile needs, built while the families are imported (see triton_warm_up)
+        triton_warm_up.start()
+        direct_launch.start()
     return tuple(importlib.import_module(f"{__name__}.{family}") for family in FAMILIES)
 
 

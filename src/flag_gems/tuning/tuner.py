@@ -161,6 +161,9 @@ def max_shared_memory(device_index=0):
         return None
     import triton
 
+    from ..codegen.cache import triton_warm_up
+
+    triton_warm_up.wait()  # its thread may be making Triton's driver
     return triton.runtime.driver.active.utils.get_device_properties(device_index)["max_shared_mem"]
 
 
