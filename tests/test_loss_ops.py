@@ -336,13 +336,7 @@ def test_cross_entropy_loss_fused(shape, dtype, reduction, probs, weighted, smoo
 @pytest.mark.parametrize("probs, weighted, smoothing", [(False, False, 0.0), (False, True, 0.2), (True, True, 0.1)])
 def test_cross_entropy_loss_tiles(monkeypatch, probs, weighted, smoothing):
     """Rows read a tile at a time (running statistics), as long vocabularies are on the GPU."""
-    from flag_gems import runtime
-
-    tiles = {"cross_entropy": lambda M, C, contiguous: (2, 8, 4, False),
-             "cross_entropy_backward": lambda M, C, contiguous: (2, 8, 4)}
-    vendor_config = runtime.config
-    monkeypatch.setattr(runtime, "config", lambda kernel, default: tiles.get(kernel) or vendor_config(kernel, default))
-    monkeypatch.setattr(flag_gems.ops.loss_ops, "_ce_plans", {})  # plans made before hold the usual tiles
+    _small_ce_tiles(monkeypatch)
     for reduction in REDUCTIONS:
         _ce_compare(_fused, (5, 30), torch.float32, probs, weighted, smoothing, reduction, through_gems=False)
 
@@ -405,21 +399,45 @@ def test_cross_entropy_planned_layouts_are_not_mixed_up():
                         assert_close(mine, expected, torch.float32)
 
 
+def _small_ce_tiles(monkeypatch):
+    """Rows two at a time, classes eight at a time: several programs, several tiles a row."""
+    from flag_gems import runtime
+
+    tiles = {"cross_entropy": lambda M, C, contiguous: (2, 8, 4, False),
+             "cross_entropy_with_grad": lambda M, C, contiguous: (2, 8, 4, False),
+             "cross_entropy_backward": lambda M, C, contiguous: (2, 8, 4)}
+    vendor_config = runtime.config
+    monkeypatch.setattr(runtime, "config", lambda kernel, default: tiles.get(kernel) or vendor_config(kernel, default))
+    monkeypatch.setattr(flag_gems.ops.loss_ops, "_ce_plans", {})  # plans made before hold the usual tiles
+
+
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
-def test_cross_entropy_speculated_gradient(dtype, reduction):
-    """A loss that needs a gradient has it launched by the forward for an incoming 1: a
-    backward of 1 returns it, bit for bit what a backward computing from scratch gives;
+@pytest.mark.parametrize("kind", ["weighted", "probabilities", "3d"])
+@pytest.mark.parametrize("tiles", ["usual", "small"])
+def test_cross_entropy_gradient_from_the_forward(monkeypatch, dtype, reduction, kind, tiles):
+    """A loss that needs a gradient gets it from the forward kernel, for an incoming 1: a
+    backward of 1 returns it, bit for bit what the backward kernel computes from scratch;
     any other gradient, or a second backward of a retained graph (even after the first
     result was changed in place), is computed from scratch."""
-    x = make(pick((6, 40), (512, 4096)), dtype).requires_grad_()
-    target = _targets(x.shape[:1], x.shape[1], True)
-    weight = (torch.rand(x.shape[1], device=DEVICE) + 0.1).to(dtype)
+    if tiles == "small":
+        _small_ce_tiles(monkeypatch)
+    shape = pick((6, 40), (512, 4096)) if kind != "3d" else pick((3, 10, 4), (64, 1000, 8))
+    x = make(shape, dtype).requires_grad_()
+    weight, smoothing = None, 0.0
+    if kind == "probabilities":
+        target = make(shape, dtype).softmax(1)
+    else:
+        target = _targets(shape[:1] + shape[2:], shape[1], True)
+    if kind == "weighted":
+        weight, smoothing = (torch.rand(shape[1], device=DEVICE) + 0.1).to(dtype), 0.1
     exact = x.detach().double().requires_grad_()
-    reference = F.cross_entropy(exact, target, weight.double(), reduction=reduction, label_smoothing=0.1)
+    reference = F.cross_entropy(exact, _double(target), _double(weight), reduction=reduction,
+                                label_smoothing=smoothing)
     (expected,) = torch.autograd.grad(reference, exact)
     for _ in range(2):  # the first call of a layout, then a planned one
-        loss = flag_gems.cross_entropy_loss(x, target, weight, reduction, label_smoothing=0.1)
+        loss = flag_gems.cross_entropy_loss(x, target, weight, reduction, label_smoothing=smoothing)
+        assert_close(loss, reference.to(dtype), dtype, reduce_dim=math.prod(shape) // shape[1])
         (first,) = torch.autograd.grad(loss, x, retain_graph=True)
         (again,) = torch.autograd.grad(loss, x, retain_graph=True)
         torch.testing.assert_close(first, again, rtol=0, atol=0)
@@ -430,7 +448,7 @@ def test_cross_entropy_speculated_gradient(dtype, reduction):
         x.grad = None
         loss.backward()
         torch.testing.assert_close(x.grad, again, rtol=0, atol=0)
-        scaled_loss = flag_gems.cross_entropy_loss(x, target, weight, reduction, label_smoothing=0.1) * 3
+        scaled_loss = flag_gems.cross_entropy_loss(x, target, weight, reduction, label_smoothing=smoothing) * 3
         (scaled,) = torch.autograd.grad(scaled_loss, x)
         assert_close(scaled, (expected * 3).to(dtype), dtype)
     changed = flag_gems.cross_entropy_loss(x, target, weight, reduction)
@@ -438,6 +456,16 @@ def test_cross_entropy_speculated_gradient(dtype, reduction):
         x.add_(1)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         changed.backward()
+
+
+def test_cross_entropy_gradient_from_the_forward_without_counted_targets():
+    """Every target ignored: a mean of 0/0 (NaN, as native), a zero gradient."""
+    x = make(pick((5, 30), (256, 4096)), torch.float32).requires_grad_()
+    target = torch.full((x.shape[0],), -100, device=DEVICE)
+    loss = flag_gems.cross_entropy_loss(x, target)
+    assert torch.isnan(loss) and torch.isnan(F.cross_entropy(x, target))
+    (grad,) = torch.autograd.grad(loss, x)
+    torch.testing.assert_close(grad, torch.zeros_like(x), rtol=0, atol=0)
 
 
 def _error(fn):
