@@ -65,7 +65,7 @@ def prebuilt():
 
 # ---- C++ backward nodes (kernel_backward.cpp)
 
-_SLOT, _INTEGER, _FLOAT32 = 0, 1, 2  # kernel_backward.cpp's ParamKind
+_SLOT, _INTEGER, _FLOAT32, _SKIP = 0, 1, 2, 3  # kernel_backward.cpp's ParamKind
 _python_backwards = {}  # spec -> the Python backward for the calls the spec does not cover
 
 
@@ -73,11 +73,13 @@ def _python_backward(spec, grad, *saved):
     return _python_backwards[spec](grad, *saved)
 
 
-def register_backward(compiled, grid, args, slots, grad, python_backward):
+def register_backward(compiled, grid, args, slots, grad, python_backward, skip_at=None):
     """Hand a backward kernel that just ran, ``compiled`` on ``grid`` with ``args``, to a
     C++ autograd node: the spec's index for ``attach_backward``, or None where the
     wrappers are not built or cannot launch it. ``slots[i]`` numbers the tensor at
     ``args[i]``: the saved tensors from 0, then the gradient, then the result.
+    ``args[skip_at]``, where given, is the float the node sets per launch (1 into a
+    speculated result, else NaN; see kernel_backward.cpp).
     ``python_backward(grad, *saved)`` serves the calls the spec was not compiled for:
     a gradient of another dtype, shape or alignment, or a graph-building backward."""
     # Imported here: the router imports csrc, and codegen must not fix the vendor that early.
@@ -94,7 +96,9 @@ def register_backward(compiled, grid, args, slots, grad, python_backward):
     for position, (arg, kind) in enumerate(zip(args, kinds.decode())):
         if kind == "-":  # a constexpr parameter, or an int Triton specialized (1)
             continue
-        if kind == "p" and isinstance(arg, torch.Tensor) and position < len(slots):
+        if position == skip_at and kind == "f":
+            params.append((_SKIP, 0, 0.0))
+        elif kind == "p" and isinstance(arg, torch.Tensor) and position < len(slots):
             params.append((_SLOT, slots[position], 0.0))
         elif kind == "i" and type(arg) is int:
             params.append((_INTEGER, arg, 0.0))

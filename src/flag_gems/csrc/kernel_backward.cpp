@@ -14,10 +14,11 @@
 // alignment, or a backward that builds a graph) go to a Python fallback, which
 // computes them as the Python path would.
 //
-// A node may also hold a result the forward already launched (a "speculated"
-// gradient, for an incoming gradient of 1) and a second spec that writes into it
-// (a kernel that does nothing when the gradient is 1): the node's first covered
-// backward returns that tensor, later ones a fresh result.
+// A node may also hold a result the forward already computed (a "speculated"
+// gradient, for an incoming gradient of 1). Its spec then has a "skip" parameter:
+// a float the kernel compares with the gradient, doing nothing on a match. The
+// node's first covered backward launches into that tensor with skip 1 and returns
+// it; later ones get a fresh result and skip NaN (never a match).
 
 #include <torch/extension.h>
 #include <torch/csrc/autograd/function.h>
@@ -29,6 +30,7 @@
 #include <array>
 #include <atomic>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -45,7 +47,7 @@ namespace {
 namespace autograd = torch::autograd;
 
 // An integer fills its whole 8-byte cell: little-endian, that serves narrower ints too.
-enum ParamKind : int64_t { kSlot = 0, kInteger = 1, kFloat32 = 2 };
+enum ParamKind : int64_t { kSlot = 0, kInteger = 1, kFloat32 = 2, kSkip = 3 };
 
 // One kernel parameter. Slots number the node's saved tensors first, then the
 // incoming gradient, then the result.
@@ -61,6 +63,7 @@ struct Spec {
   unsigned threads;
   unsigned shared;
   std::vector<Param> params;
+  bool skips;  // has a kSkip parameter
   at::ScalarType grad_dtype;  // the 0-d gradient the kernel was compiled for
   bool grad_aligned;
 };
@@ -87,8 +90,10 @@ NodePtr make_node(Args&&... args) {
   }
 }
 
-// ``result``: a tensor to write, or undefined for a fresh one shaped like saved[0].
-at::Tensor launch(const Spec& spec, const std::vector<at::Tensor>& saved, const at::Tensor& grad, at::Tensor result) {
+// ``result``: a tensor to write, or undefined for a fresh one shaped like saved[0];
+// ``skip``: the kSkip parameter's value.
+at::Tensor launch(const Spec& spec, const std::vector<at::Tensor>& saved, const at::Tensor& grad, at::Tensor result,
+                  float skip) {
   const at::Tensor& like = saved[0];
   c10::cuda::CUDAGuard guard(like.device());
   if (!result.defined()) {
@@ -115,6 +120,9 @@ at::Tensor launch(const Spec& spec, const std::vector<at::Tensor>& saved, const 
         std::memcpy(cell, &value, sizeof(value));
         break;
       }
+      case kSkip:
+        std::memcpy(cell, &skip, sizeof(skip));
+        break;
     }
     params[i] = cell;
   }
@@ -130,12 +138,8 @@ at::Tensor launch(const Spec& spec, const std::vector<at::Tensor>& saved, const 
 class KernelBackward final : public autograd::Node {
  public:
   KernelBackward(autograd::edge_list&& edges, int64_t spec, const std::vector<at::Tensor>& saved, std::string name,
-                 at::Tensor speculated, int64_t into_speculated)
-      : Node(std::move(edges)),
-        spec_(spec),
-        into_speculated_(into_speculated),
-        name_(std::move(name)),
-        speculated_(std::move(speculated)) {
+                 at::Tensor speculated)
+      : Node(std::move(edges)), spec_(spec), name_(std::move(name)), speculated_(std::move(speculated)) {
     saved_.reserve(saved.size());
     for (const at::Tensor& t : saved) saved_.emplace_back(t, false);
   }
@@ -155,8 +159,8 @@ class KernelBackward final : public autograd::Node {
     const Spec& spec = *specs[spec_];
     if (!at::GradMode::is_enabled() && grad.dim() == 0 && grad.scalar_type() == spec.grad_dtype &&
         grad.device() == saved[0].device() && aligned16(grad) == spec.grad_aligned && launch_kernel() != nullptr) {
-      if (speculated.defined()) return {launch(*specs[into_speculated_], saved, grad, std::move(speculated))};
-      return {launch(spec, saved, grad, at::Tensor())};
+      if (speculated.defined()) return {launch(spec, saved, grad, std::move(speculated), 1.0f)};
+      return {launch(spec, saved, grad, at::Tensor(), std::numeric_limits<float>::quiet_NaN())};
     }
     pybind11::gil_scoped_acquire gil;
     pybind11::tuple arguments(saved.size() + 2);
@@ -178,7 +182,6 @@ class KernelBackward final : public autograd::Node {
 
  private:
   const int64_t spec_;
-  const int64_t into_speculated_;
   const std::string name_;
   std::vector<autograd::SavedVariable> saved_;
   std::mutex mutex_;
@@ -197,8 +200,10 @@ int64_t register_backward(int64_t function, const std::vector<int64_t>& grid, in
   for (int i = 0; i < 3; ++i) spec->grid[i] = static_cast<unsigned>(grid[i]);
   spec->threads = static_cast<unsigned>(threads);
   spec->shared = static_cast<unsigned>(shared);
+  spec->skips = false;
   for (const auto& [kind, value, number] : params) {
     spec->params.push_back(Param{static_cast<ParamKind>(kind), value, number});
+    spec->skips = spec->skips || kind == kSkip;
   }
   spec->grad_dtype = grad_dtype;
   spec->grad_aligned = grad_aligned;
@@ -214,16 +219,13 @@ void set_backward_fallback(pybind11::object function) {
 
 // ``output`` (a fresh result no graph knows yet) gets a KernelBackward node as its
 // grad_fn, leading to ``input``, keeping ``saved`` for the backward; ``speculated``,
-// when given, is the result spec ``into_speculated`` completes.
+// when given, is the result the spec's first launch completes (see above).
 at::Tensor attach_backward(at::Tensor output, const at::Tensor& input, const std::vector<at::Tensor>& saved,
-                           int64_t spec, const std::string& name, c10::optional<at::Tensor> speculated,
-                           int64_t into_speculated) {
-  const int64_t count = spec_count.load();
-  TORCH_CHECK(spec >= 0 && spec < count && fallback != nullptr, "flag_gems: no such backward spec");
-  TORCH_CHECK(!speculated.has_value() || (into_speculated >= 0 && into_speculated < count),
-              "flag_gems: no such backward spec");
+                           int64_t spec, const std::string& name, c10::optional<at::Tensor> speculated) {
+  TORCH_CHECK(spec >= 0 && spec < spec_count.load() && fallback != nullptr, "flag_gems: no such backward spec");
+  TORCH_CHECK(!speculated.has_value() || specs[spec]->skips, "flag_gems: the backward spec has no skip parameter");
   NodePtr node = make_node<KernelBackward>(autograd::collect_next_edges(input), spec, saved, name,
-                                           speculated.value_or(at::Tensor()), into_speculated);
+                                           speculated.value_or(at::Tensor()));
   autograd::set_history(output, node);
   return output;
 }

@@ -1190,8 +1190,7 @@ class _CeForward:
         self.scratch_size = 2 * M + 1 + extra
         self.partials_at = 2 * M + 1 if extra else 0
         self.backward = {}
-        # the C++ backward node's (spec, spec into the forward's gradient) (see _cpp_backward); -1: none
-        self.cpp_backward = None
+        self.cpp_backward = None  # the C++ backward node's spec (see _cpp_backward); -1: none can be had
         self.params = (reduction, ignore_index, smoothing)
 
     def __call__(self, input, target, weight, smoothing, with_grad=False):
@@ -1282,8 +1281,8 @@ def _ce_backward(grad, forward, saved, speculated=None):
         speculated = None
     grad_input = plan(grad, input, target, scratch, weight, smoothing, speculated)
     if forward.cpp_backward is None:
-        specs = _cpp_backward(forward, plan, grad, grad_input, saved)
-        forward.cpp_backward = -1 if specs is None else specs
+        spec = _cpp_backward(forward, plan, grad, grad_input, saved)
+        forward.cpp_backward = -1 if spec is None else spec
     return grad_input
 
 
@@ -1298,17 +1297,18 @@ def _once_differentiable(grad_input, grad):
 
 
 def _cpp_backward(forward, plan, grad, grad_input, saved):
-    """The specs of a C++ autograd node that launches ``plan``'s kernel (csrc.register_backward)
-    for forward calls of ``forward``'s layout, which ``plan`` just served: (into a fresh
-    gradient, into the forward's speculated one); None where the wrappers are not built,
-    or the call is one the node would not cover: a loss with one value per sample, or a
-    forward that copied its operands (then the copy is a graph node)."""
+    """The spec of a C++ autograd node that launches ``plan``'s kernel (csrc.register_backward)
+    for forward calls of ``forward``'s layout, which ``plan`` just served, its ``skip_when``
+    set per launch; None where the wrappers are not built, or the call is one the node
+    would not cover: a loss with one value per sample, or a forward that copied its
+    operands (then the copy is a graph node)."""
     input, target, scratch, weight = saved
     if grad.dim() != 0 or plan.empty or forward.copy_input or forward.copy_target:
         return None
     has_weight = weight is not None
-    args = (input, target, weight if has_weight else input, grad, scratch, grad_input, *plan.ints, forward.params[2])
-    compiled = plan.launch.launcher.compiled_for((*args, math.nan), plan.launch.constexprs)
+    args = (input, target, weight if has_weight else input, grad, scratch, grad_input, *plan.ints, forward.params[2],
+            math.nan)
+    compiled = plan.launch.launcher.compiled_for(args, plan.launch.constexprs)
     if compiled is None:
         return None
 
@@ -1317,9 +1317,8 @@ def _cpp_backward(forward, plan, grad, grad_input, saved):
         return _once_differentiable(grad_input, grad)
 
     # kernel_backward.cpp's slots: the saved input, target, weight, scratch (0-3), the gradient, the result
-    specs = tuple(register_backward(compiled, plan.launch.grid, (*args, skip_when), (0, 1, 2, 4, 3, 5), grad,
-                                    python_backward) for skip_when in (math.nan, 1.0))
-    return None if None in specs else specs
+    return register_backward(compiled, plan.launch.grid, args, (0, 1, 2, 4, 3, 5), grad, python_backward,
+                             skip_at=len(args) - 1)
 
 
 class _CrossEntropy(torch.autograd.Function):
@@ -1383,15 +1382,14 @@ def cross_entropy_loss(input, target, weight=None, reduction="mean", ignore_inde
     plan = _ce_plan(input, target, weight, reduction_enum, ignore_index, smoothing)
     if not (torch.is_grad_enabled() and input.requires_grad):
         return plan(input, target, weight, smoothing)[0]
-    if plan.cpp_backward is None or plan.cpp_backward == -1:
+    if plan.cpp_backward is None or plan.cpp_backward < 0:
         return _CrossEntropy.apply(input, target, weight, plan, smoothing)
     # A C++ backward node: no Python in the autograd engine's thread (see csrc/kernel_backward.cpp).
     loss, saved, speculated = plan(input, target, weight, smoothing, with_grad=True)
     saved_input, saved_target, scratch, saved_weight = saved
-    spec, into_speculated = plan.cpp_backward
     return prebuilt().attach_backward(
         loss, input, [saved_input, saved_target, saved_input if saved_weight is None else saved_weight, scratch],
-        spec, "FlagGemsCrossEntropyBackward", speculated, into_speculated)
+        plan.cpp_backward, "FlagGemsCrossEntropyBackward", speculated)
 
 
 # ---- aten rows -----------------------------------------------------------------------------
