@@ -78,7 +78,48 @@ def _stored_triton_key():
     return key
 
 
-class _TritonWarmUp:
+class InBackground:
+    """``work()`` run once, on a daemon thread that the first ``start()`` starts;
+    ``result()`` waits for it (starting it if need be) and returns what it returned."""
+
+    def __init__(self, work, name):
+        self._work, self._name = work, name
+        self._lock = threading.Lock()
+        self._thread = None
+        self._result = None
+
+    def start(self):
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+
+    def _run(self):
+        self._result = self._work()
+
+    def result(self):
+        self.start()
+        self._thread.join()
+        return self._result
+
+
+def _prepare_triton():
+    """Triton's install digest (``_stored_triton_key``, None where it cannot be had),
+    after making Triton's driver."""
+    import triton
+
+    try:
+        key = _stored_triton_key()
+    except Exception:  # noqa: BLE001 - Triton then computes its digest itself
+        key = None
+    try:
+        triton.runtime.driver.active.utils  # noqa: B018 - the driver, made once per process
+    except Exception:  # noqa: BLE001 - the first compile meets the same error and reports it
+        pass
+    return key
+
+
+class _TritonWarmUp(InBackground):
     """What a process's first compile waits for, prepared on a background thread from
     the first use of an operator: Triton's install digest (``_stored_triton_key``) and
     its driver (which, on a cold Triton cache, builds a C module with the system
@@ -87,42 +128,21 @@ class _TritonWarmUp:
     families, planning the first call."""
 
     def __init__(self):
-        self._lock = threading.Lock()
-        self._thread = None
-        self._key = None
+        super().__init__(_prepare_triton, "flag_gems-triton-warm-up")
         self._installed = False
-
-    def start(self):
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="flag_gems-triton-warm-up", daemon=True)
-                self._thread.start()
-
-    def _run(self):
-        import triton
-
-        try:
-            self._key = _stored_triton_key()
-        except Exception:  # noqa: BLE001 - Triton then computes its digest itself
-            self._key = None
-        try:
-            triton.runtime.driver.active.utils  # noqa: B018 - the driver, made once per process
-        except Exception:  # noqa: BLE001 - the first compile meets the same error and reports it
-            pass
 
     def wait(self):
         """Wait for the work (starting it if need be), then hand Triton the digest the way
         Triton's own compile workers get it: ``triton_key`` replaced by a function
         returning it, in every Triton module that holds it."""
-        self.start()
-        self._thread.join()
+        key = self.result()
         with self._lock:
             if self._installed:
                 return
             self._installed = True
         import triton.runtime.cache as triton_cache
 
-        original, key = triton_cache.triton_key, self._key
+        original = triton_cache.triton_key
         if key is None or getattr(original, "cache_info", None) is None or original.cache_info().currsize:
             return  # nothing stored, or this process already paid
 

@@ -2,8 +2,8 @@
 
 Triton 3.5 and 3.6 compile a C launcher for each kernel signature with the system
 compiler on first use: 0.2-0.3 s each on an H100 host, as much as compiling the
-kernel itself. ``direct_launch.c`` is built once per machine (the first compile
-of a process starts it in the background, so it overlaps that compile), kept in
+kernel itself. ``direct_launch.c`` is built once per machine (an operator's first
+use, or else the first compile, starts it in the background, so it overlaps), kept in
 flag_gems' cache, and launches any kernel whose parameters are pointers, integers
 and floats. ``launcher(compiled, device, arg_count)`` loads a compiled kernel's
 binary and returns its launch function; kernels it cannot serve (scratch memory,
@@ -20,13 +20,13 @@ import shutil
 import subprocess
 import sysconfig
 import tempfile
-import threading
 from functools import partial
 
 import torch
 import triton
 
 from ..runtime import cache_dir
+from .cache import InBackground
 
 _SOURCE = os.path.join(os.path.dirname(__file__), "direct_launch.c")
 _MODULE_NAME = "flag_gems_direct_launch"
@@ -37,33 +37,15 @@ _KINDS = {"constexpr": "-", "fp32": "f", "u64": "u",
           **dict.fromkeys(("i1", "i8", "i16", "i32", "i64", "u1", "u8", "u16", "u32"), "i")}
 
 
-class _Build:
-    """The C module, built (or found in the cache) on a background thread."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._thread = None
-        self._module = None
-
-    def start(self):
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="flag_gems-direct-launch", daemon=True)
-                self._thread.start()
-
-    def module(self):
-        """The module, waiting for its build; None where it cannot be had."""
-        self.start()
-        self._thread.join()
-        return self._module
-
-    def _run(self):
-        try:
-            module = _load(_built_path())
-            module.set_tensor_type(torch.Tensor)
-            self._module = module
-        except Exception as error:  # noqa: BLE001 - without it, Triton's own launchers serve
-            _log.debug("flag_gems: the direct launcher is unavailable (%s); Triton's launchers serve", error)
+def _built_module():
+    """The C module, built (or found in the cache); None where it cannot be had."""
+    try:
+        module = _load(_built_path())
+        module.set_tensor_type(torch.Tensor)
+        return module
+    except Exception as error:  # noqa: BLE001 - without it, Triton's own launchers serve
+        _log.debug("flag_gems: the direct launcher is unavailable (%s); Triton's launchers serve", error)
+        return None
 
 
 def _built_path():
@@ -98,13 +80,13 @@ def _load(path):
     return module
 
 
-_build = _Build()
+_build = InBackground(_built_module, "flag_gems-direct-launch")
 start = _build.start
 
 
 def key_function():
     """The C module's ``key(args, constexpr_items)`` (launch._python_key's twin), or None."""
-    module = _build.module()
+    module = _build.result()
     return None if module is None else module.key
 
 
@@ -182,7 +164,7 @@ def launcher(compiled, device, arg_count):
     if known is not None and known[0] == arg_count:
         return known[1]
     found = kinds(compiled.src.signature.values(), arg_count) if servable(compiled) else None
-    module = _build.module() if found is not None else None
+    module = _build.result() if found is not None else None
     if module is None or (compiled.module is None and not _load_binary(compiled, device)):
         return None
     metadata = compiled.metadata
