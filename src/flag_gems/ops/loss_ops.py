@@ -139,8 +139,8 @@ def _acc(dtype):
 
 
 def _finish_constexprs(programs, mean, weighted, acc, weighed=False):
-    return dict(MEAN=mean, WEIGHTED=weighted, WEIGHED=weighed, BLOCK=min(next_power_of_2(programs), 1024), ACC=TL_DTYPE[acc],
-                num_warps=4)
+    return dict(MEAN=mean, WEIGHTED=weighted, WEIGHED=weighed, BLOCK=min(next_power_of_2(programs), 1024),
+                ACC=TL_DTYPE[acc], num_warps=4)
 
 
 def _finish(partials, programs, out, total_weight, count, mean, weighted):
