@@ -413,7 +413,7 @@ def _small_ce_tiles(monkeypatch):
 
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
-@pytest.mark.parametrize("kind", ["weighted", "probabilities", "3d"])
+@pytest.mark.parametrize("kind", ["weighted", "probabilities", "3d", "classes strided", "1d"])
 @pytest.mark.parametrize("tiles", ["usual", "small"])
 def test_cross_entropy_gradient_from_the_forward(monkeypatch, dtype, reduction, kind, tiles):
     """A loss that needs a gradient gets it from the forward kernel, for an incoming 1: a
@@ -422,13 +422,15 @@ def test_cross_entropy_gradient_from_the_forward(monkeypatch, dtype, reduction, 
     result was changed in place), is computed from scratch."""
     if tiles == "small":
         _small_ce_tiles(monkeypatch)
-    shape = pick((6, 40), (512, 4096)) if kind != "3d" else pick((3, 10, 4), (64, 1000, 8))
-    x = make(shape, dtype).requires_grad_()
+    shape = {"3d": pick((3, 10, 4), (64, 1000, 8)), "1d": pick((40,), (32000,))}.get(kind, pick((6, 40), (512, 4096)))
+    x = make(shape, dtype) if kind != "classes strided" else make(shape[::-1], dtype).t()
+    x.requires_grad_()
+    classes = shape[x.dim() > 1]
     weight, smoothing = None, 0.0
     if kind == "probabilities":
         target = make(shape, dtype).softmax(1)
     else:
-        target = _targets(shape[:1] + shape[2:], shape[1], True)
+        target = _targets(shape[:1] + shape[2:] if x.dim() > 1 else (), classes, kind != "1d")
     if kind == "weighted":
         weight, smoothing = (torch.rand(shape[1], device=DEVICE) + 0.1).to(dtype), 0.1
     exact = x.detach().double().requires_grad_()
@@ -437,7 +439,7 @@ def test_cross_entropy_gradient_from_the_forward(monkeypatch, dtype, reduction, 
     (expected,) = torch.autograd.grad(reference, exact)
     for _ in range(2):  # the first call of a layout, then a planned one
         loss = flag_gems.cross_entropy_loss(x, target, weight, reduction, label_smoothing=smoothing)
-        assert_close(loss, reference.to(dtype), dtype, reduce_dim=math.prod(shape) // shape[1])
+        assert_close(loss, reference.to(dtype), dtype, reduce_dim=math.prod(shape) // classes)
         (first,) = torch.autograd.grad(loss, x, retain_graph=True)
         (again,) = torch.autograd.grad(loss, x, retain_graph=True)
         torch.testing.assert_close(first, again, rtol=0, atol=0)
@@ -459,13 +461,16 @@ def test_cross_entropy_gradient_from_the_forward(monkeypatch, dtype, reduction, 
 
 
 def test_cross_entropy_gradient_from_the_forward_without_counted_targets():
-    """Every target ignored: a mean of 0/0 (NaN, as native), a zero gradient."""
-    x = make(pick((5, 30), (256, 4096)), torch.float32).requires_grad_()
-    target = torch.full((x.shape[0],), -100, device=DEVICE)
-    loss = flag_gems.cross_entropy_loss(x, target)
-    assert torch.isnan(loss) and torch.isnan(F.cross_entropy(x, target))
-    (grad,) = torch.autograd.grad(loss, x)
-    torch.testing.assert_close(grad, torch.zeros_like(x), rtol=0, atol=0)
+    """Every target ignored, or no sample at all: a mean of 0/0 (NaN, as native), a zero
+    (or empty) gradient."""
+    classes = pick(30, 4096)
+    for rows in (pick(5, 256), 0):
+        x = make((rows, classes), torch.float32).requires_grad_()
+        target = torch.full((rows,), -100, device=DEVICE)
+        loss = flag_gems.cross_entropy_loss(x, target)
+        assert torch.isnan(loss) and torch.isnan(F.cross_entropy(x, target))
+        (grad,) = torch.autograd.grad(loss, x)
+        torch.testing.assert_close(grad, torch.zeros_like(x), rtol=0, atol=0)
 
 
 def _error(fn):

@@ -30,7 +30,6 @@ def load_generated(kind, name, source):
     return module
 
 
-
 _TRITON_HASHED = ("compiler", "backends", "language", "_C", os.path.join("runtime", "cache.py"))
 
 

@@ -1206,16 +1206,18 @@ class _CeForward:
         scratch = torch.empty(self.scratch_size, dtype=self.acc, device=input.device)
         partials = scratch[self.partials_at:] if self.partials_at else scratch
         out = torch.empty(self.out_shape, dtype=input.dtype, device=input.device)
-        M = self.M
-        total_weight = scratch[2 * M:2 * M + 1]
         w = weight if weight is not None else input
         grad = None
         weigh, launch, finish, programs = self.plain
         if with_grad and self.with_grad is not None:
             weigh, launch, finish, programs = self.with_grad
             grad = torch.empty(input.shape, dtype=input.dtype, device=input.device)
-        if weigh is not None:
-            weigh(target, w, total_weight, M, self.C, self.K, self.t_strides[0], self.t_strides[2], self.ints[-1])
+        if finish is not None:  # (a view costs host time: made only where read; weigh comes with finish)
+            M = self.M
+            total_weight = scratch[2 * M:2 * M + 1]
+            if weigh is not None:
+                weigh(target, w, total_weight, M, self.C, self.K, self.t_strides[0], self.t_strides[2],
+                      self.ints[-1])
         launch(input, target, w, out, scratch, partials, input if grad is None else grad, *self.ints, smoothing)
         if finish is not None:
             finish(partials, out, total_weight, programs, 0)
@@ -1271,14 +1273,12 @@ def _ce_plan(input, target, weight, reduction, ignore_index, smoothing):
 
 def _ce_backward(grad, forward, saved, speculated=None):
     """The gradient of ``forward``'s loss for the incoming ``grad``, completing
-    ``speculated`` (the forward's gradient for an incoming 1) where given and ``grad`` is
-    one number."""
+    ``speculated`` (the forward's gradient for an incoming 1; the loss is then one
+    number, and so is ``grad``) where given."""
     input, target, scratch, weight = saved
     reduction, ignore_index, smoothing = forward.params
     plan = planned(forward.backward, layout_key(grad), lambda: _CeBackward(
         forward, grad, reduction, ignore_index, smoothing, target.is_floating_point(), weight is not None))
-    if grad.dim() != 0:
-        speculated = None
     grad_input = plan(grad, input, target, scratch, weight, smoothing, speculated)
     if forward.cpp_backward is None:
         spec = _cpp_backward(forward, plan, grad, grad_input, saved)
