@@ -17,7 +17,7 @@ from typing import Callable, Optional
 import torch
 
 import flag_gems
-from flag_gems.dispatch.router import native_calls
+from flag_gems.dispatch import native_calls
 
 DTYPE_NAMES = {torch.bfloat16: "bf16", torch.float16: "fp16", torch.float32: "fp32", torch.float64: "fp64"}
 

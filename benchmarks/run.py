@@ -203,7 +203,7 @@ def run(args):
     import triton
 
     import harness
-    from flag_gems.csrc import prebuilt
+    from flag_gems.fastpath import prebuilt
 
     cases = select(load_cases(), args.only)
     if args.list:

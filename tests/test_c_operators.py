@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import flag_gems
-from flag_gems.ops import arith_ops
+from flag_gems.ops.pointwise import arith as arith_ops
 from flag_gems.testing import assert_close
 
 from conftest import DEVICE, ON_GPU
@@ -213,7 +213,7 @@ CPP_BACKWARD = "FlagGemsCrossEntropyBackward"
 
 def _python_node_loss(x, target, weight, reduction, smoothing):
     """cross_entropy_loss through its Python autograd node, whatever the plan's state."""
-    from flag_gems.ops.loss_ops import _REDUCTIONS, _ce_plan, _CrossEntropy
+    from flag_gems.ops.loss.loss import _REDUCTIONS, _ce_plan, _CrossEntropy
 
     plan = _ce_plan(x, target, weight, _REDUCTIONS[reduction], -100, smoothing)
     return _CrossEntropy.apply(x, target, weight, plan, smoothing)

@@ -9,7 +9,7 @@ import torch
 import triton
 import triton.language as tl
 
-from flag_gems.codegen import direct_launch
+from flag_gems.fastpath import direct_launch
 from flag_gems.codegen.launch import Launcher
 
 from conftest import DEVICE, ON_GPU

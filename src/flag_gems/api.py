@@ -7,7 +7,8 @@ from functools import lru_cache
 
 import torch
 
-from .dispatch import ensure_registered, state, sync_cpp_routes
+from . import fastpath
+from .dispatch import ensure_registered, state
 from .dispatch.record import Recorder, Tee
 
 _lock = threading.RLock()
@@ -74,8 +75,12 @@ def _switch(active_indices, recorder):
         want = i in active_indices
         row.active = want and ensure_registered(row)
     state.recorder = _beside_capture(recorder)
-    sync_cpp_routes()
+    _sync_cpp_routes()
     return previous
+
+
+def _sync_cpp_routes():
+    fastpath.sync_routes(recording=state.recorder is not None)
 
 
 def _beside_capture(recorder):
@@ -86,18 +91,21 @@ def _beside_capture(recorder):
     return capture if recorder is None else Tee(capture, recorder)
 
 
-def start_capture(collector):
-    """Install a shape collector (tuning.capture); returns what stop_capture restores."""
-    previous = (state.capture, state.recorder)
-    state.capture = collector
-    state.recorder = _beside_capture(state.recorder)
-    sync_cpp_routes()  # the C++ routes see no calls for the collector: step aside
-    return previous
-
-
-def stop_capture(previous):
-    state.capture, state.recorder = previous
-    sync_cpp_routes()
+@contextlib.contextmanager
+def capturing(collector):
+    """Inside the block ``collector.log(name, impl, args, kwargs)`` sees every routed call
+    (beside any record log the program opens); the pretune's shape capture uses it."""
+    with _lock:
+        previous = (state.capture, state.recorder)
+        state.capture = collector
+        state.recorder = _beside_capture(state.recorder)
+        _sync_cpp_routes()  # the C++ routes see no calls for the collector: step aside
+    try:
+        yield
+    finally:
+        with _lock:
+            state.capture, state.recorder = previous
+            _sync_cpp_routes()
 
 
 def _restore(previous):
@@ -105,7 +113,7 @@ def _restore(previous):
     for row, flag in zip(_rows(), flags):
         row.active = flag
     state.recorder = recorder
-    sync_cpp_routes()
+    _sync_cpp_routes()
 
 
 def _replace_recorder(record, path, once):
@@ -156,3 +164,10 @@ def use_gems(include=None, exclude=None, record=False, path=None):
 def all_registered_ops():
     """The aten overload names currently routed to flag_gems."""
     return [row.name for row in _rows() if row.active]
+
+
+def rows_named(name):
+    """The rows ``name`` selects, as ``only_enable`` reads it; ValueError for a name
+    flag_gems does not implement."""
+    rows = _rows()
+    return [rows[i] for i in sorted(_resolve((name,), True))]

@@ -8,23 +8,20 @@ Once built, ``flag_gems.enable()`` uses them automatically, in every process.
 Calls they do not cover take the Python path, which is complete on its own.
 """
 
-from .csrc import load, prebuilt
+from . import fastpath
 
 try:
-    _extension = load(build=True)
+    _extension = fastpath.build()  # operators may use the wrappers from now on
 except Exception as error:  # noqa: BLE001 - report any build failure as unavailability
     raise ImportError(f"flag_gems C++ wrappers cannot be built here: {error}") from error
 if _extension is None:
     raise ImportError("flag_gems C++ wrappers need a CUDA build of PyTorch")
 
-prebuilt.cache_clear()  # operators may use the wrappers from now on
-
 
 def _route_registered_rows():
-    from .dispatch import install_cpp_routes
     from .ops import collect_rows
 
-    install_cpp_routes(collect_rows())
+    fastpath.install_routes(collect_rows())
 
 
 _route_registered_rows()  # rows switched on before this import get their C++ routes too

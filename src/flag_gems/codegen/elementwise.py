@@ -18,7 +18,9 @@ import torch
 
 from .. import runtime
 from ..dispatch import Row
-from .pointwise import COMPUTE_DTYPE, Pointwise, output_like
+from ..utils.dtypes import COMPUTE_DTYPE, promoted_dtype
+from ..utils.layout import broadcast_shape, overlaps_itself, shares_storage
+from .pointwise import Pointwise, output_like
 
 _NUMBERS = (bool, int, float)
 
@@ -27,90 +29,6 @@ class Promotion(enum.Enum):
     DEFAULT = "default"  # the promoted dtype (add, mul, maximum, where...)
     INT_TO_FLOAT = "int_to_float"  # integral results become the default float (true div, exp, sin...)
     ALWAYS_BOOL = "always_bool"  # computed in the promoted dtype, result bool (eq, isnan...)
-
-
-def _category(dtype):
-    return 3 if dtype.is_complex else 2 if dtype.is_floating_point else 0 if dtype == torch.bool else 1
-
-
-_NUMBER_CATEGORY = {bool: 0, int: 1, float: 2}
-
-
-def promoted_dtype(operands):
-    """PyTorch's promoted dtype of tensors, 0-d tensors and Python numbers."""
-    tensors = [op for op in operands if isinstance(op, torch.Tensor)]
-    first = tensors[0].dtype
-    if all(t.dtype == first for t in tensors) and all(
-        _NUMBER_CATEGORY[type(op)] <= _category(first) for op in operands if not isinstance(op, torch.Tensor)
-    ):
-        return first  # numbers of no higher kind never change a tensor's dtype
-    if len(operands) == 2:
-        return torch.result_type(*operands) if isinstance(operands[0], torch.Tensor) else \
-            torch.result_type(operands[1], operands[0])
-    # PyTorch's N-ary rule (c10's ResultTypeState), written out: torch._prims_common's
-    # version imports sympy on its first call, which costs a first call ~2.5 s.
-    dimensioned = _promote_all(t.dtype for t in tensors if t.dim() > 0)
-    zero_dim = _promote_all(t.dtype for t in tensors if t.dim() == 0)
-    numbers = _promote_all(_NUMBER_DTYPE[type(op)]() for op in operands if not isinstance(op, torch.Tensor))
-    return _by_category(dimensioned, _by_category(zero_dim, numbers))
-
-
-_NUMBER_DTYPE = {bool: lambda: torch.bool, int: lambda: torch.int64, float: torch.get_default_dtype}
-
-
-def _promote_all(dtypes):
-    result = None
-    for dtype in dtypes:
-        result = dtype if result is None else torch.promote_types(result, dtype)
-    return result
-
-
-def _by_category(higher, lower):
-    """The dtype of a class of operands (``higher``) beside a lower-priority one, which
-    only counts when it is of a higher kind (as c10's combine_categories)."""
-    if higher is None:
-        return lower
-    if lower is None or higher.is_floating_point:
-        return higher
-    if higher == torch.bool or lower.is_floating_point:
-        return torch.promote_types(higher, lower)
-    return higher
-
-
-def broadcast_shape(operands):
-    """The shape ``operands`` broadcast to; RuntimeError when they don't."""
-    shapes = [op.shape for op in operands if isinstance(op, torch.Tensor)]
-    first = shapes[0]
-    if all(s == first for s in shapes):
-        return first
-    return broadcast_shapes(shapes)
-
-
-def broadcast_shapes(shapes):
-    # Not torch.broadcast_shapes: its first call imports sympy (~2.5 s).
-    rank = max(len(shape) for shape in shapes)
-    result = [1] * rank
-    for shape in shapes:
-        for i, size in enumerate(shape, rank - len(shape)):
-            if size != 1 and result[i] != size:
-                if result[i] != 1:
-                    raise RuntimeError(f"shapes {[tuple(s) for s in shapes]} do not broadcast")
-                result[i] = size
-    return torch.Size(result)
-
-
-def _shares_memory(a, b):
-    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
-
-
-def separate_output_reason(out, *inputs):
-    """Why a kernel reading ``inputs`` cannot write ``out`` in one pass (it overlaps
-    itself or shares memory with one of them), or None."""
-    if out.numel() > 1 and torch._debug_has_internal_overlap(out) == 1:
-        return "output has internal overlap"
-    if any(_shares_memory(out, t) for t in inputs):
-        return "output overlaps an input"
-    return None
 
 
 class Elementwise:
@@ -179,10 +97,10 @@ class Elementwise:
             return "output shape differs from the result shape"
         if not torch.can_cast(result_dtype, dest.dtype) or (not self.out_casts and dest.dtype != result_dtype):
             return f"result type {result_dtype} can't be written to {dest.dtype}"
-        if dest.numel() > 1 and torch._debug_has_internal_overlap(dest) == 1:
+        if overlaps_itself(dest):
             return "output has internal overlap"
         for src in operands:
-            if isinstance(src, torch.Tensor) and src is not dest and _shares_memory(src, dest):
+            if isinstance(src, torch.Tensor) and src is not dest and shares_storage(src, dest):
                 if not (src.data_ptr() == dest.data_ptr() and src.stride() == dest.stride()
                         and src.shape == dest.shape):
                     return "output overlaps an input"
@@ -258,3 +176,72 @@ def aten_rows(name, functional, inplace, unsupported, inplace_unsupported, overl
         if "out" not in overload and inplace is not None:
             rows.append(Row(f"{name}_{suffix}", inplace, inplace_unsupported))
     return rows
+
+
+class ElementwiseOperator:
+    """One elementwise aten operator declared once: its functional form (which serves
+    the ``out=`` overloads too), its in-place form, the conditions of both and its rows,
+    all derived from an ``Elementwise`` and the aten schema of its first overload.
+
+    The schema's arguments without a default are the operands (tensors or numbers, in
+    promotion and broadcasting); those with one, but ``out``, are the formula's params,
+    passed positionally or by name. ``check(operands, params)`` adds the operator's own
+    reasons to go native (a bool alpha, an integer zero divisor...). ``inplace``: the
+    ``name_`` overloads exist. ``cpp``: overload -> ``CppRoute`` (see fastpath).
+    """
+
+    def __init__(self, name, op, overloads, *, check=None, inplace=True, cpp=None):
+        self.name, self.op, self.check = name, op, check
+        first = overloads[0]
+        schema = torch._C._get_schema(f"aten::{name}", first)
+        arguments = [a for a in schema.arguments if a.name != "out"]
+        self.operand_names = tuple(a.name for a in arguments if not a.has_default_value())
+        self.params = tuple((a.name, a.default_value) for a in arguments if a.has_default_value())
+        self.defaults = tuple(default for _, default in self.params)
+        self.functional = self._functional()
+        self.inplace = self._inplace() if inplace else None
+        cpp = cpp or {}
+        self.rows = []
+        for overload in overloads:
+            suffix = f".{overload}" if overload else ""
+            self.rows.append(Row(f"{name}{suffix}", self.functional, self.unsupported, cpp=cpp.get(overload)))
+            if "out" not in overload and inplace:
+                self.rows.append(Row(f"{name}_{suffix}", self.inplace, self.inplace_unsupported))
+
+    def bind(self, args, kwargs):
+        """(operands, params) of a call made as aten's schema allows."""
+        count = len(self.operand_names)
+        if len(args) == count and not kwargs:
+            return args, self.defaults
+        operands = args[:count] + tuple(kwargs[n] for n in self.operand_names[len(args):])
+        given = args[count:]
+        return operands, given + tuple(kwargs.get(n, d) for n, d in self.params[len(given):])
+
+    def _functional(self):
+        op, bind = self.op, self.bind
+
+        def functional(*args, out=None, **kwargs):
+            operands, params = bind(args, kwargs)
+            return op(operands, params, out)
+
+        functional.__name__ = functional.__qualname__ = self.name
+        return functional
+
+    def _inplace(self):
+        op, bind = self.op, self.bind
+
+        def inplace(*args, **kwargs):
+            operands, params = bind(args, kwargs)
+            return op.inplace(operands, params)
+
+        inplace.__name__ = inplace.__qualname__ = self.name + "_"
+        return inplace
+
+    def unsupported(self, *args, out=None, **kwargs):
+        operands, params = self.bind(args, kwargs)
+        return (self.check is not None and self.check(operands, params)) or self.op.unsupported(operands, out)
+
+    def inplace_unsupported(self, *args, **kwargs):
+        operands, params = self.bind(args, kwargs)
+        return (self.check is not None and self.check(operands, params)) or \
+            self.op.unsupported(operands, inplace=True)

@@ -17,30 +17,21 @@ and warps come from two tuners (``pointwise_flat``, ``pointwise_strided``): an
 untuned size runs the heuristic, a tuned one what the tuning cache holds.
 """
 
-import itertools
 from functools import partial
 
 import torch
 import triton.language as tl
 
 from .. import runtime, tuning
-from ..csrc import Served, prebuilt
+from .. import fastpath
+from ..utils.layout import cdiv, next_power_of_2
 from .cache import load_generated
-from .direct_launch import servable
-from .launch import INTERPRETED, Launcher, cdiv, next_power_of_2
+from .launch import INTERPRETED, Launcher
 
 TL_DTYPE = {
     torch.float16: tl.float16, torch.bfloat16: tl.bfloat16, torch.float32: tl.float32,
     torch.float64: tl.float64, torch.int8: tl.int8, torch.uint8: tl.uint8, torch.int16: tl.int16,
     torch.int32: tl.int32, torch.int64: tl.int64, torch.bool: tl.int1,
-}
-
-# Half types compute in fp32 (as PyTorch's opmath does); small ints in int32,
-# whose wrap-around on the final cast matches PyTorch's overflow behaviour.
-COMPUTE_DTYPE = {
-    torch.float16: torch.float32, torch.bfloat16: torch.float32, torch.float32: torch.float32,
-    torch.float64: torch.float64, torch.int8: torch.int32, torch.uint8: torch.int32,
-    torch.int16: torch.int32, torch.int32: torch.int32, torch.int64: torch.int64, torch.bool: torch.int32,
 }
 
 _INT32_LIMIT = 2**31
@@ -251,21 +242,10 @@ def _strided_fits(key, config):
     return config[0] <= key[0] and config[1] <= key[1]
 
 
-_TAUGHT = set()  # (compiled kernel, size) pairs handed to the C++ wrappers
-
-
-def _forget_cpp_kernels():
-    """The C++ wrappers launch with the flat configs chosen so far: they go too."""
-    _TAUGHT.clear()
-    extension = prebuilt()
-    if extension is not None:
-        extension.clear_kernels()
-
-
 _GENERATOR = [_header, _params, _decorator, _operand_lines, _formula_args, _store]
 FLAT_TUNER = tuning.Tuner("pointwise_flat", heuristic=_flat_heuristic, space=flat_space, key=_flat_key,
                           prune=_flat_fits, sources=[flat_source, *_GENERATOR], fields=("BLOCK", "num_warps"),
-                          on_forget=_forget_cpp_kernels)
+                          on_forget=fastpath.forget_pointwise_kernels)
 STRIDED_TUNER = tuning.Tuner("pointwise_strided", heuristic=_strided_heuristic, space=strided_space,
                              key=_strided_key, prune=_strided_fits, sources=[strided_source, *_GENERATOR],
                              fields=("BLOCK_R", "BLOCK_C", "num_warps"))
@@ -297,11 +277,6 @@ def _scratch_runner(out, launch):
     return run
 
 
-# Operand patterns the C++ wrappers launch (csrc/pointwise_fast.cpp's Pattern).
-_CPP_PATTERNS = {"T": 1, "TT": 2, "TTS": 3, "TS": 4}
-_CPP_IDS = itertools.count(1)
-
-
 class Pointwise:
     """An elementwise operator generated from a scalar formula."""
 
@@ -313,55 +288,13 @@ class Pointwise:
         self.takes_result_dtype = takes_result_dtype
         # Whether flag_gems.c_operators may launch this operator's flat kernels; only
         # for operators whose result dtype follows from their input dtype alone.
-        self.cpp_id = next(_CPP_IDS) if launch_from_cpp else None
-        self._cpp = None  # the C++ extension, once it holds one of our kernels
+        self.cpp = fastpath.CppPointwise() if launch_from_cpp else None
         self._kernels = {}
 
     def fast(self, *args):
         """The operator over ``args`` (as the kernel takes them) launched from C++,
         or None when the C++ wrappers do not cover the call."""
-        extension = self._cpp
-        if extension is None or not isinstance(args[0], torch.Tensor):
-            return None
-        if len(args) == 1:
-            result = extension.unary(self.cpp_id, args[0])
-        elif len(args) == 2 and isinstance(args[1], torch.Tensor):
-            result = extension.binary(self.cpp_id, args[0], args[1], None)
-        elif len(args) == 2 and type(args[1]) is float:
-            result = extension.tensor_float(self.cpp_id, args[0], args[1])
-        elif len(args) == 3 and isinstance(args[1], torch.Tensor) and type(args[2]) is int:
-            result = extension.binary(self.cpp_id, args[0], args[1], args[2])
-        else:
-            return None
-        if result is not None:
-            Served.count += 1
-        return result
-
-    def _teach_cpp(self, compiled, pattern, tensors, out, args, numel, size, block):
-        """Hand a just-run flat kernel to the C++ wrappers when its call is one they make:
-        for the calls of its ``size`` (numel rounded as the C++ size class), ``block`` a program."""
-        extension = prebuilt()
-        code = _CPP_PATTERNS.get(pattern)
-        if extension is None or code is None or not 2 <= numel < _INT32_LIMIT:
-            return
-        dtype = tensors[0].dtype
-        if any(t.dtype != dtype or t.shape != out.shape for t in tensors):
-            return
-        if out.dtype not in (dtype, torch.bool):
-            return  # e.g. integer -> default float: the default may change between calls
-        if pattern == "TTS" and not (type(args[2]) is int and -(2**31) <= args[2] < 2**31):
-            return
-        if pattern == "TS" and (type(args[1]) is not float or not dtype.is_floating_point):
-            return  # an integer tensor with a float computes in the default dtype, which may change
-        if not servable(compiled):
-            return
-        metadata = compiled.metadata
-        alignment = {t.data_ptr() % 16 == 0 for t in (*tensors, out)}
-        if len(alignment) != 1:
-            return  # compiled for mixed alignment: no single C++ key describes it
-        extension.register_kernel(self.cpp_id, code, dtype, alignment.pop(), numel % 16 == 0, size, block,
-                                  compiled.function, metadata.num_warps * 32, metadata.shared, out.dtype)
-        self._cpp = extension
+        return None if self.cpp is None else self.cpp.run(args)
 
     def _launcher(self, pattern, rank):
         key = (pattern, rank)
@@ -421,11 +354,8 @@ class Pointwise:
                 launch = partial(_launch_flat, launcher, args, numel, compute, out_bool)
                 config = FLAT_TUNER.resolve(raw, _scratch_runner(out, launch) if raw[0] > SMALL_TENSOR else None)
             compiled = _launch_flat(launcher, args, numel, compute, out_bool, config, out)
-            # Taught once the wrappers exist: a call before their build must not mark the kernel taught.
-            if teach_cpp and self.cpp_id is not None and compiled is not None and (compiled, raw[0]) not in _TAUGHT \
-                    and prebuilt() is not None:
-                _TAUGHT.add((compiled, raw[0]))
-                self._teach_cpp(compiled, pattern, tensors, out, args, numel, raw[0], config[0])
+            if teach_cpp and self.cpp is not None and compiled is not None:
+                self.cpp.teach(compiled, pattern, tensors, out, args, numel, raw[0], config[0])
             return out
         all_strides = [broadcast_strides(t, shape) for t in tensors] + [list(out_strides)]
         sizes, strides = collapse(list(shape), all_strides)

@@ -57,35 +57,15 @@ import triton.language as tl
 
 from .. import runtime, tuning
 from .cache import load_generated
-from .launch import INTERPRETED, Launcher, Replay, cdiv, layout_key, next_power_of_2, planned
+from ..utils.layout import cdiv, contiguous_strides, merge_dims, next_power_of_2
+from .launch import INTERPRETED, Launcher, Replay, layout_key, planned
 from .pointwise import TL_DTYPE
 
 _INT32_LIMIT = 2**31
 
 
-def merge_dims(sizes, strides):
-    """One (size, stride) for a group of dims, or None when they don't merge."""
-    pairs = [(s, st) for s, st in zip(sizes, strides) if s != 1]
-    if not pairs:
-        return 1, 0
-    size, stride = pairs[0]
-    for s, st in pairs[1:]:
-        if stride != st * s:
-            return None
-        size, stride = size * s, st
-    return size, stride
-
-
 def _group(sizes, strides, groups):
     return [merge_dims([sizes[d] for d in g], [strides[d] for d in g]) for g in groups]
-
-
-def contiguous_strides(sizes):
-    strides, step = [], 1
-    for size in reversed(sizes):
-        strides.append(step)
-        step *= size
-    return strides[::-1]
 
 
 def ank_layout(shape, strides, dims, any_order=False):

@@ -1,3 +1,4 @@
-from .router import CppRoute, Row, ensure_registered, install_cpp_routes, state, sync_cpp_routes
+from ..runtime.nesting import native_calls
+from .router import Row, ensure_registered, state
 
-__all__ = ["CppRoute", "Row", "ensure_registered", "install_cpp_routes", "state", "sync_cpp_routes"]
+__all__ = ["Row", "ensure_registered", "native_calls", "state"]

@@ -7,16 +7,15 @@ native kernel captured before we registered. ``enable``/``use_gems``/
 ``disable`` only flip those flags.
 """
 
-import contextlib
 import inspect
 import threading
 import warnings
-from typing import NamedTuple, Optional
 
 import torch
 
-from .. import runtime
-from ..csrc import Served, prebuilt
+from .. import fastpath, runtime
+from ..runtime.nesting import nesting
+from ..utils.dtypes import NUMBER_CATEGORY, WIDEST_OF_CATEGORY, category, number_as_tensor
 
 
 class Row:
@@ -53,41 +52,12 @@ class Row:
         return f"Row({self.name!r}, {self.impl.__name__})"
 
 
-class CppRoute(NamedTuple):
-    """How a row's C++ route calls its Pointwise: ``alpha`` is the int its kernel takes
-    after the tensors (add/sub), ``floats`` whether a float operand may be passed as
-    given (not where the Python path rounds it first, as comparisons of halves do)."""
-
-    pointwise: object
-    alpha: Optional[int] = None
-    floats: bool = True
-
-
 class _State:
     recorder = None  # a record.Recorder while recording
     capture = None  # a shape collector: api keeps it recording beside any record log
 
 
 state = _State()
-
-
-class _Nesting(threading.local):
-    inside = False  # True while this thread runs one of our implementations
-
-
-_nesting = _Nesting()
-
-
-@contextlib.contextmanager
-def native_calls():
-    """Inside the block this thread's torch calls run the native kernels, as they do
-    from inside our implementations (the tuner times native candidates this way)."""
-    previous = _nesting.inside
-    _nesting.inside = True
-    try:
-        yield
-    finally:
-        _nesting.inside = previous
 
 _library = None
 _registration_lock = threading.Lock()
@@ -103,18 +73,6 @@ def _tensor_positions(name):
     )
 
 
-_CATEGORY = {bool: 0, int: 1, float: 2, complex: 3}
-_WIDEST = (torch.bool, torch.int64, torch.float64, torch.complex128)
-
-
-def _category(dtype):
-    if dtype.is_complex:
-        return 3
-    if dtype.is_floating_point:
-        return 2
-    return 0 if dtype == torch.bool else 1
-
-
 def _rewrap(args, positions):
     """Turn Python numbers that the dispatcher unwrapped from wrapped-number
     tensors back into 0-d CPU tensors that promote exactly as the originals.
@@ -126,29 +84,23 @@ def _rewrap(args, positions):
     """
     tensors = [a for a in args if isinstance(a, torch.Tensor)]
     dimensioned = [t for t in tensors if t.dim() > 0]
-    top = max((_category(t.dtype) for t in tensors), default=-1)
+    top = max((category(t.dtype) for t in tensors), default=-1)
     args = list(args)
     for i in positions:
         value = args[i] if i < len(args) else None
         if value is None or isinstance(value, torch.Tensor):
             continue
-        kind = _CATEGORY[type(value)]
+        kind = NUMBER_CATEGORY[type(value)]
         if kind > top:
             dtype = torch.result_type(_FALSE, value)  # the number decides: its default dtype
-        elif any(_category(t.dtype) >= kind for t in dimensioned):
-            dtype = _WIDEST[kind]  # cannot change the result: keep full precision
+        elif any(category(t.dtype) >= kind for t in dimensioned):
+            dtype = WIDEST_OF_CATEGORY[kind]  # cannot change the result: keep full precision
         else:
             dtype = tensors[0].dtype
             for t in tensors[1:]:
                 dtype = torch.promote_types(dtype, t.dtype)
         args[i] = number_as_tensor(value, dtype)
     return args
-
-
-def number_as_tensor(value, dtype):
-    """A 0-d CPU tensor of ``dtype`` holding the Python number ``value``, made through the
-    widest type of its kind, then cast: an out-of-range number wraps as aten's cast does."""
-    return torch.tensor(value, dtype=_WIDEST[_CATEGORY[type(value)]]).to(dtype)
 
 
 _FALSE = torch.tensor(False)
@@ -179,77 +131,27 @@ def _make_router(row):
     self_is_tensor = 0 in _tensor_positions(name)
 
     def route(keyset, *args, **kwargs):
-        if row.active and not _nesting.inside:
+        if row.active and not nesting.inside:
             if self_is_tensor and args and not isinstance(args[0], torch.Tensor):
                 reason = "a number where self is a tensor"
             else:
                 reason = None if unsupported is None else unsupported(*args, **kwargs)
             if reason is None:
-                served = Served.count
-                _nesting.inside = True
+                served = fastpath.Served.count
+                nesting.inside = True
                 try:
                     result = impl(*args, **kwargs)
                 finally:
-                    _nesting.inside = False
+                    nesting.inside = False
                 if state.recorder is not None:
-                    state.recorder.log(name, "c++" if Served.count != served else kind, args, kwargs)
+                    state.recorder.log(name, "c++" if fastpath.Served.count != served else kind, args, kwargs)
                 return result
             if state.recorder is not None:
                 state.recorder.log(name, f"native ({reason})", args, kwargs)
-        elif row.active and state.recorder is not None:
-            state.recorder.log(name, "native (called from inside flag_gems)", args, kwargs)
+        # Calls made from inside our implementations are theirs, not the program's: not logged.
         return fallback(keyset, args, kwargs)
 
     return route
-
-
-# Rows with a C++ route (csrc/pointwise_fast.cpp), in the order the extension numbered them.
-_cpp_routes = []
-
-
-def _encode_default(value):
-    if isinstance(value, bool):
-        return f"b:{int(value)}"
-    if isinstance(value, int):
-        return f"i:{value}"
-    if isinstance(value, str):
-        return f"s:{value}"
-    return None if value is not None else "n:"
-
-
-def install_cpp_route(row, extension):
-    """Put a C++ route in front of ``row``'s Python router, where its schema allows
-    one: leading operands without defaults (one tensor, or a tensor and a tensor or
-    float), then only arguments with plain defaults, which the route requires."""
-    if row.cpp is None or row.native is None or row in _cpp_routes:
-        return
-    base, _, overload = row.name.partition(".")
-    arguments = torch._C._get_schema(f"aten::{base}", overload).arguments
-    operands = next((i for i, a in enumerate(arguments) if a.has_default_value()), len(arguments))
-    defaults = [_encode_default(a.default_value) for a in arguments[operands:] if a.has_default_value()]
-    if row.cpp.pointwise.cpp_id is None or operands not in (1, 2) or None in defaults or \
-            len(defaults) != len(arguments) - operands:
-        return
-    extension.install_route(row.name, row.cpp.pointwise.cpp_id, operands, defaults, row.cpp.alpha,
-                            row.cpp.floats)
-    _cpp_routes.append(row)
-    sync_cpp_routes()
-
-
-def install_cpp_routes(rows):
-    """Routes for every registered row that takes one (after the C++ wrappers are built)."""
-    extension = prebuilt()
-    if extension is not None:
-        with _registration_lock:
-            for row in rows:
-                install_cpp_route(row, extension)
-
-
-def sync_cpp_routes():
-    """Tell the C++ routes which rows are on; they launch nothing while recording."""
-    if _cpp_routes:
-        recording = state.recorder is not None
-        prebuilt().set_routes([row.active and not recording for row in _cpp_routes])
 
 
 def ensure_registered(row) -> bool:
@@ -275,7 +177,5 @@ def ensure_registered(row) -> bool:
             _library.impl(row.name, _make_router(row), key, with_keyset=True, **extra)
         row.native = native
         if row.cpp is not None and key == "CUDA":
-            extension = prebuilt()
-            if extension is not None:
-                install_cpp_route(row, extension)
+            fastpath.install_routes((row,))
         return True

@@ -1,5 +1,7 @@
-"""Operator families. Each module declares its aten rows (``ATEN``) next to
-its kernels and lists its explicit-call functions in ``__all__``.
+"""Operator families: one package per family (``pointwise/``, ``reduction/``, ``norm/``,
+``loss/``, ``matmul/``, ``movement/``), one module per operator group. A module declares
+its aten rows (``ATEN``) next to its kernels and lists its explicit-call functions in
+``__all__``; every module under this package is discovered, none is listed by hand.
 
 ``flag_gems.ops.<name>(...)`` calls our implementation directly, without
 ``enable()`` and without the dispatcher; inputs our kernels do not take go to
@@ -7,6 +9,7 @@ the native aten operator instead, exactly as a routed call would.
 """
 
 import importlib
+import pkgutil
 from functools import lru_cache
 
 import torch
@@ -14,21 +17,23 @@ import torch
 from .. import runtime
 from ..dispatch import Row
 
-FAMILIES = ("arith_ops", "unary_ops", "compare_ops", "activation_ops", "copy_ops", "reduction_ops",
-            "softmax_ops", "norm_ops", "group_norm_ops", "matmul_ops", "loss_ops", "scan_ops")
+def module_names():
+    """Every operator module under this package, in a stable order (no import needed)."""
+    return tuple(sorted(info.name for info in pkgutil.walk_packages(__path__, f"{__name__}.")
+                        if not info.ispkg))
 
 
 @lru_cache(maxsize=None)
 def _families():
     vendor = runtime.selected_vendor()  # sets up the interpreter before any kernel is defined
     if not vendor.interpreted:
-        from ..codegen import direct_launch
-        from ..codegen.cache import triton_warm_up
+        from ..fastpath import direct_launch
+        from ..runtime.warm_up import triton_warm_up
 
         # what the first compile needs, built while the families are imported (see triton_warm_up)
         triton_warm_up.start()
         direct_launch.start()
-    return tuple(importlib.import_module(f"{__name__}.{family}") for family in FAMILIES)
+    return tuple(importlib.import_module(name) for name in module_names())
 
 
 @lru_cache(maxsize=None)
@@ -36,7 +41,7 @@ def _rows_with_origin():
     overrides = runtime.selected_vendor().op_overrides
     collected = []
     for module in _families():
-        for row in module.ATEN:
+        for row in getattr(module, "ATEN", ()):
             origin = row.impl
             if row.name in overrides:
                 impl, unsupported = overrides[row.name]

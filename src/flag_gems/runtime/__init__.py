@@ -11,6 +11,7 @@ from functools import lru_cache
 
 import torch
 
+from ..utils.dtypes import FLOAT_DTYPES
 from . import vendors
 from .vendors import Vendor
 
@@ -116,7 +117,6 @@ def __getattr__(name):
     raise AttributeError(f"module 'flag_gems.runtime' has no attribute {name!r}")
 
 
-
 @lru_cache(maxsize=None)
 def supported_dtypes():
     """The real dtypes our kernels take on this vendor."""
@@ -138,3 +138,9 @@ def multiprocessor_count(device_index=0):
     if selected_vendor().interpreted:
         return 4
     return torch.cuda.get_device_properties(device_index).multi_processor_count
+
+
+@lru_cache(maxsize=None)
+def supported_float_dtypes():
+    """The floating dtypes our kernels take on this vendor."""
+    return FLOAT_DTYPES & supported_dtypes()

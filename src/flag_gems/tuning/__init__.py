@@ -53,9 +53,8 @@ with ``Tuner(..., native=True)`` it must also take ``tuning.NATIVE`` and run
 PyTorch's kernel, which then competes (mm does this).
 """
 
-from .capture import capture
 from .tuner import (MODES, NATIVE, Tuner, cache_path, decisions, forced, forget_choices, max_shared_memory,
                     next_power_of_2, set_tuning_mode, stats, store, tunable, tuners, tuning_mode)
 
 __all__ = ["MODES", "NATIVE", "Tuner", "tunable", "set_tuning_mode", "tuning_mode", "forced", "stats",
-           "decisions", "store", "cache_path", "capture", "next_power_of_2", "max_shared_memory", "tuners", "forget_choices"]
+           "decisions", "store", "cache_path", "next_power_of_2", "max_shared_memory", "tuners", "forget_choices"]

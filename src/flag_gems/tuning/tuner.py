@@ -20,6 +20,8 @@ from collections import deque
 from functools import lru_cache
 
 from .. import runtime
+from ..runtime.nesting import native_calls
+from ..utils.layout import next_power_of_2  # noqa: F401 - offered to key functions as tuning.next_power_of_2
 from . import database
 
 logger = logging.getLogger("flag_gems")
@@ -161,14 +163,10 @@ def max_shared_memory(device_index=0):
         return None
     import triton
 
-    from ..codegen.cache import triton_warm_up
+    from ..runtime.warm_up import triton_warm_up
 
     triton_warm_up.wait()  # its thread may be making Triton's driver
     return triton.runtime.driver.active.utils.get_device_properties(device_index)["max_shared_mem"]
-
-
-def next_power_of_2(n):
-    return 1 if n <= 1 else 1 << (int(n) - 1).bit_length()
 
 
 def _measure_ms(run, config):
@@ -310,8 +308,6 @@ class Tuner:
         return chosen[:max_configs()] if mode == "quick" else chosen
 
     def _tune(self, raw, key, encoded, run, mode):
-        from ..dispatch.router import native_calls
-
         deadline = time.monotonic() + seconds_budget() if mode == "quick" else math.inf
         timings = []
         with native_calls():

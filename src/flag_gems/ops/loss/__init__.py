@@ -1,0 +1,1 @@
+"""Losses: negative log-likelihood, cross entropy and the elementwise losses."""

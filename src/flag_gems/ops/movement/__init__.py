@@ -1,0 +1,1 @@
+"""Data movement: copies and dtype conversions."""

@@ -1,0 +1,1 @@
+"""Normalizations: layer and RMS norm, group, batch, instance and weight norm."""

@@ -1,0 +1,1 @@
+"""Elementwise operators: arithmetic, unary math, comparisons and logic, activations."""

@@ -1,0 +1,1 @@
+"""Reductions (sum, mean, extremes, statistics, norms), scans and softmax."""
