@@ -44,12 +44,12 @@ def test_c_path_matches_native(c_operators, name, op, scalars, dtype, numel):
 def test_calls_before_the_build_leave_the_kernel_to_teach(c_operators, monkeypatch):
     """A call made while the wrappers were not built yet must not mark its kernel taught:
     once they are, the next call hands it to C++."""
-    from flag_gems.codegen import pointwise
+    from flag_gems.fastpath import pointwise as cpp_pointwise
 
-    pointwise._forget_cpp_kernels()
+    cpp_pointwise.forget_kernels()
     a = torch.randn(3000, device=DEVICE, dtype=torch.bfloat16)
     b = torch.randn_like(a)
-    monkeypatch.setattr(pointwise, "prebuilt", lambda: None)
+    monkeypatch.setattr(cpp_pointwise, "prebuilt", lambda: None)
     with flag_gems.use_gems():
         torch.mul(a, b)
     monkeypatch.undo()
@@ -213,9 +213,10 @@ CPP_BACKWARD = "FlagGemsCrossEntropyBackward"
 
 def _python_node_loss(x, target, weight, reduction, smoothing):
     """cross_entropy_loss through its Python autograd node, whatever the plan's state."""
-    from flag_gems.ops.loss.loss import _REDUCTIONS, _ce_plan, _CrossEntropy
+    from flag_gems.ops.loss.common import REDUCTIONS
+    from flag_gems.ops.loss.cross_entropy import _ce_plan, _CrossEntropy
 
-    plan = _ce_plan(x, target, weight, _REDUCTIONS[reduction], -100, smoothing)
+    plan = _ce_plan(x, target, weight, REDUCTIONS[reduction], -100, smoothing)
     return _CrossEntropy.apply(x, target, weight, plan, smoothing)
 
 

@@ -1,4 +1,4 @@
-"""The direct launcher (codegen/direct_launch.py): one C launcher for every kernel, in
+"""The direct launcher (fastpath/direct_launch.py): one C launcher for every kernel, in
 place of Triton's per-signature ones. The build and the argument kinds are checked
 everywhere; launches need the GPU."""
 

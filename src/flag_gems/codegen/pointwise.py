@@ -24,7 +24,7 @@ import triton.language as tl
 
 from .. import runtime, tuning
 from .. import fastpath
-from ..utils.layout import cdiv, next_power_of_2
+from ..utils.layout import INT32_LIMIT, cdiv, next_power_of_2
 from .cache import load_generated
 from .launch import INTERPRETED, Launcher
 
@@ -34,7 +34,6 @@ TL_DTYPE = {
     torch.int32: tl.int32, torch.int64: tl.int64, torch.bool: tl.int1,
 }
 
-_INT32_LIMIT = 2**31
 
 
 def _header(formula):
@@ -254,7 +253,7 @@ STRIDED_TUNER = tuning.Tuner("pointwise_strided", heuristic=_strided_heuristic, 
 def _launch_flat(launcher, args, numel, compute, out_bool, config, target):
     block, warps = config
     return launcher((cdiv(numel, block),), *args, target, numel, BLOCK=block, COMPUTE=compute, OUT_BOOL=out_bool,
-                    INDEX64=numel >= _INT32_LIMIT, num_warps=warps)
+                    INDEX64=numel >= INT32_LIMIT, num_warps=warps)
 
 
 def _launch_strided(launcher, args, sizes, strides, n_rows, compute, out_bool, index64, config, target):
@@ -363,7 +362,7 @@ class Pointwise:
         n_rows = numel // sizes[-1]
         span = max(sum((s - 1) * abs(st[d]) for d, s in enumerate(sizes)) for st in strides)
         flat_strides = [st[d] for st in strides for d in range(rank)]
-        index64 = max(span, numel) >= _INT32_LIMIT
+        index64 = max(span, numel) >= INT32_LIMIT
         launcher = self._launcher(pattern, rank)
         transposed = rank > 1 and any(st[-1] != 1 for st in strides)
         raw = (next_power_of_2(n_rows), next_power_of_2(sizes[-1]), transposed, out_dtype, first_dtype)

@@ -57,11 +57,10 @@ import triton.language as tl
 
 from .. import runtime, tuning
 from .cache import load_generated
-from ..utils.layout import cdiv, contiguous_strides, merge_dims, next_power_of_2
+from ..utils.layout import INT32_LIMIT, cdiv, contiguous_strides, merge_dims, next_power_of_2
 from .launch import INTERPRETED, Launcher, Replay, layout_key, planned
 from .pointwise import TL_DTYPE
 
-_INT32_LIMIT = 2**31
 
 
 def _group(sizes, strides, groups):
@@ -560,7 +559,7 @@ class Reduction:
         passes combining its partial states (with the heuristic's config)."""
         (A, sa), (N, sn), (K, sk) = a, n, k
         span = (A - 1) * sa + (N - 1) * sn + (K - 1) * sk
-        index64 = builtins.max(span, A * N * K, count) >= _INT32_LIMIT
+        index64 = builtins.max(span, A * N * K, count) >= INT32_LIMIT
         common = dict(constexprs, INDEX64=index64, FIRST=first)
         if K == 1:
             block_a, block_n, warps, programs_per_sm = config

@@ -7,6 +7,8 @@ backward kernel that just ran (``register_backward``), and its later forwards at
 node for that spec (``attach_backward``).
 """
 
+import torch
+
 from .build import prebuilt
 from .direct_launch import kinds as param_kinds, servable
 

@@ -3,6 +3,10 @@
 import torch
 
 
+# Offsets at or past this need 64-bit index arithmetic in a kernel.
+INT32_LIMIT = 2**31
+
+
 # triton.cdiv / triton.next_power_of_2 are constexpr functions in Triton >= 3.5:
 # ~1.5 us per call from Python, several times per operator call.
 def cdiv(a, b):
@@ -20,6 +24,11 @@ def contiguous_strides(sizes):
         strides.append(step)
         step *= size
     return strides[::-1]
+
+
+def span(tensor):
+    """The distance in elements between ``tensor``'s first and last elements."""
+    return sum((s - 1) * abs(st) for s, st in zip(tensor.shape, tensor.stride()) if s > 0)
 
 
 def merge_dims(sizes, strides):
