@@ -1,5 +1,6 @@
-"""The reduction family against PyTorch computed in higher precision: sum
-first, then every other reduction through one shared checker."""
+"""The simple folds (sum, prod, mean, all/any, count_nonzero) against PyTorch computed in
+higher precision: sum first, then the others through the shared checker; last, the
+tests that span the family's modules (out=, errors, dtype=, autograd, plans)."""
 
 import math
 
@@ -9,7 +10,8 @@ import torch
 import flag_gems
 from flag_gems.testing import assert_close, assert_equal
 
-from conftest import assert_same_error, error_of, ALL_DTYPES, FLOAT_DTYPES, INT_DTYPES, DEVICE, make, pick
+from conftest import assert_same_error, ALL_DTYPES, FLOAT_DTYPES, DEVICE, make, pick
+from reduction_checks import check_op, one, op_table_tests
 
 # PyTorch's own warning for var/std with no degrees of freedom (those calls go native).
 pytestmark = pytest.mark.filterwarnings("ignore:.*degrees of freedom is <= 0")
@@ -160,180 +162,21 @@ def test_sum_complex_falls_back():
         torch.testing.assert_close(torch.sum(z), z.sum())
 
 
-# Every other reduction: one checker, op tables, shapes.
-
-def _as_tuple(value):
-    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
-
-
-def check_op(fn, x, *args, **kwargs):
-    """``fn`` through flag_gems against native: the same error, or the same dtypes
-    and shapes with floats close to an fp64 reference and the rest exact."""
-    native_error = error_of(lambda: fn(x, *args, **kwargs))
-    if native_error is not None:
-        assert_same_error(lambda: fn(x, *args, **kwargs))
-        return None
-    native = _as_tuple(fn(x, *args, **kwargs))
-    with flag_gems.use_gems():
-        ours = _as_tuple(fn(x, *args, **kwargs))
-    wide = x.dtype.is_floating_point and "dtype" not in kwargs
-    reference = _as_tuple(fn(x.double(), *args, **kwargs)) if wide else native
-    reduced = max(1, x.numel() // max(1, native[0].numel()))
-    for mine, theirs, ref in zip(ours, native, reference):
-        assert mine.shape == theirs.shape and mine.dtype == theirs.dtype, (mine, theirs)
-        if theirs.dtype.is_floating_point:
-            assert_close(mine, ref, theirs.dtype, reduce_dim=reduced, equal_nan=True)
-        else:
-            assert_equal(mine, theirs)
-    return ours
-
-
-def _one(dim):
-    """The single dim that ops taking an int use."""
-    return dim[0] if isinstance(dim, list) else dim
-
+# The other folds: the shared checker over an op table.
 
 # name -> (call(x, dim, keepdim), dtypes torch supports for it)
-INTS_AND_FLOATS = FLOAT_DTYPES + INT_DTYPES
 OPS = {
     "mean": (lambda x, d, k: torch.mean(x, d, keepdim=k) if d is not None else torch.mean(x), FLOAT_DTYPES),
-    "prod": (lambda x, d, k: torch.prod(x, _one(d), keepdim=k) if d is not None else torch.prod(x), ALL_DTYPES),
-    "amax": (lambda x, d, k: torch.amax(x, d if d is not None else [], keepdim=k), ALL_DTYPES),
-    "amin": (lambda x, d, k: torch.amin(x, d if d is not None else [], keepdim=k), ALL_DTYPES),
-    "max": (lambda x, d, k: torch.max(x, _one(d), keepdim=k) if d is not None else torch.max(x), ALL_DTYPES),
-    "min": (lambda x, d, k: torch.min(x, _one(d), keepdim=k) if d is not None else torch.min(x), ALL_DTYPES),
-    "argmax": (lambda x, d, k: torch.argmax(x, _one(d), keepdim=k), INTS_AND_FLOATS),
-    "argmin": (lambda x, d, k: torch.argmin(x, _one(d), keepdim=k), INTS_AND_FLOATS),
-    "aminmax": (lambda x, d, k: torch.aminmax(x, dim=_one(d), keepdim=k), ALL_DTYPES),
-    "var": (lambda x, d, k: torch.var(x, d, keepdim=k), FLOAT_DTYPES),
-    "std": (lambda x, d, k: torch.std(x, d, correction=0, keepdim=k), FLOAT_DTYPES),
-    "var_mean": (lambda x, d, k: torch.var_mean(x, d, correction=0.5, keepdim=k), FLOAT_DTYPES),
-    "std_mean": (lambda x, d, k: torch.std_mean(x, d, keepdim=k), FLOAT_DTYPES),
-    "norm2": (lambda x, d, k: torch.linalg.vector_norm(x, 2, d, keepdim=k), FLOAT_DTYPES),
-    "norm_p": (lambda x, d, k: torch.linalg.vector_norm(x, 3.5, d, keepdim=k), FLOAT_DTYPES),
-    "norm_inf": (lambda x, d, k: torch.linalg.vector_norm(x, math.inf, d, keepdim=k), FLOAT_DTYPES),
-    "torch_norm": (lambda x, d, k: torch.norm(x, 1, d, keepdim=k) if d is not None else torch.norm(x), FLOAT_DTYPES),
+    "prod": (lambda x, d, k: torch.prod(x, one(d), keepdim=k) if d is not None else torch.prod(x), ALL_DTYPES),
     "all": (lambda x, d, k: torch.all(x, d, keepdim=k) if d is not None else torch.all(x), ALL_DTYPES),
     "any": (lambda x, d, k: torch.any(x, d, keepdim=k) if d is not None else torch.any(x), ALL_DTYPES),
     "count_nonzero": (lambda x, d, k: torch.count_nonzero(x, d), ALL_DTYPES),
-    "logsumexp": (lambda x, d, k: torch.logsumexp(x, d if d is not None else list(range(x.dim())), keepdim=k),
-                  FLOAT_DTYPES),
 }
 
-OP_SHAPES = [
-    ((), None), ((), 0),
-    ((0,), None), ((4, 0), 1), ((0, 3), 1), ((0, 3), 0), ((0, 2, 4), [1]), ((2, 0, 4), [0, 2]),
-    ((17,), 0),
-    (pick((5, 37), (1024, 4097)), 1),
-    (pick((5, 37), (1024, 4097)), 0),
-    (pick((5, 37), (1024, 4097)), None),
-    (pick((3, 4, 5), (64, 128, 96)), [1]),  # a middle dim, read in place
-    (pick((3, 4, 5), (64, 128, 96)), [0, 2]),  # non-adjacent dims
-    (pick((2, 3, 2, 5, 3), (8, 16, 32, 4, 64)), [1, 3]),
-    (pick((2, 20011), (4, 1 << 20)), 1),  # long rows: split across programs
-    (pick((20011, 3), (1 << 20, 8)), 0),
-]
+test_op_shapes_and_dims, test_op_dtypes, test_op_strided_inputs, test_op_special_values = op_table_tests(OPS)
 
 
-@pytest.mark.parametrize("shape, dim", OP_SHAPES, ids=str)
-@pytest.mark.parametrize("name", sorted(OPS))
-def test_op_shapes_and_dims(name, shape, dim):
-    call, _ = OPS[name]
-    x = make(shape, torch.float32)
-    check_op(call, x, dim, False)
-    check_op(call, x, dim, True)
-
-
-@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=str)
-@pytest.mark.parametrize("name", sorted(OPS))
-def test_op_dtypes(name, dtype):
-    call, dtypes = OPS[name]
-    x = make(pick((4, 19), (512, 1000)), dtype)
-    if dtype not in dtypes:
-        check_op(call, x, 1, False)  # native raises, or takes the call itself
-        return
-    check_op(call, x, 1, False)
-    check_op(call, x, None, False)
-    check_op(call, x.t(), 1, True)
-
-
-@pytest.mark.parametrize("name", sorted(OPS))
-def test_op_strided_inputs(name):
-    call, _ = OPS[name]
-    base = make(pick((6, 10), (1024, 2048)), torch.float32)
-    check_op(call, base.t(), 0, False)  # transposed: K > 1 with a long stride
-    check_op(call, base[:, ::3], 1, False)
-    check_op(call, base[::2], None, False)  # every dim, non-contiguous
-    check_op(call, make(pick((5,), (1000,)), torch.float32).expand(7, -1), 0, False)  # zero stride
-    permuted = make(pick((4, 5, 6), (32, 64, 128)), torch.float32).permute(2, 0, 1)
-    check_op(call, permuted, [0, 2], False)  # reduced dims that do not merge
-    check_op(call, permuted, [1], True)
-
-
-NAN, INF = float("nan"), float("inf")
-SPECIAL = [[1.0, NAN, 2.0, NAN], [INF, 1.0, 2.0, -INF], [-INF, -INF, -INF, -INF], [INF, INF, 0.0, 1.0],
-           [3.0, 3.0, -1.0, 3.0], [0.0, -0.0, 0.0, 0.0]]
-
-
-@pytest.mark.parametrize("name", sorted(OPS))
-def test_op_special_values(name):
-    call, _ = OPS[name]
-    x = torch.tensor(SPECIAL, device=DEVICE)
-    if name.endswith("_mean"):
-        # torch's Welford mean of a row with an infinity is NaN or infinite depending on
-        # where the infinity lies; ours is torch.mean's. Compare NaN rows only.
-        x = x.nan_to_num(posinf=7.0, neginf=-7.0)
-    check_op(call, x, 1, False)
-    check_op(call, x.t(), 0, False)  # the cols kernel
-    check_op(call, x, None, False)
-
-
-@pytest.mark.parametrize("fn", [torch.argmax, torch.argmin, lambda x, d: torch.max(x, d).indices,
-                                lambda x, d: torch.min(x, d).indices], ids=["argmax", "argmin", "max", "min"])
-def test_ties_and_nan_take_the_first_index(fn):
-    n = pick(20011, 1 << 20)  # long enough to split across programs
-    x = torch.zeros(5, n, device=DEVICE)
-    x[0, [7, n // 2, n - 1]] = 5.0
-    x[0, [3, n - 2]] = -5.0
-    x[1, [n - 5, n // 3, n - 3]] = NAN  # the first NaN wins, wherever it lies
-    x[2] = 1.0
-    x[3], x[4] = -INF, INF  # rows of the extremes' identity values: index 0 all the same
-    for layout in (x, x.t().contiguous().t()):  # rows, then cols kernel
-        ours = check_op(fn, layout, 1)
-        assert ours[0][1].item() == n // 3
-        assert ours[0][3].item() == ours[0][4].item() == 0
-    check_op(fn, x.reshape(-1), 0)
-    check_op(fn, x[3:].reshape(-1), 0)
-    lowest = torch.full((3, n), torch.iinfo(torch.int32).min, dtype=torch.int32, device=DEVICE)
-    lowest[1] = torch.iinfo(torch.int32).max
-    check_op(fn, lowest, 1)
-
-
-EXTREMES = [torch.argmax, torch.argmin, lambda x, d: torch.max(x, d), lambda x, d: torch.min(x, d), torch.amax,
-            torch.amin, lambda x, d: torch.aminmax(x, dim=d)]
-
-
-@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
-@pytest.mark.parametrize("fn", EXTREMES, ids=["argmax", "argmin", "max", "min", "amax", "amin", "aminmax"])
-def test_extremes_find_the_first_wherever_it_lies(fn, dtype):
-    """Ties, NaNs, signed zeros and infinities in a row's first tile, a later whole tile and
-    its last, partial tile (on the GPU: a row per program, half types kept in half)."""
-    rows, n = pick((8, 2 * 1024 + 3), (1024, 2 * 2048 + 3))
-    first, later, last = 5, n // 2 + 1, n - 2
-    x = make((rows, n), dtype).clamp(-100, 100)
-    x[0, [later, last, first]] = 500.0  # the largest three times: the first tile's wins
-    x[1, [later, last, first]] = -500.0
-    x[2, [last, later]] = NAN
-    x[3, last] = NAN
-    x[4, 0] = NAN
-    x[5] = -INF
-    x[6] = INF
-    x[7] = -1.0
-    x[7, [first - 1, later - 1]] = -0.0  # equal to 0.0: the largest is first at first - 1
-    x[7, [first, later]] = 0.0
-    for layout in (x, x.t().contiguous().t()):  # rows, then cols kernel
-        check_op(fn, layout, 1)
-
+# Across the family: every module's reductions at once.
 
 def test_integer_reductions_exact():
     big = torch.full((pick(300, 70000),), 2**40 + 3, dtype=torch.int64, device=DEVICE)
@@ -362,56 +205,6 @@ def test_dtype_arguments():
                          (torch.float64, torch.float32)):
         check_op(torch.linalg.vector_norm, x.to(wide), 2, 1, dtype=narrow)
         check_op(torch.norm, x.to(wide), 3, [0], dtype=narrow)
-
-
-@pytest.mark.parametrize("ord", [0, 1, 2, 3, 0.5, -1, -2.5, math.inf, -math.inf])
-def test_vector_norm_orders(ord):
-    x = make(pick((5, 33), (512, 4096)), torch.float32)
-    x[0, 3] = 0.0
-    check_op(torch.linalg.vector_norm, x, ord, 1)
-    check_op(torch.linalg.vector_norm, x, ord, [0], True)
-    check_op(torch.linalg.vector_norm, x, ord)
-    check_op(torch.linalg.vector_norm, torch.empty(3, 0, device=DEVICE), ord, 1)  # empty: torch decides
-
-
-def test_fp64_orders_and_corrections_keep_fp64():
-    # Triton takes a float argument as fp32: an fp64 order or correction must not lose bits.
-    x = make(pick((5, 33), (512, 4096)), torch.float64)
-    calls = [lambda t: torch.linalg.vector_norm(t, 6, 1), lambda t: torch.linalg.vector_norm(t, 3.5),
-             lambda t: torch.linalg.vector_norm(t, 0.1, 0), lambda t: torch.var(t, 1, correction=0.1),
-             lambda t: torch.std_mean(t, 0, correction=0.5)[0], lambda t: torch.var(t, correction=3)]
-    for call in calls:
-        with flag_gems.use_gems():
-            ours = call(x)
-        torch.testing.assert_close(ours, call(x), rtol=1e-13, atol=0)
-
-
-@pytest.mark.parametrize("correction", [None, 0, 1, 2.5, 40])
-def test_variance_corrections(correction):
-    x = make(pick((4, 37), (512, 4096)), torch.float32)
-    for fn in (torch.var, torch.std, torch.var_mean, torch.std_mean):
-        check_op(fn, x, 1, correction=correction)
-        check_op(fn, x, None, correction=correction, keepdim=True)
-
-
-def test_variance_stable_on_large_offsets():
-    n = pick(20011, 1 << 20)  # one long row, split across programs
-    x = torch.randn(2, n, device=DEVICE, dtype=torch.float64).add_(1000.0).float()
-    ours = check_op(torch.var, x, 1)
-    assert torch.allclose(ours[0].double(), x.double().var(1), rtol=1e-4)
-    whole = torch.randn(pick(1 << 16, 1 << 24), device=DEVICE).add_(100.0)
-    ours = check_op(torch.var_mean, whole)
-    assert abs(ours[0].item() - whole.double().var().item()) < 1e-3
-    check_op(torch.var, make(pick((3001, 3), (1 << 20, 8)), torch.float32).add_(500.0), 0)
-
-
-def test_logsumexp_stable():
-    x = make(pick((3, 20011), (8, 1 << 20)), torch.float32) * 30 + 80  # exp would overflow unshifted
-    check_op(torch.logsumexp, x, 1)
-    check_op(torch.logsumexp, x.t(), 0)
-    check_op(torch.logsumexp, torch.full((3, 5), -INF, device=DEVICE), 1)
-    check_op(torch.logsumexp, torch.empty(3, 0, device=DEVICE), 1)
-
 
 def test_large_reductions():
     n = pick(1 << 16, 1 << 24)
@@ -484,14 +277,6 @@ def test_out_forms():
         "inf-norm-empty", "mean-int", "repeated-dim", "dim-range", "logsumexp-no-dims", "out-dtype", "out-int"])
 def test_errors_match_torch(case):
     assert_same_error(case)
-
-
-def test_var_one_element_goes_native_and_warns():
-    x = make((3, 1), torch.float32)
-    with flag_gems.use_gems(), pytest.warns(UserWarning):
-        result = torch.var(x, 1)
-    assert torch.isnan(result).all()
-
 
 def test_backward_through_reductions():
     x = make((4, 6), torch.float64).requires_grad_()

@@ -27,7 +27,7 @@ from ...codegen.tl_math import INTERPRETED
 
 __all__ = ["mm"]
 
-_DTYPES = {torch.float16, torch.bfloat16, torch.float32, torch.float64} & runtime.supported_dtypes()
+_DTYPES = runtime.supported_float_dtypes()
 _INT32_LIMIT = 2**31
 
 

@@ -11,7 +11,7 @@ import triton
 import triton.language as tl  # noqa: F401 - Triton's interpreter needs it beside every formula
 
 from ... import runtime
-from ...utils.layout import broadcast_shapes
+from ...utils.layout import broadcast_shapes, overlaps_itself, partially_overlaps
 from ...codegen.pointwise import Pointwise
 from ...utils.dtypes import COMPUTE_DTYPE
 from ...dispatch import Row
@@ -43,15 +43,10 @@ def _rounds_twice(source, target):
     return source == torch.float64 and target in (torch.float16, torch.bfloat16)
 
 
-def _overlaps(a, b):
-    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr() and not (
-        a.data_ptr() == b.data_ptr() and a.stride() == b.stride() and a.shape == b.shape)
-
-
 def _destination_unsupported(dest):
     if dest.dtype not in _SUPPORTED:
         return f"dtype {dest.dtype} is not supported"
-    if dest.numel() > 1 and torch._debug_has_internal_overlap(dest) == 1:
+    if overlaps_itself(dest):
         return "destination has internal overlap"
     return None
 
@@ -80,7 +75,7 @@ def _copy_unsupported(self, src, non_blocking=False):
             return "source does not broadcast to the destination"
     except RuntimeError:
         return "source does not broadcast to the destination"
-    if src.device == self.device and _overlaps(self, src):
+    if src.device == self.device and partially_overlaps(self, src):
         return "source overlaps the destination"
     return None
 
@@ -120,7 +115,7 @@ def _clone_unsupported(self, *, memory_format=None, out=None):
     if memory_format not in _LAYOUT_KEEPING or self.is_neg() or self.is_conj():
         return "memory format or lazy bits"
     if out is not None and (out.shape != self.shape or out.dtype != self.dtype or out.device != self.device
-                            or _destination_unsupported(out) or _overlaps(out, self)):
+                            or _destination_unsupported(out) or partially_overlaps(out, self)):
         return "out differs from the result"
     return None
 

@@ -24,18 +24,17 @@ import triton.language as tl
 
 from ... import runtime
 from ...codegen.launch import Launcher, Replay, layout_key, planned
-from ...utils.layout import cdiv, next_power_of_2
 from ...codegen.pointwise import TL_DTYPE
-from ...dispatch import Row
 from ...codegen.tl_math import log1p  # by name: reached through the module, the libdevice stub would not compile
-from ...utils.layout import may_overlap_itself, partially_overlaps
-from ...utils.layout import merge_dims
+from ...utils.dtypes import accumulator
+from ...utils.layout import cdiv, may_overlap_itself, merge_dims, next_power_of_2, partially_overlaps, shares_storage
+from .common import aten_rows
 
 __all__ = ["cumsum", "cumsum_", "cumprod", "cumprod_", "cummax", "cummin", "cummax_helper", "cummin_helper",
            "logcumsumexp"]
 
 _SUPPORTED = runtime.supported_dtypes()
-_FLOATS = {torch.float16, torch.bfloat16, torch.float32, torch.float64} & _SUPPORTED
+_FLOATS = runtime.supported_float_dtypes()
 _INT32_LIMIT = 2**31
 _MAX_CHUNKS = 1024
 
@@ -263,12 +262,6 @@ _MIN = _Scan(_MIN_OP.value, float("inf"), 2**63 - 1, with_index=True)
 _LOG_ADD_EXP = _Scan(_LOG_ADD_EXP_OP.value, float("-inf"), None)
 
 
-def _accumulator(dtype):
-    if dtype.is_floating_point:
-        return torch.float64 if dtype == torch.float64 else torch.float32
-    return torch.int64
-
-
 def _mnk(t, dim):
     """((M, stride), (N, stride), (K, stride)) of ``t`` scanned along ``dim``,
     or None when the dims before or after ``dim`` do not merge."""
@@ -330,7 +323,7 @@ class _ScanPlan:
         y_view = out_views[0] if self.direct else _mnk(torch.empty(x.shape, device="meta"), dim)
         (_, y_sm), (_, y_sn), (_, y_sk) = y_view
         L = M * K
-        self.acc = _accumulator(cast_dtype)
+        self.acc = accumulator(cast_dtype)
         self.with_index = op.with_index
         index64 = builtins.max(_span(view), _span(((M, y_sm), (N, y_sn), (K, y_sk))), L * N) >= _INT32_LIMIT
         multiprocessors = runtime.multiprocessor_count(x.device.index or 0)
@@ -500,7 +493,7 @@ def _helper_unsupported(self, values, indices, dim):
         return "values or indices of another dtype"
     if _invalid_dim(dim, self):
         return "invalid dim"
-    if values.untyped_storage().data_ptr() == indices.untyped_storage().data_ptr():
+    if shares_storage(values, indices):
         return "values and indices share memory"
     return _destination_reason(values, self) or _destination_reason(indices, self)
 
@@ -518,14 +511,10 @@ def _logcumsumexp_unsupported(self, dim, *, out=None):
 
 
 ATEN = (
-    Row("cumsum", cumsum, _cumulative_unsupported),
-    Row("cumsum.out", cumsum, _cumulative_unsupported),
-    Row("cumsum_", cumsum_, _inplace_unsupported),
-    Row("cumprod", cumprod, _cumulative_unsupported),
-    Row("cumprod.out", cumprod, _cumulative_unsupported),
-    Row("cumprod_", cumprod_, _inplace_unsupported),
-    Row("_cummax_helper", cummax_helper, _helper_unsupported),
-    Row("_cummin_helper", cummin_helper, _helper_unsupported),
-    Row("_logcumsumexp", logcumsumexp, _logcumsumexp_unsupported),
-    Row("_logcumsumexp.out", logcumsumexp, _logcumsumexp_unsupported),
+    aten_rows(_cumulative_unsupported, (cumsum, "cumsum", "cumsum.out"))
+    + aten_rows(_inplace_unsupported, (cumsum_, "cumsum_"))
+    + aten_rows(_cumulative_unsupported, (cumprod, "cumprod", "cumprod.out"))
+    + aten_rows(_inplace_unsupported, (cumprod_, "cumprod_"))
+    + aten_rows(_helper_unsupported, (cummax_helper, "_cummax_helper"), (cummin_helper, "_cummin_helper"))
+    + aten_rows(_logcumsumexp_unsupported, (logcumsumexp, "_logcumsumexp", "_logcumsumexp.out"))
 )

@@ -16,14 +16,14 @@ import triton.language as tl
 
 from ... import runtime
 from ...codegen.launch import Launcher, Replay, layout_key, planned, rows_config
-from ...utils.layout import cdiv, next_power_of_2
-from ...dispatch import Row
 from ...codegen.reduction import ank_layout
-from ...utils.layout import contiguous_strides
+from ...utils.dtypes import HALF_DTYPES
+from ...utils.layout import cdiv, contiguous_strides, next_power_of_2
+from .common import aten_rows
 
 __all__ = ["softmax", "softmax_backward", "log_softmax", "log_softmax_backward"]
 
-_FLOATS = {torch.float16, torch.bfloat16, torch.float32, torch.float64} & runtime.supported_dtypes()
+_FLOATS = runtime.supported_float_dtypes()
 _INT32_LIMIT = 2**31
 
 
@@ -326,7 +326,7 @@ def _forward_unsupported(self, dim, half_to_float=False, *, out=None):
         return f"dtype {self.dtype} is not supported"
     if not _valid_dim(dim, self):
         return "invalid dim"
-    if half_to_float and (self.dtype not in (torch.float16, torch.bfloat16) or self.device.type == "cpu"):
+    if half_to_float and (self.dtype not in HALF_DTYPES or self.device.type == "cpu"):
         return "half_to_float needs half input on an accelerator"
     if out is not None:
         dtype = torch.float32 if half_to_float else self.dtype
@@ -341,7 +341,7 @@ def _backward_unsupported(grad_output, output, dim, input_dtype, *, grad_input=N
     if grad_output.shape != output.shape or grad_output.device != output.device:
         return "grad_output and output differ in shape or device"
     if input_dtype != grad_output.dtype and not (
-        grad_output.dtype == torch.float32 and input_dtype in (torch.float16, torch.bfloat16)
+        grad_output.dtype == torch.float32 and input_dtype in HALF_DTYPES
     ):
         return "input_dtype does not match"
     if not _valid_dim(dim, output):
@@ -357,12 +357,9 @@ def _log_backward_unsupported(grad_output, output, dim, input_dtype, *, out=None
 
 
 ATEN = (
-    Row("_softmax", softmax, _forward_unsupported),
-    Row("_softmax.out", softmax, _forward_unsupported),
-    Row("_softmax_backward_data", softmax_backward, _backward_unsupported),
-    Row("_softmax_backward_data.out", softmax_backward, _backward_unsupported),
-    Row("_log_softmax", log_softmax, _forward_unsupported),
-    Row("_log_softmax.out", log_softmax, _forward_unsupported),
-    Row("_log_softmax_backward_data", log_softmax_backward, _log_backward_unsupported),
-    Row("_log_softmax_backward_data.out", log_softmax_backward, _log_backward_unsupported),
+    aten_rows(_forward_unsupported, (softmax, "_softmax", "_softmax.out"))
+    + aten_rows(_backward_unsupported, (softmax_backward, "_softmax_backward_data", "_softmax_backward_data.out"))
+    + aten_rows(_forward_unsupported, (log_softmax, "_log_softmax", "_log_softmax.out"))
+    + aten_rows(_log_backward_unsupported, (log_softmax_backward, "_log_softmax_backward_data",
+                                            "_log_softmax_backward_data.out"))
 )
