@@ -38,6 +38,7 @@ def _families():
 
 @lru_cache(maxsize=None)
 def _rows_with_origin():
+    """(module name, the implementation a family declared, the row as routed) per row."""
     overrides = runtime.selected_vendor().op_overrides
     collected = []
     for module in _families():
@@ -46,13 +47,21 @@ def _rows_with_origin():
             if row.name in overrides:
                 impl, unsupported = overrides[row.name]
                 row = Row(row.name, impl, unsupported, kind=row.kind)
-            collected.append((origin, row))
+            collected.append((module.__name__, origin, row))
     return tuple(collected)
 
 
 def collect_rows():
     """Every row of every family, with the vendor's overrides applied."""
-    return tuple(row for _, row in _rows_with_origin())
+    return tuple(row for _, _, row in _rows_with_origin())
+
+
+def rows_by_module():
+    """{operator module name: its rows}, for every module that declares rows."""
+    grouped = {}
+    for module, _, row in _rows_with_origin():
+        grouped.setdefault(module, []).append(row)
+    return {module: tuple(rows) for module, rows in grouped.items()}
 
 
 def _explicit(row):
@@ -76,7 +85,7 @@ def __getattr__(name):
     for module in _families():
         if name in getattr(module, "__all__", ()):
             origin = getattr(module, name)
-            row = next((row for o, row in _rows_with_origin() if o is origin), None)
+            row = next((row for _, o, row in _rows_with_origin() if o is origin), None)
             function = origin if row is None else _explicit(row)
             globals()[name] = function
             return function
