@@ -19,15 +19,16 @@ import triton.language as tl
 
 from ... import runtime
 from ...codegen.launch import Launcher, Replay, layout_key, planned, rows_config
-from ...utils.layout import cdiv, next_power_of_2
-from ...dispatch import Row
-from ...utils.layout import merge_dims
+from ...codegen.pointwise import TL_DTYPE
 from ...codegen.tl_math import rsqrt
+from ...dispatch import Row
+from ...utils.dtypes import float_accumulator
+from ...utils.layout import cdiv, merge_dims, next_power_of_2
 
 __all__ = ["native_layer_norm", "native_layer_norm_backward", "fused_rms_norm", "fused_rms_norm_backward",
            "rms_norm", "fused_add_rms_norm", "skip_layer_norm"]
 
-_FLOATS = {torch.float16, torch.bfloat16, torch.float32, torch.float64} & runtime.supported_dtypes()
+_FLOATS = runtime.supported_float_dtypes()
 
 
 @triton.jit
@@ -258,10 +259,6 @@ def _rows_layout(tensor, ndim):
     return False, outer[1]
 
 
-def _acc(dtype):
-    return (tl.float64, torch.float64) if dtype == torch.float64 else (tl.float32, torch.float32)
-
-
 def _stat_shape(x, ndim):
     return (*x.shape[:x.dim() - ndim], *(1,) * ndim)
 
@@ -276,8 +273,8 @@ def _forward_plan(x, ndim, M, N, center, weight, bias, residual, h):
     block_m, block_n, warps = runtime.config("norm_forward", rows_config)(M, N, _one_tile_limit(x.dtype, 1))
     return copy, stride_m, Replay(_FORWARD, (cdiv(M, block_m),), dict(
         BLOCK_M=block_m, BLOCK_N=block_n, ONE_TILE=block_n >= N, CENTER=center, HAS_W=weight is not None,
-        HAS_B=bias is not None, HAS_RES=residual is not None, STORE_H=h is not None, ACC=_acc(x.dtype)[0],
-        num_warps=warps))
+        HAS_B=bias is not None, HAS_RES=residual is not None, STORE_H=h is not None,
+        ACC=TL_DTYPE[float_accumulator(x.dtype)], num_warps=warps))
 
 
 def _norm_forward(x, ndim, weight, bias, eps, center, stat_dtype, residual=None, h=None, out=None):
@@ -305,7 +302,8 @@ def _norm_forward(x, ndim, weight, bias, eps, center, stat_dtype, residual=None,
 def _backward_plan(dy, x, ndim, M, N, center, weight, need_dx, need_dw, need_db, dh):
     dy_copy, dy_stride = _rows_layout(dy, ndim)
     x_copy, x_stride = _rows_layout(x, ndim)
-    acc, acc_dtype = _acc(x.dtype)
+    acc_dtype = float_accumulator(x.dtype)
+    acc = TL_DTYPE[acc_dtype]
     block_m, block_n, warps, per_sm = runtime.config("norm_backward", backward_config)(
         M, N, _one_tile_limit(x.dtype, 2))
     one_tile = block_n >= N
@@ -378,12 +376,12 @@ def native_layer_norm_backward(grad_out, input, normalized_shape, mean, rstd, we
 
 def _default_rms_eps(eps, dtype):
     """PyTorch's default: the machine epsilon of the type it computes in."""
-    return torch.finfo(_acc(dtype)[1]).eps if eps is None else eps
+    return torch.finfo(float_accumulator(dtype)).eps if eps is None else eps
 
 
 def _fused_rms_norm(input, normalized_shape, weight, eps):
     y, _, rstd = _norm_forward(input, len(normalized_shape), weight, None, _default_rms_eps(eps, input.dtype),
-                               False, _acc(input.dtype)[1])
+                               False, float_accumulator(input.dtype))
     return y, rstd
 
 
@@ -516,7 +514,7 @@ def _fused_add_rms_norm(x, residual, normalized_shape, weight, eps):
     in_place = x.is_contiguous() and residual.is_contiguous()
     h = residual if in_place else torch.empty(x.shape, dtype=x.dtype, device=x.device)
     y, _, rstd = _norm_forward(x, len(normalized_shape), weight, None, _default_rms_eps(eps, x.dtype), False,
-                               _acc(x.dtype)[1],
+                               float_accumulator(x.dtype),
                                residual=residual.contiguous(), h=h, out=x if in_place else None)
     if not in_place:
         x.copy_(y)
@@ -543,7 +541,7 @@ class _SkipLayerNorm(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, residual, normalized_shape, weight, bias, eps):
         h = torch.empty(x.shape, dtype=x.dtype, device=x.device)
-        y, mean, rstd = _norm_forward(x, len(normalized_shape), weight, bias, eps, True, _acc(x.dtype)[1],
+        y, mean, rstd = _norm_forward(x, len(normalized_shape), weight, bias, eps, True, float_accumulator(x.dtype),
                                       residual=residual.contiguous(), h=h)
         ctx.save_for_backward(h, weight, mean, rstd)
         ctx.ndim = len(normalized_shape)
@@ -565,7 +563,7 @@ def skip_layer_norm(x, residual, normalized_shape, weight=None, bias=None, eps=1
         return torch.nn.functional.layer_norm(x + residual, normalized_shape, weight, bias, eps)
     if _needs_grad(x, residual, weight, bias):
         return _SkipLayerNorm.apply(x, residual, normalized_shape, weight, bias, eps)
-    return _norm_forward(x, len(normalized_shape), weight, bias, eps, True, _acc(x.dtype)[1],
+    return _norm_forward(x, len(normalized_shape), weight, bias, eps, True, float_accumulator(x.dtype),
                          residual=residual.contiguous())[0]
 
 
