@@ -1,6 +1,5 @@
-"""Activations, their backward ops and the fused gated functions against PyTorch
-(computed in fp64 where values are compared, in the same dtype where layouts,
-errors and discontinuities are)."""
+"""Activations and their backward ops against PyTorch (computed in fp64 where values
+are compared, in the same dtype where layouts, errors and discontinuities are)."""
 
 import pytest
 import torch
@@ -10,11 +9,11 @@ import flag_gems
 from flag_gems.ops.pointwise import activation as activation_ops
 from flag_gems.testing import assert_close, assert_equal
 
-from conftest import DEVICE, FLOAT_DTYPES, ON_GPU, error_of, make, pick
+from activation_cases import (FIVE_D, SHAPE, assert_routable_and_not_composite_implicit, compare, make_inputs, up,
+                              with_gems)
+from conftest import DEVICE, FLOAT_DTYPES, ON_GPU, error_of, make
 
 aten = torch.ops.aten
-SHAPE = pick((4, 33), (1024, 1027))
-FIVE_D = pick((2, 3, 1, 4, 5), (8, 16, 32, 4, 64))
 
 # name -> (parameter sets for aten.<name>(x, *args, **kwargs), has an in-place form)
 FORWARD = {
@@ -36,40 +35,18 @@ CASE_IDS = [f"{name}{list(args)}{kwargs.get('approximate', '')}" for name, args,
 INPLACE = [(name, sets[-1][0], sets[-1][1]) for name, (sets, inplace) in FORWARD.items() if inplace]
 
 
-def _up(value):
-    return value.double() if isinstance(value, torch.Tensor) and value.dtype.is_floating_point else value
-
-
-def _compare(ours, native_call, args, dtype=None, equal_nan=True):
-    """``ours`` against native: dtype, shape and strides as native in the same dtype,
-    values as native in fp64."""
-    native = native_call(*args)
-    assert ours.dtype == native.dtype and ours.shape == native.shape
-    assert ours.stride() == native.stride() or ours.numel() <= 1
-    assert_close(ours, native_call(*[_up(a) for a in args]), dtype or native.dtype, equal_nan=equal_nan)
-
-
-def _compare_same_dtype(ours, native_call, args):
+def compare_same_dtype(ours, native_call, args):
     """Special values: native in the same dtype, overflows of its intermediates included."""
     native = native_call(*args)
     assert ours.dtype == native.dtype and ours.shape == native.shape
     assert_close(ours, native, native.dtype, equal_nan=True)
     finite = [a.isfinite() & (a.abs() < 1e30) for a in args if isinstance(a, torch.Tensor) and a.dim() == 1]
     keep = torch.stack(finite).all(0) if finite else slice(None)
-    assert_close(ours[keep], native_call(*[_up(a) for a in args])[keep], native.dtype, equal_nan=True)
+    assert_close(ours[keep], native_call(*[up(a) for a in args])[keep], native.dtype, equal_nan=True)
 
 
 def _forward(name, x, args, kwargs):
     return getattr(aten, name)(x, *args, **kwargs)
-
-
-def _ours(fn, *args, **kwargs):
-    with flag_gems.use_gems():
-        return fn(*args, **kwargs)
-
-
-def _inputs(shape, dtype):
-    return make(shape, dtype) * 3  # reaches both sides of every kink (+-3 for the hard ones)
 
 
 # ---- forward -------------------------------------------------------------------------------
@@ -78,20 +55,20 @@ def _inputs(shape, dtype):
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
 @pytest.mark.parametrize("name, args, kwargs", FORWARD_CASES, ids=CASE_IDS)
 def test_forward_every_dtype(name, args, kwargs, dtype):
-    x = _inputs(SHAPE, dtype)
-    ours = _ours(_forward, name, x, args, kwargs)
-    _compare(ours, lambda t: _forward(name, t, args, kwargs), (x,))
+    x = make_inputs(SHAPE, dtype)
+    ours = with_gems(_forward, name, x, args, kwargs)
+    compare(ours, lambda t: _forward(name, t, args, kwargs), (x,))
 
 
 @pytest.mark.parametrize("name", list(FORWARD))
 def test_forward_shapes_and_layouts(name):
     args, kwargs = FORWARD[name][0][-1]
-    big = _inputs((6, 10), torch.float32)
-    for x in (_inputs((), torch.float32), _inputs((0, 3), torch.float32), _inputs(FIVE_D, torch.float32),
-              _inputs(FIVE_D, torch.float32).permute(4, 2, 0, 3, 1), big.t(), big[::2, 1::3],
-              _inputs((6, 1), torch.float32).expand(6, 5)):
-        ours = _ours(_forward, name, x, args, kwargs)
-        _compare(ours, lambda t: _forward(name, t, args, kwargs), (x,))
+    big = make_inputs((6, 10), torch.float32)
+    for x in (make_inputs((), torch.float32), make_inputs((0, 3), torch.float32), make_inputs(FIVE_D, torch.float32),
+              make_inputs(FIVE_D, torch.float32).permute(4, 2, 0, 3, 1), big.t(), big[::2, 1::3],
+              make_inputs((6, 1), torch.float32).expand(6, 5)):
+        ours = with_gems(_forward, name, x, args, kwargs)
+        compare(ours, lambda t: _forward(name, t, args, kwargs), (x,))
 
 
 SPECIALS = [0.0, -0.0, 1.0, -1.0, 3.0, -3.0, 6.0, 20.0, 20.5, -20.0, 30.0, -30.0, 90.0, -90.0, 1e4, -1e4, 3e38,
@@ -107,8 +84,8 @@ def test_forward_special_values(name, args, kwargs, dtype):
         # kernel, whose formula ours follows, gives 3e38 and inf.
         values = [v for v in SPECIALS if not v > 1e30]
     x = torch.tensor(values, device=DEVICE).to(dtype)  # fp16: 3e38 becomes inf
-    ours = _ours(_forward, name, x, args, kwargs)
-    _compare_same_dtype(ours, lambda t: _forward(name, t, args, kwargs), (x,))
+    ours = with_gems(_forward, name, x, args, kwargs)
+    compare_same_dtype(ours, lambda t: _forward(name, t, args, kwargs), (x,))
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -128,16 +105,16 @@ def test_gelu_keeps_denormals(dtype):
 
 @pytest.mark.parametrize("name, args, kwargs", FORWARD_CASES, ids=CASE_IDS)
 def test_out_forms(name, args, kwargs):
-    x = _inputs(SHAPE, torch.float32)
+    x = make_inputs(SHAPE, torch.float32)
     expected = _forward(name, x.double(), args, kwargs)
     out_overload = getattr(aten, name).out
     for out in (torch.empty(SHAPE, device=DEVICE), torch.empty(SHAPE[::-1], device=DEVICE).t()):
-        returned = _ours(out_overload, x, *args, out=out, **kwargs)
+        returned = with_gems(out_overload, x, *args, out=out, **kwargs)
         assert returned is out
         assert_close(out, expected, torch.float32, equal_nan=True)
     # An out needing a resize goes to native, which resizes it; another dtype too.
     small = torch.empty(0, device=DEVICE)
-    _ours(out_overload, x, *args, out=small, **kwargs)
+    with_gems(out_overload, x, *args, out=small, **kwargs)
     assert small.shape == x.shape
     wide = torch.empty(SHAPE, dtype=torch.float64, device=DEVICE)
     row = next(row for row in activation_ops.ATEN if row.name == f"{name}.out")
@@ -152,10 +129,10 @@ def test_out_forms(name, args, kwargs):
 @pytest.mark.parametrize("name, args, kwargs", INPLACE, ids=[n for n, _, _ in INPLACE])
 def test_inplace_forms(name, args, kwargs, dtype):
     inplace = getattr(aten, name + "_")
-    for x in (_inputs(SHAPE, dtype), _inputs(SHAPE[::-1], dtype).t(), _inputs((6, 10), dtype)[:, ::2]):
+    for x in (make_inputs(SHAPE, dtype), make_inputs(SHAPE[::-1], dtype).t(), make_inputs((6, 10), dtype)[:, ::2]):
         expected = _forward(name, x.double(), args, kwargs)
         ours = x.clone()
-        returned = _ours(inplace, ours, *args, **kwargs)
+        returned = with_gems(inplace, ours, *args, **kwargs)
         assert returned is ours
         assert_close(ours, expected, dtype, equal_nan=True)
 
@@ -163,7 +140,7 @@ def test_inplace_forms(name, args, kwargs, dtype):
 def test_inplace_on_overlapping_self_goes_native():
     x = make((3,), torch.float32).expand(2, 3)
     assert error_of(lambda: aten.relu_(x)) is not None
-    assert error_of(lambda: _ours(aten.relu_, x)) is error_of(lambda: aten.relu_(x))
+    assert error_of(lambda: with_gems(aten.relu_, x)) is error_of(lambda: aten.relu_(x))
 
 
 def test_threshold_compares_like_native_at_the_boundary():
@@ -175,9 +152,9 @@ def test_threshold_compares_like_native_at_the_boundary():
             value = x[index].item()
             for threshold in (value, value - abs(value) * 1e-4, value + abs(value) * 1e-4):
                 native = aten.threshold(x, threshold, -7.0)
-                assert_equal(_ours(aten.threshold, x, threshold, -7.0), native)
+                assert_equal(with_gems(aten.threshold, x, threshold, -7.0), native)
                 grad = torch.ones_like(x)
-                assert_equal(_ours(aten.threshold_backward, grad, x, threshold),
+                assert_equal(with_gems(aten.threshold_backward, grad, x, threshold),
                              aten.threshold_backward(grad, x, threshold))
 
 
@@ -185,34 +162,8 @@ def test_hardtanh_bounds_round_like_native():
     x = torch.tensor([-5.0, -0.3, 0.0, 0.33, 0.7, 5.0, float("nan")], device=DEVICE)
     for dtype in (torch.float16, torch.bfloat16, torch.float32):
         for low, high in ((-0.3333, 0.7001), (0.5, 0.25), (-float("inf"), 0.1)):
-            assert_equal(_ours(aten.hardtanh, x.to(dtype), low, high), aten.hardtanh(x.to(dtype), low, high),
+            assert_equal(with_gems(aten.hardtanh, x.to(dtype), low, high), aten.hardtanh(x.to(dtype), low, high),
                          equal_nan=True)
-
-
-# ---- glu -----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
-def test_glu(dtype):
-    x = _inputs((4, 6, 8), dtype)
-    for dim in (0, 1, 2, -1, -3):
-        _compare(_ours(F.glu, x, dim), lambda t: F.glu(t, dim), (x,))
-    # Non-contiguous inputs, 1-d, empty halves.
-    for t, dim in ((x.transpose(0, 2), 0), (x.transpose(0, 2), -1), (x[:, ::2], 2), (_inputs((10,), dtype), 0),
-                   (_inputs((0, 4), dtype), 1), (_inputs((3, 0), dtype), 1)):
-        _compare(_ours(F.glu, t, dim), lambda u: F.glu(u, dim), (t,))
-
-
-def test_glu_out_and_errors():
-    x = _inputs((4, 6), torch.float32)
-    for out in (torch.empty(4, 3, device=DEVICE), torch.empty(3, 4, device=DEVICE).t()):
-        assert _ours(aten.glu.out, x, 1, out=out) is out
-        assert_close(out, F.glu(x.double(), 1), torch.float32)
-    for case in (lambda: F.glu(_inputs((3, 5), torch.float32), 1),  # odd size
-                 lambda: F.glu(torch.tensor(1.0, device=DEVICE)),  # 0-d
-                 lambda: F.glu(x, 2)):  # dim out of range
-        assert error_of(case) is not None
-        assert error_of(lambda: _ours(case)) is error_of(case)
 
 
 # ---- backward ops --------------------------------------------------------------------------
@@ -238,7 +189,7 @@ BACKWARD = {
 
 
 def _backward_inputs(kind, shape, dtype):
-    x = _inputs(shape, dtype)
+    x = make_inputs(shape, dtype)
     if kind == "unit":
         x = torch.rand(shape, device=DEVICE).to(dtype)
     elif kind == "signed_unit":
@@ -251,7 +202,7 @@ def _backward_inputs(kind, shape, dtype):
 def test_backward_ops(name, dtype):
     call, kind = BACKWARD[name]
     grad, x = _backward_inputs(kind, SHAPE, dtype)
-    _compare(_ours(call, grad, x), call, (grad, x))
+    compare(with_gems(call, grad, x), call, (grad, x))
 
 
 @pytest.mark.parametrize("name", list(BACKWARD))
@@ -259,17 +210,17 @@ def test_backward_ops_shapes_layouts_specials(name):
     call, kind = BACKWARD[name]
     for shape in ((), (0, 3), FIVE_D):
         grad, x = _backward_inputs(kind, shape, torch.float32)
-        _compare(_ours(call, grad, x), call, (grad, x))
+        compare(with_gems(call, grad, x), call, (grad, x))
     grad, x = _backward_inputs(kind, (6, 10), torch.float32)
     # Mixed layouts, zero strides, a broadcast grad (given expanded to native: on the CPU its
     # gelu_backward raises a oneDNN error for a broadcast grad).
     for g, t in ((grad, x.t().contiguous().t()), (grad.t().contiguous().t(), x), (grad[::2], x[1::2]),
                  (grad[:1].expand(6, 10), x), (grad[0], x)):
-        _compare(_ours(call, g, t), lambda a, b: call(a.expand(b.shape), b), (g, t))
+        compare(with_gems(call, g, t), lambda a, b: call(a.expand(b.shape), b), (g, t))
     if kind is None:
         x = torch.tensor(SPECIALS, device=DEVICE)
         for g in (torch.ones_like(x), torch.full_like(x, -2.5)):
-            _compare_same_dtype(_ours(call, g, x), call, (g, x))
+            compare_same_dtype(with_gems(call, g, x), call, (g, x))
 
 
 @pytest.mark.parametrize("name", ["gelu_backward", "silu_backward", "sigmoid_backward", "tanh_backward",
@@ -287,57 +238,29 @@ def test_backward_grad_input_forms(name):
 
     expected = call(grad.double(), x.double(), grad_input=torch.empty(SHAPE, dtype=torch.float64, device=DEVICE))
     for out in (torch.empty(SHAPE, device=DEVICE), torch.empty(SHAPE[::-1], device=DEVICE).t()):
-        assert _ours(call, grad, x, grad_input=out) is out
+        assert with_gems(call, grad, x, grad_input=out) is out
         assert_close(out, expected, torch.float32)
     small = torch.empty(0, device=DEVICE)
-    _ours(call, grad, x, grad_input=small)
+    with_gems(call, grad, x, grad_input=small)
     assert small.shape == grad.shape
     grad_alias = grad.clone()
-    assert _ours(call, grad_alias, x, grad_input=grad_alias) is grad_alias  # grad_input is grad_output
+    assert with_gems(call, grad_alias, x, grad_input=grad_alias) is grad_alias  # grad_input is grad_output
     assert_close(grad_alias, expected, torch.float32)
 
 
 def test_hardswish_backward_out_and_boundaries():
     grad, x = _backward_inputs(None, SHAPE, torch.float32)
     out = torch.empty(SHAPE[::-1], device=DEVICE).t()
-    assert _ours(aten.hardswish_backward.out, grad, x, out=out) is out
+    assert with_gems(aten.hardswish_backward.out, grad, x, out=out) is out
     assert_close(out, aten.hardswish_backward(grad.double(), x.double()), torch.float32)
     for dtype in FLOAT_DTYPES:  # the kinks, as the native kernel of this device treats them
         edges = torch.tensor([-3.0, 3.0, -2.99, 2.99, -3.01, 3.01], device=DEVICE).to(dtype)
         grad = torch.full_like(edges, 2.0)
-        assert_close(_ours(aten.hardswish_backward, grad, edges), aten.hardswish_backward(grad, edges), dtype)
-        assert_close(_ours(aten.hardsigmoid_backward, grad, edges), aten.hardsigmoid_backward(grad, edges),
+        assert_close(with_gems(aten.hardswish_backward, grad, edges), aten.hardswish_backward(grad, edges), dtype)
+        assert_close(with_gems(aten.hardsigmoid_backward, grad, edges), aten.hardsigmoid_backward(grad, edges),
                      dtype)
-        assert_close(_ours(aten.hardtanh_backward, grad, edges, -3.0, 3.0),
+        assert_close(with_gems(aten.hardtanh_backward, grad, edges, -3.0, 3.0),
                      aten.hardtanh_backward(grad, edges, -3.0, 3.0), dtype)
-
-
-@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
-def test_glu_backward(dtype):
-    x = _inputs((4, 6, 8), dtype)
-    for dim in (0, 1, -1):
-        t = x if dim != 1 else x.transpose(0, 2)
-        grad = make(F.glu(t, dim).shape, dtype)
-        _compare(_ours(aten.glu_backward, grad, t, dim), aten.glu_backward, (grad, t, dim))
-    grad = make((4, 6, 4), dtype)
-    expected = aten.glu_backward(grad.double(), x.double(), 2)
-    for out in (torch.empty_like(x), torch.empty(8, 6, 4, dtype=dtype, device=DEVICE).transpose(0, 2)):
-        assert _ours(aten.glu_backward.grad_input, grad, x, 2, grad_input=out) is out
-        assert_close(out, expected, dtype)
-    # A broadcast grad_output and a grad_input aliasing self go native (CUDA's native
-    # kernel rejects the broadcast grad_output: ours must raise the same error then).
-    narrow_grad = make((4, 6, 1), dtype)
-    native_error = error_of(lambda: aten.glu_backward(narrow_grad, x, -1))
-    with flag_gems.use_gems(include=["glu_backward"]):
-        assert error_of(lambda: aten.glu_backward(narrow_grad, x, -1)) is native_error
-        ours = None if native_error else aten.glu_backward(narrow_grad, x, -1)
-        alias = x.clone()
-        aten.glu_backward.grad_input(grad, alias, 2, grad_input=alias)
-    if ours is not None:
-        assert_equal(ours, aten.glu_backward(narrow_grad, x, -1))
-    native_alias = x.clone()
-    aten.glu_backward.grad_input(grad, native_alias, 2, grad_input=native_alias)
-    assert_equal(alias, native_alias)
 
 
 # ---- autograd through torch.nn.functional -------------------------------------------------
@@ -375,7 +298,7 @@ def _grad_of(fn, x, grad_seed):
 @pytest.mark.parametrize("name", list(FUNCTIONAL))
 def test_autograd_through_functional(name, dtype):
     fn = FUNCTIONAL[name]
-    x = _inputs((5, 8), dtype)
+    x = make_inputs((5, 8), dtype)
     seed = torch.Generator(device=DEVICE).manual_seed(1)
     # sigmoid and tanh differentiate through their rounded result (1 - y*y near |y| = 1):
     # compared with native in the same dtype, where the interpreter's truncated bf16 results
@@ -403,7 +326,7 @@ def test_autograd_through_functional(name, dtype):
     ("silu", lambda x: F.silu(x, inplace=True)),
 ])
 def test_autograd_through_inplace_functional(name, fn):
-    x = _inputs((5, 8), torch.float64)
+    x = make_inputs((5, 8), torch.float64)
 
     def run():
         leaf = x.clone().requires_grad_()
@@ -419,7 +342,7 @@ def test_autograd_through_inplace_functional(name, fn):
 
 def test_autograd_runs_our_kernels(tmp_path):
     path = tmp_path / "activations.log"
-    x = _inputs((3, 4), torch.float32).requires_grad_()
+    x = make_inputs((3, 4), torch.float32).requires_grad_()
     with flag_gems.use_gems(record=True, path=str(path)):
         for fn in (F.gelu, F.silu, F.mish, lambda t: F.glu(t, -1), F.relu, F.hardswish):
             fn(x).sum().backward()
@@ -465,135 +388,25 @@ def test_gradcheck(name, fn):
         "backward-shapes", "glu-backward-odd"])
 def test_errors_match_torch(case):
     native = error_of(case)
-    assert error_of(lambda: _ours(case)) is native
+    assert error_of(lambda: with_gems(case)) is native
 
 
 def test_integers_go_native():
     x = make((3, 4), torch.int32)
     for fn in (torch.relu, lambda t: aten.threshold(t, 2, 5), lambda t: F.hardtanh(t, 0, 5)):
-        torch.testing.assert_close(_ours(fn, x), fn(x))
+        torch.testing.assert_close(with_gems(fn, x), fn(x))
 
 
 def test_every_row_is_routable_and_not_composite_implicit():
-    # A row on an op that only has a CompositeImplicitAutograd kernel (selu, relu6) would
-    # take it away from autograd's decomposition: none of ours may be one.
-    key = flag_gems.runtime.selected_vendor().dispatch_key
-    for row in activation_ops.ATEN:
-        name = f"aten::{row.name}"
-        torch.library.get_kernel(name, key)
-        backend = torch._C._dispatch_has_kernel_for_dispatch_key(name, key)
-        implicit = torch._C._dispatch_has_kernel_for_dispatch_key(name, "CompositeImplicitAutograd")
-        assert backend or not implicit, row.name
+    assert_routable_and_not_composite_implicit(activation_ops.ATEN)
 
 
 def test_explicit_calls():
-    x = _inputs(SHAPE, torch.float32)
+    x = make_inputs(SHAPE, torch.float32)
     assert_close(flag_gems.ops.gelu(x, approximate="tanh"), F.gelu(x.double(), approximate="tanh"), torch.float32)
     assert_close(flag_gems.ops.hardtanh(x, -2, 2), F.hardtanh(x.double(), -2, 2), torch.float32)
     ints = make((3,), torch.int64)
     torch.testing.assert_close(flag_gems.ops.relu(ints), torch.relu(ints))
-
-
-# ---- fused gated functions -----------------------------------------------------------------
-
-PAIR = {
-    "silu_and_mul": (flag_gems.ops.silu_and_mul, lambda x, y: F.silu(x) * y),
-    "gelu_and_mul": (flag_gems.ops.gelu_and_mul, lambda x, y: F.gelu(x) * y),
-    "gelu_and_mul_tanh": (lambda x, y: flag_gems.ops.gelu_and_mul(x, y, approximate="tanh"),
-                          lambda x, y: F.gelu(x, approximate="tanh") * y),
-}
-
-
-def _halves(x):
-    return x.chunk(2, dim=-1)
-
-
-HALVES = {
-    "swiglu": (flag_gems.ops.swiglu, lambda x: F.silu(_halves(x)[0]) * _halves(x)[1]),
-    "geglu": (flag_gems.ops.geglu, lambda x: F.gelu(_halves(x)[0]) * _halves(x)[1]),
-    "geglu_tanh": (lambda x: flag_gems.ops.geglu(x, approximate="tanh"),
-                   lambda x: F.gelu(_halves(x)[0], approximate="tanh") * _halves(x)[1]),
-    "reglu": (flag_gems.ops.reglu, lambda x: F.relu(_halves(x)[0]) * _halves(x)[1]),
-}
-
-
-def _fused_grads(fn, inputs, seed):
-    leaves = [t.detach().requires_grad_() for t in inputs]
-    result = fn(*leaves)
-    grads = torch.autograd.grad(result, leaves, seed.to(result.dtype))
-    return result, grads
-
-
-@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
-@pytest.mark.parametrize("name", list(PAIR))
-def test_fused_pair(name, dtype):
-    ours, reference = PAIR[name]
-    shape = pick((4, 16), (512, 1024))
-    for x, y in ((_inputs(shape, dtype), make(shape, dtype)),
-                 (_inputs(shape, dtype).t(), make(shape[::-1], dtype)),  # mixed layouts
-                 (_inputs(shape, dtype), make(shape[-1:], dtype))):  # broadcast y
-        seed = make(torch.broadcast_shapes(x.shape, y.shape), dtype)  # the same values for both
-        result, grads = _fused_grads(ours, (x, y), seed)
-        expected, expected_grads = _fused_grads(reference, (x.double(), y.double()), seed)
-        assert_close(result, expected, dtype)
-        for mine, theirs, leaf in zip(grads, expected_grads, (x, y)):
-            assert mine.shape == leaf.shape
-            assert_close(mine, theirs, dtype, reduce_dim=mine.numel() and seed.numel() // mine.numel())
-
-
-@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
-@pytest.mark.parametrize("name", list(HALVES))
-def test_fused_halves(name, dtype):
-    ours, reference = HALVES[name]
-    for x in (_inputs(pick((3, 2, 16), (64, 128, 2048)), dtype), _inputs((16, 6), dtype).t(),
-              _inputs((2,), dtype), _inputs((0, 8), dtype)):
-        seed = make(x.shape[:-1] + (x.shape[-1] // 2,), dtype)
-        result, (grad,) = _fused_grads(ours, (x,), seed)
-        expected, (expected_grad,) = _fused_grads(reference, (x.double(),), seed)
-        assert result.shape == expected.shape and grad.shape == x.shape
-        assert_close(result, expected, dtype)
-        assert_close(grad, expected_grad, dtype)
-
-
-def test_fused_special_values():
-    values = torch.tensor([0.0, -0.0, 5.0, -5.0, 30.0, -30.0, 1e4, -1e4, float("inf"), float("-inf"),
-                           float("nan")], device=DEVICE)
-    # y of moderate size: gelu's 1 + erf(x / sqrt(2)) cancels for x << 0 in fp32 (as in PyTorch's
-    # CUDA kernel); a large y would show that rounding next to an fp64 reference.
-    gates = torch.tensor([0.0, -0.0, 1.0, -2.5, float("inf"), float("-inf"), float("nan")], device=DEVICE)
-    x = values.repeat_interleave(gates.numel())
-    y = gates.repeat(values.numel())
-    for name, (ours, reference) in PAIR.items():
-        assert_close(ours(x, y), reference(x.double(), y.double()), torch.float32, equal_nan=True)
-    for name, (ours, reference) in HALVES.items():
-        both = torch.cat([x, y])
-        assert_close(ours(both), reference(both.double()), torch.float32, equal_nan=True)
-
-
-@pytest.mark.parametrize("fn", [
-    flag_gems.ops.silu_and_mul, flag_gems.ops.gelu_and_mul,
-    lambda x, y: flag_gems.ops.gelu_and_mul(x, y, "tanh"),
-    lambda x, y: flag_gems.ops.swiglu(torch.cat([x, y], -1)),
-    lambda x, y: flag_gems.ops.geglu(torch.cat([x, y], -1), approximate="tanh"),
-    lambda x, y: flag_gems.ops.reglu(torch.cat([x, y], -1)),
-], ids=["silu_and_mul", "gelu_and_mul", "gelu_and_mul_tanh", "swiglu", "geglu_tanh", "reglu"])
-def test_fused_gradcheck(fn):
-    x = (make((3, 4), torch.float64) * 2).requires_grad_()
-    y = make((3, 4), torch.float64).requires_grad_()
-    assert torch.autograd.gradcheck(fn, (x, y))
-
-
-def test_fused_inputs_we_do_not_take():
-    with pytest.raises(ValueError):
-        flag_gems.ops.swiglu(make((3, 5), torch.float32))
-    with pytest.raises(ValueError):
-        flag_gems.ops.geglu(make((4,), torch.float32), approximate="erf")
-    # Mixed dtypes and integers fall back to PyTorch's own ops: its result or its error.
-    x, y = make((3, 4), torch.float32), make((3, 4), torch.float16)
-    torch.testing.assert_close(flag_gems.ops.silu_and_mul(x, y), F.silu(x) * y)
-    ints = make((3, 4), torch.int32)
-    assert error_of(lambda: flag_gems.ops.silu_and_mul(ints, ints)) is error_of(lambda: F.silu(ints) * ints)
-    torch.testing.assert_close(flag_gems.ops.reglu(ints), torch.relu(ints[:, :2]) * ints[:, 2:])
 
 
 # ---- PyTorch's OpInfo samples, forward and gradient -----------------------------------------

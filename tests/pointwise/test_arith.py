@@ -139,6 +139,17 @@ def test_add_sub_alpha(dtype):
     check("add", make(SHAPE, torch.bool), make(SHAPE, torch.bool), alpha=True)
 
 
+def test_scalar_overloads_take_alpha_positionally():
+    # add.Scalar, sub.Scalar and rsub.Scalar declare alpha positional: the dispatcher hands it over so.
+    x = make(SHAPE, torch.float32)
+    aten = torch.ops.aten
+    for overload, inplace in ((aten.add.Scalar, False), (aten.sub.Scalar, False), (aten.rsub.Scalar, False),
+                              (aten.add_.Scalar, True), (aten.sub_.Scalar, True)):
+        with flag_gems.use_gems():
+            ours = overload(x.clone() if inplace else x, 1.25, 3)
+        assert_close(ours, overload(x.double(), 1.25, 3), torch.float32)
+
+
 @pytest.mark.parametrize("mode", ["trunc", "floor"])
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES + INT_DTYPES)
 def test_div_rounding_modes(mode, dtype):

@@ -166,18 +166,6 @@ def result_device(operands):
     return next(op.device for op in operands if isinstance(op, torch.Tensor))
 
 
-def aten_rows(name, functional, inplace, unsupported, inplace_unsupported, overloads):
-    """Rows for ``name.<overload>`` (functional and out= forms share ``functional``)
-    and, for each overload without "out", ``name_.<overload>`` (in place)."""
-    rows = []
-    for overload in overloads:
-        suffix = f".{overload}" if overload else ""
-        rows.append(Row(f"{name}{suffix}", functional, unsupported))
-        if "out" not in overload and inplace is not None:
-            rows.append(Row(f"{name}_{suffix}", inplace, inplace_unsupported))
-    return rows
-
-
 class ElementwiseOperator:
     """One elementwise aten operator declared once: its functional form (which serves
     the ``out=`` overloads too), its in-place form, the conditions of both and its rows,
@@ -186,7 +174,8 @@ class ElementwiseOperator:
     The schema's arguments without a default are the operands (tensors or numbers, in
     promotion and broadcasting); those with one, but ``out``, are the formula's params,
     passed positionally or by name. ``check(operands, params)`` adds the operator's own
-    reasons to go native (a bool alpha, an integer zero divisor...). ``inplace``: the
+    reasons to go native (a bool alpha, an integer zero divisor...), asked once the
+    operands passed the ``Elementwise``'s own checks. ``inplace``: the
     ``name_`` overloads exist. ``cpp``: overload -> ``CppRoute`` (see fastpath).
     """
 
@@ -198,6 +187,7 @@ class ElementwiseOperator:
         self.operand_names = tuple(a.name for a in arguments if not a.has_default_value())
         self.params = tuple((a.name, a.default_value) for a in arguments if a.has_default_value())
         self.defaults = tuple(default for _, default in self.params)
+        self._names = frozenset(self.operand_names) | {n for n, _ in self.params}
         self.functional = self._functional()
         self.inplace = self._inplace() if inplace else None
         cpp = cpp or {}
@@ -208,14 +198,21 @@ class ElementwiseOperator:
             if "out" not in overload and inplace:
                 self.rows.append(Row(f"{name}_{suffix}", self.inplace, self.inplace_unsupported))
 
+    def __iter__(self):
+        """``ADD_OP, add, add_ = ElementwiseOperator(...)``: the declaration and its forms."""
+        return iter((self, self.functional, self.inplace))
+
     def bind(self, args, kwargs):
         """(operands, params) of a call made as aten's schema allows."""
         count = len(self.operand_names)
-        if len(args) == count and not kwargs:
-            return args, self.defaults
-        operands = args[:count] + tuple(kwargs[n] for n in self.operand_names[len(args):])
+        if not kwargs and len(args) >= count:
+            return (args, self.defaults) if len(args) == count else \
+                (args[:count], args[count:] + self.defaults[len(args) - count:])
+        if not kwargs.keys() <= self._names:
+            raise TypeError(f"{self.name}() got unexpected arguments {sorted(kwargs.keys() - self._names)}")
+        operands = args[:count] + tuple([kwargs[n] for n in self.operand_names[len(args):]])
         given = args[count:]
-        return operands, given + tuple(kwargs.get(n, d) for n, d in self.params[len(given):])
+        return operands, given + tuple([kwargs.get(n, d) for n, d in self.params[len(given):]])
 
     def _functional(self):
         op, bind = self.op, self.bind
@@ -239,9 +236,10 @@ class ElementwiseOperator:
 
     def unsupported(self, *args, out=None, **kwargs):
         operands, params = self.bind(args, kwargs)
-        return (self.check is not None and self.check(operands, params)) or self.op.unsupported(operands, out)
+        return self.op.unsupported(operands, out) or (self.check is not None and self.check(operands, params)) \
+            or None
 
     def inplace_unsupported(self, *args, **kwargs):
         operands, params = self.bind(args, kwargs)
-        return (self.check is not None and self.check(operands, params)) or \
-            self.op.unsupported(operands, inplace=True)
+        return self.op.unsupported(operands, inplace=True) or \
+            (self.check is not None and self.check(operands, params)) or None

@@ -1,4 +1,4 @@
 from ..runtime.nesting import native_calls
-from .router import Row, ensure_registered, state
+from .router import Row, aten_rows, ensure_registered, state
 
-__all__ = ["Row", "ensure_registered", "native_calls", "state"]
+__all__ = ["Row", "aten_rows", "ensure_registered", "native_calls", "state"]

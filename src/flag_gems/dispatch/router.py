@@ -52,6 +52,18 @@ class Row:
         return f"Row({self.name!r}, {self.impl.__name__})"
 
 
+def aten_rows(name, impl, unsupported, overloads, inplace=None, inplace_unsupported=None):
+    """A row of ``impl`` for each ``name.<overload>`` ("" for the default overload) and, with
+    ``inplace``, a row of it for ``name_.<overload>`` of each overload without "out"."""
+    rows = []
+    for overload in overloads:
+        suffix = f".{overload}" if overload else ""
+        rows.append(Row(f"{name}{suffix}", impl, unsupported))
+        if inplace is not None and "out" not in overload:
+            rows.append(Row(f"{name}_{suffix}", inplace, inplace_unsupported))
+    return rows
+
+
 class _State:
     recorder = None  # a record.Recorder while recording
     capture = None  # a shape collector: api keeps it recording beside any record log

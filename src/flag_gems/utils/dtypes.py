@@ -14,6 +14,14 @@ COMPUTE_DTYPE = {
 }
 
 
+def floating(dtype):
+    return dtype.is_floating_point
+
+
+def not_bool(dtype):
+    return dtype != torch.bool
+
+
 def float_accumulator(dtype):
     """What a float sum, mean or moment of ``dtype`` accumulates in: fp64 for fp64, else fp32."""
     return torch.float64 if dtype == torch.float64 else torch.float32

@@ -16,7 +16,6 @@ from ... import runtime
 from ...codegen.launch import Launcher
 from ...codegen.pointwise import TL_DTYPE
 from ...codegen.tl_math import ieee_div
-from ...dispatch import Row
 from ...utils.layout import next_power_of_2
 
 CLASS_TARGETS = (torch.int64, torch.uint8)  # what native nll_loss takes
@@ -106,8 +105,3 @@ def bad_class_targets(target, classes, ignore_index):
     """Whether a CPU target holds a class outside [0, classes) other than ignore_index."""
     values = host_values(target)
     return bool(numpy.any((values != ignore_index) & ((values < 0) | (values >= classes))))
-
-
-def aten_rows(name, impl, unsupported, overloads):
-    """One row of ``impl`` per overload of aten's ``name`` ("" for the default one)."""
-    return [Row(f"{name}.{o}" if o else name, impl, unsupported) for o in overloads]

@@ -19,9 +19,10 @@ from ...codegen.elementwise import Elementwise
 from ...codegen.launch import Launcher, fp32_exact
 from ...codegen.pointwise import TL_DTYPE
 from ...codegen.tl_math import log, log1p
+from ...dispatch import aten_rows
 from ...utils.dtypes import COMPUTE_DTYPE, float_accumulator
 from ...utils.layout import INT32_LIMIT, broadcast_shape, cdiv, next_power_of_2
-from .common import MEAN, NONE, SUM, aten_rows, host_values, on_vendor_device, second_pass
+from .common import MEAN, NONE, SUM, host_values, on_vendor_device, second_pass
 from .common import store_reduced as _store_reduced  # as the kernels call it
 
 __all__ = [

@@ -24,9 +24,10 @@ from ... import runtime
 from ...codegen.launch import Launcher, Replay, layout_key, planned
 from ...codegen.pointwise import TL_DTYPE
 from ...codegen.tl_math import ieee_div
+from ...dispatch import aten_rows
 from ...utils.dtypes import float_accumulator
 from ...utils.layout import INT32_LIMIT, cdiv, next_power_of_2, span
-from .common import (CLASS_TARGETS, MEAN, NONE, SECOND_PASS, SUM, aten_rows, bad_class_targets,
+from .common import (CLASS_TARGETS, MEAN, NONE, SECOND_PASS, SUM, bad_class_targets,
                      on_vendor_device, one_sample_mean_rule, second_pass_constexprs)
 from .common import one_sample_mean as _one_sample_mean, store_reduced as _store_reduced  # as the kernels call them
 

@@ -1,1 +1,4 @@
-"""Elementwise operators: arithmetic, unary math, comparisons and logic, activations."""
+"""Elementwise operators: arithmetic (arith), unary math (unary), comparisons and logic
+(compare), activations and their backward ops (activation), glu and the fused gated
+functions (gated); each operator one ``ElementwiseOperator`` declaration where PyTorch's
+elementwise semantics cover it, with what they share in common.py."""

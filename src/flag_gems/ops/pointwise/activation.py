@@ -1,11 +1,16 @@
-"""Activations, their backward aten ops, and fused gated functions.
+"""Activations and their backward aten ops (relu, gelu, silu, elu, softplus, hardtanh, threshold...).
 
 Forward (functional, out=, in place where aten has it): relu, leaky_relu, elu,
 celu, gelu ('none' and 'tanh'), silu, mish, softplus, hardtanh, hardsigmoid,
-hardswish, threshold, glu. Backward: gelu, silu, sigmoid, tanh, threshold,
-leaky_relu, elu, softplus, hardsigmoid, hardswish, hardtanh, mish and glu
-(with their grad_input/out forms), so autograd through the routed forwards runs
-our kernels both ways.
+hardswish, threshold. Backward: gelu, silu, sigmoid, tanh, threshold,
+leaky_relu, elu, softplus, hardsigmoid, hardswish, hardtanh and mish (with
+their grad_input/out forms), so autograd through the routed forwards runs our
+kernels both ways. glu and the fused gated functions are in ``gated``.
+
+Operators whose parameters go to the kernel as given are ``ElementwiseOperator``
+declarations; celu (1 / alpha), gelu (approximate), hardtanh and threshold
+(scalars rounded to the input dtype) and the backward ops with a grad_input= form
+are written out.
 
 Not routed: selu/selu_ and relu6/relu6_ are CompositeImplicitAutograd in aten
 (a kernel registered on the backend key would take them away from autograd's
@@ -16,13 +21,6 @@ Each formula follows PyTorch's CUDA kernel (same operation order, same
 constants, scalars converted to the compute dtype) so that compiled results
 agree with native to the last bit or close to it. Only floating dtypes are
 taken: integer inputs go to native, which raises or handles them as PyTorch does.
-
-Fused functions (explicit calls only, not aten rows), all differentiable with
-backward passes on our kernels:
-
-- ``silu_and_mul(x, y)`` = silu(x) * y, ``gelu_and_mul(x, y, approximate)`` = gelu(x) * y;
-- ``swiglu(x)``, ``geglu(x, approximate)``, ``reglu(x)``: the last dim of ``x``
-  split in two halves [a, b], giving act(a) * b (the activation on the first half).
 """
 
 import math
@@ -30,23 +28,20 @@ import math
 import torch
 import triton
 import triton.language as tl
-from torch.autograd.function import once_differentiable
 
-from ...codegen.elementwise import Elementwise, aten_rows
-from ...utils.layout import broadcast_shapes, separate_output_reason
-from ...utils.dtypes import COMPUTE_DTYPE
-from ...dispatch import Row
+from ...codegen.elementwise import Elementwise, ElementwiseOperator
+from ...dispatch import aten_rows
 from ...fastpath import CppRoute
 from ...codegen.tl_math import device_math, ieee_div
+from ...utils.dtypes import floating
 
 __all__ = [
     "relu", "relu_", "leaky_relu", "leaky_relu_", "elu", "elu_", "celu", "celu_", "gelu", "gelu_",
     "silu", "silu_", "mish", "mish_", "softplus", "hardtanh", "hardtanh_", "hardsigmoid", "hardsigmoid_",
-    "hardswish", "hardswish_", "threshold", "threshold_", "glu",
+    "hardswish", "hardswish_", "threshold", "threshold_",
     "gelu_backward", "silu_backward", "sigmoid_backward", "tanh_backward", "threshold_backward",
     "leaky_relu_backward", "elu_backward", "softplus_backward", "hardsigmoid_backward",
-    "hardswish_backward", "hardtanh_backward", "mish_backward", "glu_backward",
-    "silu_and_mul", "gelu_and_mul", "swiglu", "geglu", "reglu",
+    "hardswish_backward", "hardtanh_backward", "mish_backward",
 ]
 
 # libdevice compiled (the CUDA math PyTorch's kernels call), the same function on numpy
@@ -144,11 +139,6 @@ def _threshold(x, threshold, value):
     return tl.where(x <= threshold, value, x)
 
 
-@triton.jit
-def _glu(a, b):
-    return a * _sigmoid(b)
-
-
 # ---- backward formulas -------------------------------------------------------------------
 
 
@@ -236,66 +226,9 @@ def _mish_backward(dy, x):
     return dy * (t + x * s * (1 - t * t))
 
 
-@triton.jit
-def _glu_backward_first(b, dy):
-    return _sigmoid(b) * dy
-
-
-@triton.jit
-def _glu_backward_second(a, b, dy):
-    s = _sigmoid(b)
-    return (1 - s) * s * dy * a
-
-
-# ---- fused gated formulas: act(x) * y and their gradients ---------------------------------
-
-
-@triton.jit
-def _silu_mul(x, y):
-    return _silu(x) * y
-
-
-@triton.jit
-def _silu_mul_dx(x, y, dy):
-    return _silu_backward(dy * y, x)
-
-
-@triton.jit
-def _gelu_mul(x, y):
-    return _gelu(x) * y
-
-
-@triton.jit
-def _gelu_mul_dx(x, y, dy):
-    return _gelu_backward(dy * y, x)
-
-
-@triton.jit
-def _gelu_tanh_mul(x, y):
-    return _gelu_tanh(x) * y
-
-
-@triton.jit
-def _gelu_tanh_mul_dx(x, y, dy):
-    return _gelu_tanh_backward(dy * y, x)
-
-
-@triton.jit
-def _relu_mul(x, y):
-    return _relu(x) * y
-
-
-@triton.jit
-def _relu_mul_dx(x, y, dy):
-    return tl.where(x <= 0, 0, dy * y)
-
-
-def _floating(dtype):
-    return dtype.is_floating_point
-
-
 def _op(formula, name, flush_denormals=False):
-    return Elementwise(formula, name, accepts=_floating, flush_denormals=flush_denormals)
+    # out_casts=False: an out= (or grad_input=) must have the input's dtype, as native's kernels take it.
+    return Elementwise(formula, name, accepts=floating, flush_denormals=flush_denormals, out_casts=False)
 
 
 RELU = _op(_relu, "relu")
@@ -310,7 +243,6 @@ HARDTANH = _op(_hardtanh, "hardtanh")
 HARDSIGMOID = _op(_hardsigmoid, "hardsigmoid")
 HARDSWISH = _op(_hardswish, "hardswish")
 THRESHOLD = _op(_threshold, "threshold")
-GLU = _op(_glu, "glu")
 
 GELU_BACKWARD = {"none": _op(_gelu_backward, "gelu_backward"),
                  "tanh": _op(_gelu_tanh_backward, "gelu_tanh_backward")}
@@ -326,19 +258,9 @@ HARDSIGMOID_BACKWARD = _op(_hardsigmoid_backward, "hardsigmoid_backward")
 HARDSWISH_BACKWARD = _op(_hardswish_backward, "hardswish_backward")
 HARDTANH_BACKWARD = _op(_hardtanh_backward, "hardtanh_backward")
 MISH_BACKWARD = _op(_mish_backward, "mish_backward")
-GLU_BACKWARD_FIRST = _op(_glu_backward_first, "glu_backward_first")
-GLU_BACKWARD_SECOND = _op(_glu_backward_second, "glu_backward_second")
-
-# kind -> (act(x) * y, its gradient in x); the gradient in y is act(x) * dy.
-_GATED = {
-    "silu": (_op(_silu_mul, "silu_and_mul"), _op(_silu_mul_dx, "silu_and_mul_dx")),
-    "gelu": (_op(_gelu_mul, "gelu_and_mul"), _op(_gelu_mul_dx, "gelu_and_mul_dx")),
-    "gelu_tanh": (_op(_gelu_tanh_mul, "gelu_tanh_and_mul"), _op(_gelu_tanh_mul_dx, "gelu_tanh_and_mul_dx")),
-    "relu": (_op(_relu_mul, "relu_and_mul"), _op(_relu_mul_dx, "relu_and_mul_dx")),
-}
 
 
-# ---- checks shared by every row -----------------------------------------------------------
+# ---- conditions ----------------------------------------------------------------------------
 
 
 def _scalars_unsupported(dtype, *values):
@@ -362,82 +284,59 @@ def _in_dtype(value, dtype):
     return torch.tensor(float(value), dtype=torch.float64).to(dtype).item()
 
 
-def _unary_unsupported(op, self, scalars=(), out=None, inplace=False):
+def _self_and_scalars_unsupported(operands, params):
+    """A forward activation's own conditions: a tensor self and scalars that fit its dtype
+    (one not floating, the Elementwise refuses)."""
+    self = operands[0]
     if not isinstance(self, torch.Tensor):
         return "self is not a tensor"
-    reason = op.unsupported((self,), out, inplace)
-    if reason is None and out is not None and out.dtype != self.dtype:
-        return f"out dtype {out.dtype} differs from the input's {self.dtype}"
-    return reason or _scalars_unsupported(self.dtype, *scalars)
+    return _scalars_unsupported(self.dtype, *params) if params and self.dtype.is_floating_point else None
 
 
-def _plain_unary(op, name):
-    """functional, in-place and their conditions for an activation without parameters."""
+def _tensors_and_scalars_unsupported(operands, params):
+    """A backward op's own conditions: tensors of one dtype and scalars that fit it."""
+    if not all(isinstance(t, torch.Tensor) for t in operands):
+        return "operand is not a tensor"
+    dtype = operands[0].dtype
+    if any(t.dtype != dtype for t in operands):
+        return "operands of different dtypes"
+    return _scalars_unsupported(dtype, *params) if params and dtype.is_floating_point else None
 
-    def functional(self, *, out=None):
-        return op((self,), (), out)
 
-    def inplace(self):
-        return op.inplace((self,))
-
-    def unsupported(self, *, out=None):
-        return _unary_unsupported(op, self, out=out)
-
-    def inplace_unsupported(self):
-        return _unary_unsupported(op, self, inplace=True)
-
-    functional.__name__, inplace.__name__ = name, name + "_"
-    return functional, inplace, unsupported, inplace_unsupported
+def _unary_unsupported(op, self, scalars=(), out=None, inplace=False):
+    return _self_and_scalars_unsupported((self,), scalars) or op.unsupported((self,), out, inplace)
 
 
 def _binary_unsupported(op, tensors, scalars=(), grad_input=None):
-    if not all(isinstance(t, torch.Tensor) for t in tensors):
-        return "operand is not a tensor"
-    dtype = tensors[0].dtype
-    if any(t.dtype != dtype for t in tensors):
-        return "operands of different dtypes"
-    reason = op.unsupported(tuple(tensors), grad_input)
-    if reason is None and grad_input is not None and grad_input.dtype != dtype:
-        return f"grad_input dtype {grad_input.dtype} differs from the operands' {dtype}"
-    return reason or _scalars_unsupported(dtype, *scalars)
+    return _tensors_and_scalars_unsupported(tensors, scalars) or op.unsupported(tuple(tensors), grad_input)
 
 
-# ---- relu / leaky_relu / elu / celu ------------------------------------------------------
+# ---- declared operators --------------------------------------------------------------------
+
+_FORWARD = ("", "out")
+_BACKWARD = ("", "grad_input")
+
+# The activations models call most go through C++ first once the wrappers are built (gelu too, below).
+RELU_OP, relu, relu_ = ElementwiseOperator("relu", RELU, _FORWARD, check=_self_and_scalars_unsupported,
+                               cpp={"": CppRoute(RELU.pointwise)})
+SILU_OP, silu, silu_ = ElementwiseOperator("silu", SILU, _FORWARD, check=_self_and_scalars_unsupported,
+                               cpp={"": CppRoute(SILU.pointwise)})
+LEAKY_RELU_OP, leaky_relu, leaky_relu_ = ElementwiseOperator("leaky_relu", LEAKY_RELU, _FORWARD,
+                                                 check=_self_and_scalars_unsupported)
+ELU_OP, elu, elu_ = ElementwiseOperator("elu", ELU, _FORWARD, check=_self_and_scalars_unsupported)
+MISH_OP, mish, mish_ = ElementwiseOperator("mish", MISH, _FORWARD, check=_self_and_scalars_unsupported)
+SOFTPLUS_OP, softplus, _ = ElementwiseOperator("softplus", SOFTPLUS, _FORWARD, check=_self_and_scalars_unsupported,
+                                   inplace=False)
+HARDSIGMOID_OP, hardsigmoid, hardsigmoid_ = ElementwiseOperator("hardsigmoid", HARDSIGMOID, _FORWARD,
+                                                    check=_self_and_scalars_unsupported)
+HARDSWISH_OP, hardswish, hardswish_ = ElementwiseOperator("hardswish", HARDSWISH, _FORWARD, check=_self_and_scalars_unsupported)
+HARDSWISH_BACKWARD_OP, hardswish_backward, _ = ElementwiseOperator("hardswish_backward", HARDSWISH_BACKWARD, ("", "out"),
+                                                       check=_tensors_and_scalars_unsupported, inplace=False)
+MISH_BACKWARD_OP, mish_backward, _ = ElementwiseOperator("mish_backward", MISH_BACKWARD, ("",),
+                                             check=_tensors_and_scalars_unsupported, inplace=False)
 
 
-relu, relu_, _relu_unsupported, _relu_inplace_unsupported = _plain_unary(RELU, "relu")
-
-
-def leaky_relu(self, negative_slope=0.01, *, out=None):
-    return LEAKY_RELU((self,), (negative_slope,), out)
-
-
-def leaky_relu_(self, negative_slope=0.01):
-    return LEAKY_RELU.inplace((self,), (negative_slope,))
-
-
-def _leaky_relu_unsupported(self, negative_slope=0.01, *, out=None):
-    return _unary_unsupported(LEAKY_RELU, self, (negative_slope,), out)
-
-
-def _leaky_relu_inplace_unsupported(self, negative_slope=0.01):
-    return _unary_unsupported(LEAKY_RELU, self, (negative_slope,), inplace=True)
-
-
-def elu(self, alpha=1, scale=1, input_scale=1, *, out=None):
-    return ELU((self,), (alpha, scale, input_scale), out)
-
-
-def elu_(self, alpha=1, scale=1, input_scale=1):
-    return ELU.inplace((self,), (alpha, scale, input_scale))
-
-
-def _elu_unsupported(self, alpha=1, scale=1, input_scale=1, *, out=None):
-    return _unary_unsupported(ELU, self, (alpha, scale, input_scale), out)
-
-
-def _elu_inplace_unsupported(self, alpha=1, scale=1, input_scale=1):
-    return _unary_unsupported(ELU, self, (alpha, scale, input_scale), inplace=True)
+# ---- celu / gelu ---------------------------------------------------------------------------
 
 
 def _celu_scalars(alpha):
@@ -468,9 +367,6 @@ def _celu_inplace_unsupported(self, alpha=1.0):
     return _celu_unsupported_for(self, alpha, None, True)
 
 
-# ---- gelu / silu / mish / softplus --------------------------------------------------------
-
-
 def gelu(self, *, approximate="none", out=None):
     return GELU[approximate]((self,), (), out)
 
@@ -491,21 +387,7 @@ def _gelu_inplace_unsupported(self, *, approximate="none"):
     return _unary_unsupported(GELU[approximate], self, inplace=True)
 
 
-silu, silu_, _silu_unsupported, _silu_inplace_unsupported = _plain_unary(SILU, "silu")
-
-
-mish, mish_, _mish_unsupported, _mish_inplace_unsupported = _plain_unary(MISH, "mish")
-
-
-def softplus(self, beta=1, threshold=20, *, out=None):
-    return SOFTPLUS((self,), (beta, threshold), out)
-
-
-def _softplus_unsupported(self, beta=1, threshold=20, *, out=None):
-    return _unary_unsupported(SOFTPLUS, self, (beta, threshold), out)
-
-
-# ---- hardtanh / hardsigmoid / hardswish / threshold ---------------------------------------
+# ---- hardtanh / threshold -----------------------------------------------------------------
 
 
 def _hardtanh_bounds(self, min_val, max_val):
@@ -528,14 +410,6 @@ def _hardtanh_unsupported(self, min_val=-1, max_val=1, *, out=None):
 
 def _hardtanh_inplace_unsupported(self, min_val=-1, max_val=1):
     return _unary_unsupported(HARDTANH, self, (min_val, max_val), inplace=True)
-
-
-(hardsigmoid, hardsigmoid_, _hardsigmoid_unsupported,
- _hardsigmoid_inplace_unsupported) = _plain_unary(HARDSIGMOID, "hardsigmoid")
-
-
-(hardswish, hardswish_, _hardswish_unsupported,
- _hardswish_inplace_unsupported) = _plain_unary(HARDSWISH, "hardswish")
 
 
 def _threshold_bound(tensor, threshold):
@@ -562,66 +436,6 @@ def _threshold_unsupported(self, threshold, value, *, out=None):
 
 def _threshold_inplace_unsupported(self, threshold, value):
     return _unary_unsupported(THRESHOLD, self, (threshold, value), inplace=True)
-
-
-# ---- glu: the two halves of one dim, as two strided operands -------------------------------
-
-
-def _halves(tensor, dim):
-    size = tensor.shape[dim] // 2
-    return tensor.narrow(dim, 0, size), tensor.narrow(dim, size, size)
-
-
-def _glu_dim(self, dim):
-    """``dim`` wrapped, or None when native must raise (scalar, bad dim, odd size)."""
-    if not isinstance(self, torch.Tensor) or self.dim() == 0 or type(dim) is not int:
-        return None
-    if not -self.dim() <= dim < self.dim():
-        return None
-    dim = dim % self.dim()
-    return dim if self.shape[dim] % 2 == 0 else None
-
-
-def glu(self, dim=-1, *, out=None):
-    return GLU(_halves(self, _glu_dim(self, dim)), (), out)
-
-
-def _glu_unsupported(self, dim=-1, *, out=None):
-    wrapped = _glu_dim(self, dim)
-    if wrapped is None:
-        return "not a tensor with an even size along dim (native raises)"
-    reason = GLU.unsupported(_halves(self, wrapped), out)
-    if reason is None and out is not None and out.dtype != self.dtype:
-        return f"out dtype {out.dtype} differs from the input's {self.dtype}"
-    return reason
-
-
-def glu_backward(grad_output, self, dim, *, grad_input=None):
-    dim = _glu_dim(self, dim)
-    a, b = _halves(self, dim)
-    if grad_input is None:
-        grad_input = torch.empty(self.shape, dtype=self.dtype, device=self.device)
-    first, second = _halves(grad_input, dim)
-    GLU_BACKWARD_FIRST((b, grad_output), (), first)
-    GLU_BACKWARD_SECOND((a, b, grad_output), (), second)
-    return grad_input
-
-
-def _glu_backward_unsupported(grad_output, self, dim, *, grad_input=None):
-    wrapped = _glu_dim(self, dim)
-    if wrapped is None:
-        return "not a tensor with an even size along dim (native raises)"
-    if not isinstance(grad_output, torch.Tensor) or grad_output.dtype != self.dtype:
-        return "grad_output of another dtype"
-    a, b = _halves(self, wrapped)
-    if grad_output.shape != a.shape:
-        return "grad_output is not of the halved shape"
-    reason = GLU_BACKWARD_SECOND.unsupported((a, b, grad_output))
-    if reason is None and grad_input is not None:
-        if grad_input.dtype != self.dtype or grad_input.shape != self.shape or grad_input.device != self.device:
-            return "grad_input needs a resize or a cast"
-        return separate_output_reason(grad_input, self, grad_output)
-    return reason
 
 
 # ---- the backward ops ----------------------------------------------------------------------
@@ -710,14 +524,6 @@ def _hardsigmoid_backward_unsupported(grad_output, self, *, grad_input=None):
     return _binary_unsupported(HARDSIGMOID_BACKWARD, (grad_output, self), grad_input=grad_input)
 
 
-def hardswish_backward(grad_output, self, *, out=None):
-    return HARDSWISH_BACKWARD((grad_output, self), (), out)
-
-
-def _hardswish_backward_unsupported(grad_output, self, *, out=None):
-    return _binary_unsupported(HARDSWISH_BACKWARD, (grad_output, self), grad_input=out)
-
-
 def hardtanh_backward(grad_output, self, min_val, max_val, *, grad_input=None):
     return HARDTANH_BACKWARD((grad_output, self), (min_val, max_val), grad_input)
 
@@ -726,171 +532,28 @@ def _hardtanh_backward_unsupported(grad_output, self, min_val, max_val, *, grad_
     return _binary_unsupported(HARDTANH_BACKWARD, (grad_output, self), (min_val, max_val), grad_input)
 
 
-def mish_backward(grad_output, self):
-    return MISH_BACKWARD((grad_output, self))
-
-
-def _mish_backward_unsupported(grad_output, self):
-    return _binary_unsupported(MISH_BACKWARD, (grad_output, self))
-
-
-# ---- fused gated functions -----------------------------------------------------------------
-
-
-def _gelu_kind(approximate):
-    if approximate not in ("none", "tanh"):
-        raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
-    return "gelu" if approximate == "none" else "gelu_tanh"
-
-
-def _gradient(op, operands, like):
-    """``op(operands)`` for an input of ``like``'s shape; where it was broadcast, the
-    values are kept in the compute dtype until summed down to that shape."""
-    shape = broadcast_shapes([t.shape for t in operands])
-    if shape == like.shape:
-        return op(operands)
-    compute = COMPUTE_DTYPE[like.dtype]
-    wide = op.pointwise(torch.empty(shape, dtype=compute, device=like.device), compute, *operands)
-    return wide.sum_to_size(like.shape).to(like.dtype)
-
-
-class _GatedPair(torch.autograd.Function):
-    """act(x) * y for two tensors (broadcasting like mul)."""
-
-    @staticmethod
-    def forward(ctx, x, y, kind):
-        ctx.kind = kind
-        ctx.save_for_backward(x, y)
-        return _GATED[kind][0]((x, y))
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad):
-        x, y = ctx.saved_tensors
-        forward, dx_formula = _GATED[ctx.kind]
-        dx = _gradient(dx_formula, (x, y, grad), x) if ctx.needs_input_grad[0] else None
-        dy = _gradient(forward, (x, grad), y) if ctx.needs_input_grad[1] else None
-        return dx, dy, None
-
-
-class _GatedHalves(torch.autograd.Function):
-    """act(a) * b where [a, b] are the halves of the last dim of one tensor; the
-    gradient is written straight into the two halves of one tensor."""
-
-    @staticmethod
-    def forward(ctx, x, kind):
-        ctx.kind = kind
-        ctx.save_for_backward(x)
-        return _GATED[kind][0](_halves(x, x.dim() - 1))
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        forward, dx_formula = _GATED[ctx.kind]
-        a, b = _halves(x, x.dim() - 1)
-        result = torch.empty_like(x)
-        da, db = _halves(result, x.dim() - 1)
-        dx_formula((a, b, grad), (), da)
-        forward((a, grad), (), db)
-        return result, None
-
-
-def _composite(kind, x, y):
-    """The same function in PyTorch's own ops, for inputs our kernels do not take."""
-    if kind == "silu":
-        return torch.nn.functional.silu(x) * y
-    if kind == "relu":
-        return torch.relu(x) * y
-    return torch.nn.functional.gelu(x, approximate="none" if kind == "gelu" else "tanh") * y
-
-
-def _gated_pair(kind, x, y):
-    if not (isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor)) or x.dtype != y.dtype \
-            or _GATED[kind][0].unsupported((x, y)) is not None:
-        return _composite(kind, x, y)
-    return _GatedPair.apply(x, y, kind)
-
-
-def _gated_halves(kind, x, name):
-    if not isinstance(x, torch.Tensor) or x.dim() == 0 or x.shape[-1] % 2:
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"{name} splits the last dim in two halves: it must be even, got {shape}")
-    a, b = _halves(x, x.dim() - 1)
-    if _GATED[kind][0].unsupported((a, b)) is not None:
-        return _composite(kind, a, b)
-    return _GatedHalves.apply(x, kind)
-
-
-def silu_and_mul(x, y):
-    """silu(x) * y in one kernel (differentiable)."""
-    return _gated_pair("silu", x, y)
-
-
-def gelu_and_mul(x, y, approximate="none"):
-    """gelu(x, approximate) * y in one kernel (differentiable)."""
-    return _gated_pair(_gelu_kind(approximate), x, y)
-
-
-def swiglu(x):
-    """silu(a) * b, [a, b] the halves of the last dim of ``x`` (differentiable)."""
-    return _gated_halves("silu", x, "swiglu")
-
-
-def geglu(x, approximate="none"):
-    """gelu(a, approximate) * b, [a, b] the halves of the last dim of ``x`` (differentiable)."""
-    return _gated_halves(_gelu_kind(approximate), x, "geglu")
-
-
-def reglu(x):
-    """relu(a) * b, [a, b] the halves of the last dim of ``x`` (differentiable)."""
-    return _gated_halves("relu", x, "reglu")
-
-
 # ---- aten rows -----------------------------------------------------------------------------
 
-_FORWARD = ("", "out")
-_BACKWARD = ("", "grad_input")
+_GELU_ROWS = aten_rows("gelu", gelu, _gelu_unsupported, _FORWARD, gelu_, _gelu_inplace_unsupported)
+_GELU_ROWS[0].cpp = CppRoute(GELU["none"].pointwise)  # the functional row, as relu's and silu's
 
 ATEN = tuple(
-    aten_rows("relu", relu, relu_, _relu_unsupported, _relu_inplace_unsupported, _FORWARD)
-    + aten_rows("leaky_relu", leaky_relu, leaky_relu_, _leaky_relu_unsupported,
-                _leaky_relu_inplace_unsupported, _FORWARD)
-    + aten_rows("elu", elu, elu_, _elu_unsupported, _elu_inplace_unsupported, _FORWARD)
-    + aten_rows("celu", celu, celu_, _celu_unsupported, _celu_inplace_unsupported, _FORWARD)
-    + aten_rows("gelu", gelu, gelu_, _gelu_unsupported, _gelu_inplace_unsupported, _FORWARD)
-    + aten_rows("silu", silu, silu_, _silu_unsupported, _silu_inplace_unsupported, _FORWARD)
-    + aten_rows("mish", mish, mish_, _mish_unsupported, _mish_inplace_unsupported, _FORWARD)
-    + aten_rows("softplus", softplus, None, _softplus_unsupported, None, _FORWARD)
-    + aten_rows("hardtanh", hardtanh, hardtanh_, _hardtanh_unsupported, _hardtanh_inplace_unsupported, _FORWARD)
-    + aten_rows("hardsigmoid", hardsigmoid, hardsigmoid_, _hardsigmoid_unsupported,
-                _hardsigmoid_inplace_unsupported, _FORWARD)
-    + aten_rows("hardswish", hardswish, hardswish_, _hardswish_unsupported, _hardswish_inplace_unsupported,
-                _FORWARD)
-    + aten_rows("threshold", threshold, threshold_, _threshold_unsupported, _threshold_inplace_unsupported,
-                _FORWARD)
-    + aten_rows("glu", glu, None, _glu_unsupported, None, _FORWARD)
-    + aten_rows("gelu_backward", gelu_backward, None, _gelu_backward_unsupported, None, _BACKWARD)
-    + aten_rows("silu_backward", silu_backward, None, _silu_backward_unsupported, None, _BACKWARD)
-    + aten_rows("sigmoid_backward", sigmoid_backward, None, _sigmoid_backward_unsupported, None, _BACKWARD)
-    + aten_rows("tanh_backward", tanh_backward, None, _tanh_backward_unsupported, None, _BACKWARD)
-    + aten_rows("threshold_backward", threshold_backward, None, _threshold_backward_unsupported, None,
-                _BACKWARD)
-    + aten_rows("leaky_relu_backward", leaky_relu_backward, None, _leaky_relu_backward_unsupported, None,
-                _BACKWARD)
-    + aten_rows("elu_backward", elu_backward, None, _elu_backward_unsupported, None, _BACKWARD)
-    + aten_rows("softplus_backward", softplus_backward, None, _softplus_backward_unsupported, None, _BACKWARD)
-    + aten_rows("hardsigmoid_backward", hardsigmoid_backward, None, _hardsigmoid_backward_unsupported, None,
-                _BACKWARD)
-    + aten_rows("hardswish_backward", hardswish_backward, None, _hardswish_backward_unsupported, None,
-                ("", "out"))
-    + aten_rows("hardtanh_backward", hardtanh_backward, None, _hardtanh_backward_unsupported, None, _BACKWARD)
-    + [Row("mish_backward", mish_backward, _mish_backward_unsupported)]
-    + aten_rows("glu_backward", glu_backward, None, _glu_backward_unsupported, None, _BACKWARD)
+    RELU_OP.rows + LEAKY_RELU_OP.rows + ELU_OP.rows
+    + aten_rows("celu", celu, _celu_unsupported, _FORWARD, celu_, _celu_inplace_unsupported)
+    + _GELU_ROWS + SILU_OP.rows + MISH_OP.rows + SOFTPLUS_OP.rows
+    + aten_rows("hardtanh", hardtanh, _hardtanh_unsupported, _FORWARD, hardtanh_, _hardtanh_inplace_unsupported)
+    + HARDSIGMOID_OP.rows + HARDSWISH_OP.rows
+    + aten_rows("threshold", threshold, _threshold_unsupported, _FORWARD, threshold_, _threshold_inplace_unsupported)
+    + aten_rows("gelu_backward", gelu_backward, _gelu_backward_unsupported, _BACKWARD)
+    + aten_rows("silu_backward", silu_backward, _silu_backward_unsupported, _BACKWARD)
+    + aten_rows("sigmoid_backward", sigmoid_backward, _sigmoid_backward_unsupported, _BACKWARD)
+    + aten_rows("tanh_backward", tanh_backward, _tanh_backward_unsupported, _BACKWARD)
+    + aten_rows("threshold_backward", threshold_backward, _threshold_backward_unsupported, _BACKWARD)
+    + aten_rows("leaky_relu_backward", leaky_relu_backward, _leaky_relu_backward_unsupported, _BACKWARD)
+    + aten_rows("elu_backward", elu_backward, _elu_backward_unsupported, _BACKWARD)
+    + aten_rows("softplus_backward", softplus_backward, _softplus_backward_unsupported, _BACKWARD)
+    + aten_rows("hardsigmoid_backward", hardsigmoid_backward, _hardsigmoid_backward_unsupported, _BACKWARD)
+    + HARDSWISH_BACKWARD_OP.rows
+    + aten_rows("hardtanh_backward", hardtanh_backward, _hardtanh_backward_unsupported, _BACKWARD)
+    + MISH_BACKWARD_OP.rows
 )
-
-# The activations models call most go through C++ first once the wrappers are built.
-_CPP_ROUTES = {"relu": RELU, "gelu": GELU["none"], "silu": SILU}
-for _row in ATEN:
-    if _row.name in _CPP_ROUTES:
-        _row.cpp = CppRoute(_CPP_ROUTES[_row.name].pointwise)

@@ -1,5 +1,8 @@
-"""Comparisons, logic and bit operators, NaN/infinity tests, nan_to_num, where and
-masked_fill: every aten overload of theirs that has a kernel of its own (see ``ATEN``).
+"""Comparisons, logic and bit operators, isnan & co, nan_to_num, where, masked_fill: every overload.
+
+Every aten overload of theirs that has a kernel of its own (see ``ATEN``); each operator
+is one ``ElementwiseOperator`` declaration, but bitwise_not (bool or integer), the bit
+operators' out= rows, nan_to_num (default replacements) and masked_fill (a fill value).
 
 Left to PyTorch, because they are CompositeImplicitAutograd and decompose into
 the overloads routed here: isfinite, isclose, where.Scalar/ScalarSelf/ScalarOther,
@@ -25,12 +28,11 @@ import torch
 import triton
 import triton.language as tl
 
-from ...codegen.elementwise import Elementwise, Promotion, aten_rows
-from ...utils.dtypes import promoted_dtype
-from ...utils.layout import broadcast_shape
-from ...utils.dtypes import COMPUTE_DTYPE
-from ...dispatch import Row
+from ...codegen.elementwise import Elementwise, ElementwiseOperator, Promotion
+from ...dispatch import Row, aten_rows
 from ...fastpath import CppRoute
+from ...utils.dtypes import COMPUTE_DTYPE, promoted_dtype
+from ...utils.layout import broadcast_shape
 
 __all__ = [
     "eq", "eq_", "ne", "ne_", "lt", "lt_", "le", "le_", "gt", "gt_", "ge", "ge_",
@@ -197,31 +199,6 @@ def _integral_not_bool(dtype):
     return not dtype.is_floating_point and dtype != torch.bool
 
 
-_BOOL = Promotion.ALWAYS_BOOL
-EQ = Elementwise(_eq, "eq", _BOOL)
-NE = Elementwise(_ne, "ne", _BOOL)
-LT = Elementwise(_lt, "lt", _BOOL)
-LE = Elementwise(_le, "le", _BOOL)
-GT = Elementwise(_gt, "gt", _BOOL)
-GE = Elementwise(_ge, "ge", _BOOL)
-LOGICAL_AND = Elementwise(_logical_and, "logical_and", _BOOL)
-LOGICAL_OR = Elementwise(_logical_or, "logical_or", _BOOL)
-LOGICAL_XOR = Elementwise(_logical_xor, "logical_xor", _BOOL)
-LOGICAL_NOT = Elementwise(_logical_not, "logical_not", _BOOL)
-BITWISE_AND = Elementwise(_bitwise_and, "bitwise_and", accepts=_integral)
-BITWISE_OR = Elementwise(_bitwise_or, "bitwise_or", accepts=_integral)
-BITWISE_XOR = Elementwise(_bitwise_xor, "bitwise_xor", accepts=_integral)
-BITWISE_NOT = Elementwise(_bitwise_not, "bitwise_not", accepts=_integral)
-LEFT_SHIFT = Elementwise(_left_shift, "left_shift", accepts=_integral_not_bool)
-RIGHT_SHIFT = Elementwise(_right_shift, "right_shift", accepts=_integral_not_bool)
-ISNAN = Elementwise(_isnan, "isnan", _BOOL)
-ISINF = Elementwise(_isinf, "isinf", _BOOL)
-ISPOSINF = Elementwise(_isposinf, "isposinf", _BOOL)
-ISNEGINF = Elementwise(_isneginf, "isneginf", _BOOL)
-NAN_TO_NUM = Elementwise(_nan_to_num, "nan_to_num")
-WHERE = Elementwise(_where, "where")
-MASKED_FILL = Elementwise(_masked_fill, "masked_fill")
-
 # ---- conversion to the common dtype ------------------------------------------------------
 
 # Common dtypes that the kernels compute in a wider dtype.
@@ -261,83 +238,102 @@ def _as_common(operands, common):
     return converted
 
 
-def _launch(op, operands, params=(), out=None):
-    """``op`` over ``operands`` (promoted as PyTorch does), into ``out`` or a new tensor."""
-    common = promoted_dtype(operands)
-    compute = COMPUTE_DTYPE[common]
-    result_dtype = torch.bool if op.promotion is Promotion.ALWAYS_BOOL else common
-    inputs = _as_common(operands, common)
-    # Launched from C++ when flag_gems.c_operators holds the kernel. (Not when a number
-    # promotes the tensors: the default dtype it promotes integers to may change.)
-    cpp = out is None and all(t.dtype == common for t in inputs if isinstance(t, torch.Tensor))
-    if cpp:
-        result = op.pointwise.fast(*inputs, *params)
-        if result is not None:
-            return result
-    # Another out dtype receives the result through a copy. (Storing bools into it directly
-    # would save a pass, but teach the C++ wrappers a kernel whose result is not bool.)
-    return op.launch(operands, inputs, params, out, compute, result_dtype, teach_cpp=cpp)
+class InCommonDtype(Elementwise):
+    """An ``Elementwise`` that converts its operands first where PyTorch's common dtype is
+    narrower than the kernel's compute dtype (``_as_common``)."""
+
+    def __call__(self, operands, params=(), out=None):
+        """The result over ``operands`` (promoted as PyTorch does), into ``out`` or a new tensor."""
+        common = promoted_dtype(operands)
+        compute = COMPUTE_DTYPE[common]
+        result_dtype = torch.bool if self.promotion is Promotion.ALWAYS_BOOL else common
+        inputs = _as_common(operands, common)
+        # Launched from C++ when flag_gems.c_operators holds the kernel. (Not when a number
+        # promotes the tensors: the default dtype it promotes integers to may change.)
+        cpp = out is None and all(t.dtype == common for t in inputs if isinstance(t, torch.Tensor))
+        if cpp:
+            result = self.pointwise.fast(*inputs, *params)
+            if result is not None:
+                return result
+        # Another out dtype receives the result through a copy. (Storing bools into it directly
+        # would save a pass, but teach the C++ wrappers a kernel whose result is not bool.)
+        return self.launch(operands, inputs, params, out, compute, result_dtype, teach_cpp=cpp)
 
 
-def _named(function, name):
-    function.__name__ = function.__qualname__ = name
-    return function
+_BOOL = Promotion.ALWAYS_BOOL
+EQ = InCommonDtype(_eq, "eq", _BOOL)
+NE = InCommonDtype(_ne, "ne", _BOOL)
+LT = InCommonDtype(_lt, "lt", _BOOL)
+LE = InCommonDtype(_le, "le", _BOOL)
+GT = InCommonDtype(_gt, "gt", _BOOL)
+GE = InCommonDtype(_ge, "ge", _BOOL)
+LOGICAL_AND = InCommonDtype(_logical_and, "logical_and", _BOOL)
+LOGICAL_OR = InCommonDtype(_logical_or, "logical_or", _BOOL)
+LOGICAL_XOR = InCommonDtype(_logical_xor, "logical_xor", _BOOL)
+LOGICAL_NOT = InCommonDtype(_logical_not, "logical_not", _BOOL)
+BITWISE_AND = InCommonDtype(_bitwise_and, "bitwise_and", accepts=_integral)
+BITWISE_OR = InCommonDtype(_bitwise_or, "bitwise_or", accepts=_integral)
+BITWISE_XOR = InCommonDtype(_bitwise_xor, "bitwise_xor", accepts=_integral)
+BITWISE_NOT = InCommonDtype(_bitwise_not, "bitwise_not", accepts=_integral)
+LEFT_SHIFT = InCommonDtype(_left_shift, "left_shift", accepts=_integral_not_bool)
+RIGHT_SHIFT = InCommonDtype(_right_shift, "right_shift", accepts=_integral_not_bool)
+# isnan & co take only a bool out=; where's out= must have the result dtype.
+ISNAN = InCommonDtype(_isnan, "isnan", _BOOL, out_casts=False)
+ISINF = InCommonDtype(_isinf, "isinf", _BOOL, out_casts=False)
+ISPOSINF = InCommonDtype(_isposinf, "isposinf", _BOOL, out_casts=False)
+ISNEGINF = InCommonDtype(_isneginf, "isneginf", _BOOL, out_casts=False)
+NAN_TO_NUM = InCommonDtype(_nan_to_num, "nan_to_num")
+WHERE = InCommonDtype(_where, "where", out_casts=False)
+MASKED_FILL = Elementwise(_masked_fill, "masked_fill")
 
 
-# name -> (functional, in-place, unsupported, in-place unsupported) of each binary operator
-_BINARY = {}
+# ---- declared operators ------------------------------------------------------------------
+
+_TENSOR_SCALAR = ("Tensor", "Scalar", "Tensor_out", "Scalar_out")
+_PLAIN = ("", "out")
 
 
-def _binary(op, name):
-    """The functional (out= included) and in-place implementations of a binary operator;
-    they and their ``unsupported`` conditions are kept in ``_BINARY`` for the rows."""
-
-    def functional(self, other, *, out=None):
-        return _launch(op, (self, other), out=out)
-
-    def inplace(self, other):
-        return _launch(op, (self, other), out=self)
-
-    def unsupported(self, other, *, out=None):
-        return op.unsupported((self, other), out)
-
-    def inplace_unsupported(self, other):
-        return op.unsupported((self, other), inplace=True)
-
-    _BINARY[name] = (_named(functional, name), _named(inplace, name + "_"),
-                     _named(unsupported, f"_{name}_unsupported"),
-                     _named(inplace_unsupported, f"_{name}_inplace_unsupported"))
-    return functional, inplace
+def _comparison(name, op):
+    """A comparison; of two tensors it goes through C++ first once the wrappers are built.
+    (Not with a number: for half tensors the Python path rounds it to the tensor's dtype first.)"""
+    return ElementwiseOperator(name, op, _TENSOR_SCALAR, cpp={"Tensor": CppRoute(op.pointwise, floats=False)})
 
 
-# ---- comparisons and logic ---------------------------------------------------------------
-
-eq, eq_ = _binary(EQ, "eq")
-ne, ne_ = _binary(NE, "ne")
-lt, lt_ = _binary(LT, "lt")
-le, le_ = _binary(LE, "le")
-gt, gt_ = _binary(GT, "gt")
-ge, ge_ = _binary(GE, "ge")
-logical_and, logical_and_ = _binary(LOGICAL_AND, "logical_and")
-logical_or, logical_or_ = _binary(LOGICAL_OR, "logical_or")
-logical_xor, logical_xor_ = _binary(LOGICAL_XOR, "logical_xor")
+def _condition_is_not_bool(operands, params):
+    condition = operands[0]
+    return "condition is not a bool tensor" if not isinstance(condition, torch.Tensor) or \
+        condition.dtype != torch.bool else None
 
 
-def logical_not(self, *, out=None):
-    return _launch(LOGICAL_NOT, (self,), out=out)
+EQ_OP, eq, eq_ = _comparison("eq", EQ)
+NE_OP, ne, ne_ = _comparison("ne", NE)
+LT_OP, lt, lt_ = _comparison("lt", LT)
+LE_OP, le, le_ = _comparison("le", LE)
+GT_OP, gt, gt_ = _comparison("gt", GT)
+GE_OP, ge, ge_ = _comparison("ge", GE)
+LOGICAL_AND_OP, logical_and, logical_and_ = ElementwiseOperator("logical_and", LOGICAL_AND, _PLAIN)
+LOGICAL_OR_OP, logical_or, logical_or_ = ElementwiseOperator("logical_or", LOGICAL_OR, _PLAIN)
+LOGICAL_XOR_OP, logical_xor, logical_xor_ = ElementwiseOperator("logical_xor", LOGICAL_XOR, _PLAIN)
+LOGICAL_NOT_OP, logical_not, logical_not_ = ElementwiseOperator("logical_not", LOGICAL_NOT, _PLAIN)
+# Bit operators: their out= rows and Scalar_Tensor overloads are added below (``_bit_rows``).
+BITWISE_AND_OP, bitwise_and, bitwise_and_ = ElementwiseOperator("bitwise_and", BITWISE_AND, ("Tensor", "Scalar"))
+BITWISE_OR_OP, bitwise_or, bitwise_or_ = ElementwiseOperator("bitwise_or", BITWISE_OR, ("Tensor", "Scalar"))
+BITWISE_XOR_OP, bitwise_xor, bitwise_xor_ = ElementwiseOperator("bitwise_xor", BITWISE_XOR, ("Tensor", "Scalar"))
+LEFT_SHIFT_OP, bitwise_left_shift, bitwise_left_shift_ = ElementwiseOperator("bitwise_left_shift", LEFT_SHIFT,
+                                                                 ("Tensor", "Tensor_Scalar"))
+RIGHT_SHIFT_OP, bitwise_right_shift, bitwise_right_shift_ = ElementwiseOperator("bitwise_right_shift", RIGHT_SHIFT,
+                                                                    ("Tensor", "Tensor_Scalar"))
+# bitwise_not's conditions; its forms depend on the dtype (below).
+BITWISE_NOT_OP = ElementwiseOperator("bitwise_not", BITWISE_NOT, ("",))
+ISNAN_OP, isnan, _ = ElementwiseOperator("isnan", ISNAN, _PLAIN, inplace=False)
+ISINF_OP, isinf, _ = ElementwiseOperator("isinf", ISINF, _PLAIN, inplace=False)
+ISPOSINF_OP, isposinf, _ = ElementwiseOperator("isposinf", ISPOSINF, _PLAIN, inplace=False)
+ISNEGINF_OP, isneginf, _ = ElementwiseOperator("isneginf", ISNEGINF, _PLAIN, inplace=False)
+# where's result dtype is that of its three operands promoted: a bool condition never changes it.
+WHERE_OP, where, _ = ElementwiseOperator("where", WHERE, ("self", "self_out"), check=_condition_is_not_bool, inplace=False)
 
 
-def logical_not_(self):
-    return _launch(LOGICAL_NOT, (self,), out=self)
-
-
-# ---- bit operators -----------------------------------------------------------------------
-
-bitwise_and, bitwise_and_ = _binary(BITWISE_AND, "bitwise_and")
-bitwise_or, bitwise_or_ = _binary(BITWISE_OR, "bitwise_or")
-bitwise_xor, bitwise_xor_ = _binary(BITWISE_XOR, "bitwise_xor")
-bitwise_left_shift, bitwise_left_shift_ = _binary(LEFT_SHIFT, "bitwise_left_shift")
-bitwise_right_shift, bitwise_right_shift_ = _binary(RIGHT_SHIFT, "bitwise_right_shift")
+# ---- bitwise_not ---------------------------------------------------------------------------
 
 
 def _not_for(self):
@@ -345,64 +341,11 @@ def _not_for(self):
 
 
 def bitwise_not(self, *, out=None):
-    return _launch(_not_for(self), (self,), out=out)
+    return _not_for(self)((self,), out=out)
 
 
 def bitwise_not_(self):
-    return _launch(_not_for(self), (self,), out=self)
-
-
-def _exact_out_unsupported(op):
-    """For out= forms that PyTorch composes from the functional one: ``out`` must
-    have the result's dtype (a resize still goes to native)."""
-
-    def unsupported(self, other, *, out):
-        reason = op.unsupported((self, other), out)
-        if reason is None and out.dtype != promoted_dtype((self, other)):
-            return f"out dtype {out.dtype} differs from the result dtype"
-        return reason
-
-    return unsupported
-
-
-def _same_dtype_out(unsupported):
-    def check(self, other, *, out):
-        reason = unsupported(self, other, out=out)
-        if reason is None and out.dtype != promoted_dtype((self, other)):
-            return f"out dtype {out.dtype} differs from the result dtype"
-        return reason
-
-    return check
-
-
-# ---- NaN and infinity --------------------------------------------------------------------
-
-
-def _bool_out_unsupported(op):
-    """For isnan & co, whose out= form takes only a bool ``out``."""
-
-    def unsupported(self, *, out=None):
-        if out is not None and out.dtype != torch.bool:
-            return "out is not a bool tensor"
-        return op.unsupported((self,), out)
-
-    return unsupported
-
-
-def isnan(self, *, out=None):
-    return _launch(ISNAN, (self,), out=out)
-
-
-def isinf(self, *, out=None):
-    return _launch(ISINF, (self,), out=out)
-
-
-def isposinf(self, *, out=None):
-    return _launch(ISPOSINF, (self,), out=out)
-
-
-def isneginf(self, *, out=None):
-    return _launch(ISNEGINF, (self,), out=out)
+    return _not_for(self)((self,), out=self)
 
 
 # ---- nan_to_num --------------------------------------------------------------------------
@@ -437,29 +380,11 @@ def _replacements(dtype, nan, posinf, neginf):
 
 
 def nan_to_num(self, nan=None, posinf=None, neginf=None, *, out=None):
-    return _launch(NAN_TO_NUM, (self,), _replacements(self.dtype, nan, posinf, neginf), out)
+    return NAN_TO_NUM((self,), _replacements(self.dtype, nan, posinf, neginf), out)
 
 
 def nan_to_num_(self, nan=None, posinf=None, neginf=None):
-    return _launch(NAN_TO_NUM, (self,), _replacements(self.dtype, nan, posinf, neginf), self)
-
-
-# ---- where -------------------------------------------------------------------------------
-
-
-def _where_unsupported(condition, self, other, *, out=None):
-    if not isinstance(condition, torch.Tensor) or condition.dtype != torch.bool:
-        return "condition is not a bool tensor"
-    reason = WHERE.unsupported((condition, self, other), out)
-    if reason is None and out is not None and out.dtype != promoted_dtype((condition, self, other)):
-        return "out dtype differs from the result dtype"
-    return reason
-
-
-def where(condition, self, other, *, out=None):
-    """``self`` where ``condition`` holds, else ``other``; in their promoted dtype (a bool
-    condition never changes it, so promoting all three gives PyTorch's result dtype)."""
-    return _launch(WHERE, (condition, self, other), out=out)
+    return NAN_TO_NUM((self,), _replacements(self.dtype, nan, posinf, neginf), self)
 
 
 # ---- masked_fill -------------------------------------------------------------------------
@@ -548,73 +473,45 @@ def masked_fill_(self, mask, value):
 # ---- aten rows ---------------------------------------------------------------------------
 
 
-def _binary_rows(name, tensor, scalar, scalar_tensor_of=None):
-    """Rows of a binary operator: its ``tensor`` and ``scalar`` overloads, their out= and
-    in-place forms, and with ``scalar_tensor_of`` (its Elementwise) the Scalar_Tensor ones,
-    whose out= form PyTorch composes from the functional one (so ``out`` has the result dtype)."""
-    functional, inplace, unsupported, inplace_unsupported = _BINARY[name]
-    # Bitwise ops and shifts (those with scalar_tensor_of): CUDA's kernels dispatch on the
-    # out= dtype and raise for a floating one, so an out= of another dtype goes native.
-    out_unsupported = unsupported if scalar_tensor_of is None else _same_dtype_out(unsupported)
-    rows = []
-    for overload in (tensor, scalar):
-        rows += [Row(f"{name}.{overload}", functional, unsupported),
-                 Row(f"{name}.{overload}_out", functional, out_unsupported),
-                 Row(f"{name}_.{overload}", inplace, inplace_unsupported)]
-    if scalar_tensor_of is not None:
-        rows += [Row(f"{name}.Scalar_Tensor", functional, unsupported),
-                 Row(f"{name}.Scalar_Tensor_out", functional, _exact_out_unsupported(scalar_tensor_of))]
+def _exact_out_unsupported(declared):
+    """For out= rows whose ``out`` must have the result's dtype (a resize still goes to native)."""
+    op = declared.op
+
+    def unsupported(self, other, *, out):
+        reason = op.unsupported((self, other), out)
+        if reason is None and out.dtype != promoted_dtype((self, other)):
+            return f"out dtype {out.dtype} differs from the result dtype"
+        return reason
+
+    return unsupported
+
+
+def _bit_rows(declared, scalar, dunder=None, dunder_inplace=None):
+    """A bit operator's rows: the declared ones, the out= ones (CUDA's kernels dispatch on the
+    out= dtype and raise for a floating one, so an out= of another dtype goes native) and
+    Scalar_Tensor's, whose out= form PyTorch composes from the functional one (so ``out`` has
+    the result dtype); with ``dunder``, __lshift__'s or __rshift__'s, whose out= forms are
+    composed too, and their in-place forms."""
+    name, functional, exact = declared.name, declared.functional, _exact_out_unsupported(declared)
+    rows = declared.rows + [Row(f"{name}.{overload}_out", functional, exact) for overload in ("Tensor", scalar)]
+    rows += [Row(f"{name}.Scalar_Tensor", functional, declared.unsupported),
+             Row(f"{name}.Scalar_Tensor_out", functional, exact)]
+    for overload in ("Tensor", "Scalar") if dunder else ():
+        rows += [Row(f"{dunder}.{overload}", functional, declared.unsupported),
+                 Row(f"{dunder}.{overload}_out", functional, exact),
+                 Row(f"{dunder_inplace}.{overload}", declared.inplace, declared.inplace_unsupported)]
     return rows
-
-
-def _shift_rows(name, op, dunder, dunder_inplace):
-    functional, inplace, unsupported, inplace_unsupported = _BINARY[name]
-    rows = _binary_rows(name, "Tensor", "Tensor_Scalar", op)
-    # __lshift__/__rshift__ have kernels of their own; their out= forms are composed, hence exact.
-    for overload in ("Tensor", "Scalar"):
-        rows += [Row(f"{dunder}.{overload}", functional, unsupported),
-                 Row(f"{dunder}.{overload}_out", functional, _exact_out_unsupported(op)),
-                 Row(f"{dunder_inplace}.{overload}", inplace, inplace_unsupported)]
-    return rows
-
-
-def _unary_rows(name, functional, inplace, op):
-    def unsupported(self, *, out=None):
-        return op.unsupported((self,), out)
-
-    def inplace_unsupported(self):
-        return op.unsupported((self,), inplace=True)
-
-    return aten_rows(name, functional, inplace, unsupported, inplace_unsupported, ("", "out"))
 
 
 ATEN = tuple(
-    [row for name in ("eq", "ne", "lt", "le", "gt", "ge") for row in _binary_rows(name, "Tensor", "Scalar")]
-    + [row for name in ("logical_and", "logical_or", "logical_xor")
-       for row in aten_rows(name, *_BINARY[name], ("", "out"))]
-    + _unary_rows("logical_not", logical_not, logical_not_, LOGICAL_NOT)
-    + _binary_rows("bitwise_and", "Tensor", "Scalar", BITWISE_AND)
-    + _binary_rows("bitwise_or", "Tensor", "Scalar", BITWISE_OR)
-    + _binary_rows("bitwise_xor", "Tensor", "Scalar", BITWISE_XOR)
-    + _unary_rows("bitwise_not", bitwise_not, bitwise_not_, BITWISE_NOT)
-    + _shift_rows("bitwise_left_shift", LEFT_SHIFT, "__lshift__", "__ilshift__")
-    + _shift_rows("bitwise_right_shift", RIGHT_SHIFT, "__rshift__", "__irshift__")
-    + [row for name, impl, op in (("isnan", isnan, ISNAN), ("isinf", isinf, ISINF), ("isposinf", isposinf, ISPOSINF),
-                                  ("isneginf", isneginf, ISNEGINF))
-       for row in aten_rows(name, impl, None, _bool_out_unsupported(op), None, ("", "out"))]
-    + aten_rows("nan_to_num", nan_to_num, nan_to_num_, _nan_to_num_unsupported, _nan_to_num_inplace_unsupported,
-                ("", "out"))
-    + [
-        Row("where.self", where, _where_unsupported),
-        Row("where.self_out", where, _where_unsupported),
-    ]
-    + aten_rows("masked_fill", masked_fill, masked_fill_, _masked_fill_unsupported, _masked_fill_inplace_unsupported,
-                ("Scalar", "Tensor", "Scalar_out", "Tensor_out"))
+    EQ_OP.rows + NE_OP.rows + LT_OP.rows + LE_OP.rows + GT_OP.rows + GE_OP.rows
+    + LOGICAL_AND_OP.rows + LOGICAL_OR_OP.rows + LOGICAL_XOR_OP.rows + LOGICAL_NOT_OP.rows
+    + _bit_rows(BITWISE_AND_OP, "Scalar") + _bit_rows(BITWISE_OR_OP, "Scalar") + _bit_rows(BITWISE_XOR_OP, "Scalar")
+    + aten_rows("bitwise_not", bitwise_not, BITWISE_NOT_OP.unsupported, ("", "out"), bitwise_not_, BITWISE_NOT_OP.inplace_unsupported)
+    + _bit_rows(LEFT_SHIFT_OP, "Tensor_Scalar", "__lshift__", "__ilshift__")
+    + _bit_rows(RIGHT_SHIFT_OP, "Tensor_Scalar", "__rshift__", "__irshift__")
+    + ISNAN_OP.rows + ISINF_OP.rows + ISPOSINF_OP.rows + ISNEGINF_OP.rows
+    + aten_rows("nan_to_num", nan_to_num, _nan_to_num_unsupported, ("", "out"), nan_to_num_, _nan_to_num_inplace_unsupported)
+    + WHERE_OP.rows
+    + aten_rows("masked_fill", masked_fill, _masked_fill_unsupported, ("Scalar", "Tensor", "Scalar_out", "Tensor_out"), masked_fill_, _masked_fill_inplace_unsupported)
 )
-
-# Comparisons of two tensors go through C++ first once the wrappers are built. (Not with
-# a number: for half tensors the Python path rounds it to the tensor's dtype first.)
-_COMPARISONS = {"eq.Tensor": EQ, "ne.Tensor": NE, "lt.Tensor": LT, "le.Tensor": LE, "gt.Tensor": GT, "ge.Tensor": GE}
-for _row in ATEN:
-    if _row.name in _COMPARISONS:
-        _row.cpp = CppRoute(_COMPARISONS[_row.name].pointwise, floats=False)

@@ -1,7 +1,10 @@
-"""Unary math: every aten overload (functional, out=, in-place) of neg, abs,
-reciprocal, sqrt, rsqrt, sign, sgn, exp, exp2, expm1, log, log2, log10, log1p,
-the trigonometric and hyperbolic functions and their inverses, erf, erfc,
-erfinv, sigmoid, logit, lgamma, digamma, floor, ceil, round, trunc and frac.
+"""Unary math (neg, abs, sqrt, exp, log, sin, erf, sigmoid, floor, round...), every overload.
+
+Every aten overload (functional, out=, in-place) of neg, abs, reciprocal, sqrt,
+rsqrt, sign, sgn, exp, exp2, expm1, log, log2, log10, log1p, the trigonometric
+and hyperbolic functions and their inverses, erf, erfc, erfinv, sigmoid, logit,
+lgamma, digamma, floor, ceil, round, trunc and frac. Each is one
+``ElementwiseOperator`` declaration, but logit (eps) and round (decimals).
 
 Accuracy: transcendental functions are libdevice's (``tl_math``), the CUDA
 math library PyTorch's own kernels call, rather than core ``tl.exp``/``tl.log``/
@@ -23,7 +26,8 @@ import torch
 import triton
 import triton.language as tl
 
-from ...codegen.elementwise import Elementwise, Promotion, aten_rows
+from ...codegen.elementwise import Elementwise, ElementwiseOperator, Promotion
+from ...dispatch import aten_rows
 from ...fastpath import CppRoute
 # The operators below take the plain names (exp, log...), so formulas call the math_ ones.
 # (Triton swaps libdevice's stubs for the backend's functions when they are reached through a
@@ -35,6 +39,7 @@ from ...codegen.tl_math import exp2 as math_exp2, expm1 as math_expm1, ieee_div,
 from ...codegen.tl_math import log as math_log, log1p as math_log1p, log2 as math_log2, log10 as math_log10
 from ...codegen.tl_math import rint, rsqrt as math_rsqrt, sin as math_sin, sinh as math_sinh, tan as math_tan
 from ...codegen.tl_math import tanh as math_tanh, trunc as math_trunc
+from ...utils.dtypes import floating, not_bool
 
 # ---- formulas -------------------------------------------------------------------------
 
@@ -326,86 +331,71 @@ _FLOAT = Promotion.INT_TO_FLOAT  # integral and bool inputs give the default flo
 _SAME = Promotion.DEFAULT  # the input's dtype
 
 
-def _not_bool(dtype):
-    return dtype != torch.bool
-
-
-def _floating(dtype):
-    return dtype.is_floating_point
+def _self_is_number(operands, params):
+    return "self is a number" if not isinstance(operands[0], torch.Tensor) else None
 
 
 def _self_unsupported(op, self, out=None, inplace=False):
-    if not isinstance(self, torch.Tensor):
-        return "self is a number"
-    return op.unsupported((self,), out, inplace)
+    return _self_is_number((self,), ()) or op.unsupported((self,), out, inplace)
 
 
-def _unary(name, formula, promotion, accepts=None):
-    """``name``'s Elementwise, functional (with out=) and in-place forms, and aten rows."""
+def _ElementwiseOperator(name, formula, promotion, accepts=None):
+    """``name``'s declaration, functional (out= too) and in-place forms; its functional row
+    has a C++ route."""
     op = Elementwise(formula, name, promotion, accepts)
-
-    def functional(self, *, out=None):
-        return op((self,), (), out)
-
-    def inplace(self):
-        return op.inplace((self,))
-
-    def unsupported(self, *, out=None):
-        return _self_unsupported(op, self, out)
-
-    def inplace_unsupported(self):
-        return _self_unsupported(op, self, inplace=True)
-
-    functional.__name__ = functional.__qualname__ = name
-    inplace.__name__ = inplace.__qualname__ = name + "_"
+    declared, functional, inplace = ElementwiseOperator(name, op, ("", "out"), check=_self_is_number,
+                                            cpp={"": CppRoute(op.pointwise)})
     functional.__doc__ = f"aten::{name} (and .out) elementwise."
     inplace.__doc__ = f"aten::{name}_ elementwise, in place."
-    rows = aten_rows(name, functional, inplace, unsupported, inplace_unsupported, ("", "out"))
-    rows[0].cpp = CppRoute(op.pointwise)  # the functional row
-    return op, functional, inplace, rows
+    return declared, functional, inplace
 
 
 # The input's dtype. PyTorch rejects neg of bool, floor/ceil/round/trunc of bool and frac of
 # anything not floating; abs of bool it rejects on the CPU only, so native decides that too.
 # floor/ceil/round/trunc of integers are copies.
-_NEG, neg, neg_, _neg_rows = _unary("neg", _neg, _SAME, _not_bool)
-_ABS, abs, abs_, _abs_rows = _unary("abs", _abs, _SAME, _not_bool)
-_SIGN, sign, sign_, _sign_rows = _unary("sign", _sign, _SAME)
-_SGN, sgn, sgn_, _sgn_rows = _unary("sgn", _sign, _SAME)  # complex is not a supported dtype: native
-_FLOOR, floor, floor_, _floor_rows = _unary("floor", _floor, _SAME, _not_bool)
-_CEIL, ceil, ceil_, _ceil_rows = _unary("ceil", _ceil, _SAME, _not_bool)
-_TRUNC, trunc, trunc_, _trunc_rows = _unary("trunc", _trunc, _SAME, _not_bool)
-_FRAC, frac, frac_, _frac_rows = _unary("frac", _frac, _SAME, _floating)
+NEG_OP, neg, neg_ = _ElementwiseOperator("neg", _neg, _SAME, not_bool)
+ABS_OP, abs, abs_ = _ElementwiseOperator("abs", _abs, _SAME, not_bool)
+SIGN_OP, sign, sign_ = _ElementwiseOperator("sign", _sign, _SAME)
+SGN_OP, sgn, sgn_ = _ElementwiseOperator("sgn", _sign, _SAME)  # complex is not a supported dtype: native
+FLOOR_OP, floor, floor_ = _ElementwiseOperator("floor", _floor, _SAME, not_bool)
+CEIL_OP, ceil, ceil_ = _ElementwiseOperator("ceil", _ceil, _SAME, not_bool)
+TRUNC_OP, trunc, trunc_ = _ElementwiseOperator("trunc", _trunc, _SAME, not_bool)
+FRAC_OP, frac, frac_ = _ElementwiseOperator("frac", _frac, _SAME, floating)
 
 # Floating results.
-_RECIPROCAL, reciprocal, reciprocal_, _reciprocal_rows = _unary("reciprocal", _reciprocal, _FLOAT)
-_SQRT, sqrt, sqrt_, _sqrt_rows = _unary("sqrt", _sqrt, _FLOAT)
-_RSQRT, rsqrt, rsqrt_, _rsqrt_rows = _unary("rsqrt", _rsqrt, _FLOAT)
-_EXP, exp, exp_, _exp_rows = _unary("exp", _exp, _FLOAT)
-_EXP2, exp2, exp2_, _exp2_rows = _unary("exp2", _exp2, _FLOAT)
-_EXPM1, expm1, expm1_, _expm1_rows = _unary("expm1", _expm1, _FLOAT)
-_LOG, log, log_, _log_rows = _unary("log", _log, _FLOAT)
-_LOG2, log2, log2_, _log2_rows = _unary("log2", _log2, _FLOAT)
-_LOG10, log10, log10_, _log10_rows = _unary("log10", _log10, _FLOAT)
-_LOG1P, log1p, log1p_, _log1p_rows = _unary("log1p", _log1p, _FLOAT)
-_SIN, sin, sin_, _sin_rows = _unary("sin", _sin, _FLOAT)
-_COS, cos, cos_, _cos_rows = _unary("cos", _cos, _FLOAT)
-_TAN, tan, tan_, _tan_rows = _unary("tan", _tan, _FLOAT)
-_ASIN, asin, asin_, _asin_rows = _unary("asin", _asin, _FLOAT)
-_ACOS, acos, acos_, _acos_rows = _unary("acos", _acos, _FLOAT)
-_ATAN, atan, atan_, _atan_rows = _unary("atan", _atan, _FLOAT)
-_SINH, sinh, sinh_, _sinh_rows = _unary("sinh", _sinh, _FLOAT)
-_COSH, cosh, cosh_, _cosh_rows = _unary("cosh", _cosh, _FLOAT)
-_TANH, tanh, tanh_, _tanh_rows = _unary("tanh", _tanh, _FLOAT)
-_ASINH, asinh, asinh_, _asinh_rows = _unary("asinh", _asinh, _FLOAT)
-_ACOSH, acosh, acosh_, _acosh_rows = _unary("acosh", _acosh, _FLOAT)
-_ATANH, atanh, atanh_, _atanh_rows = _unary("atanh", _atanh, _FLOAT)
-_ERF, erf, erf_, _erf_rows = _unary("erf", _erf, _FLOAT)
-_ERFC, erfc, erfc_, _erfc_rows = _unary("erfc", _erfc, _FLOAT)
-_ERFINV, erfinv, erfinv_, _erfinv_rows = _unary("erfinv", _erfinv, _FLOAT)
-_SIGMOID, sigmoid, sigmoid_, _sigmoid_rows = _unary("sigmoid", _sigmoid, _FLOAT)
-_LGAMMA, lgamma, lgamma_, _lgamma_rows = _unary("lgamma", _lgamma, _FLOAT)
-_DIGAMMA, digamma, digamma_, _digamma_rows = _unary("digamma", _digamma, _FLOAT)
+RECIPROCAL_OP, reciprocal, reciprocal_ = _ElementwiseOperator("reciprocal", _reciprocal, _FLOAT)
+SQRT_OP, sqrt, sqrt_ = _ElementwiseOperator("sqrt", _sqrt, _FLOAT)
+RSQRT_OP, rsqrt, rsqrt_ = _ElementwiseOperator("rsqrt", _rsqrt, _FLOAT)
+EXP_OP, exp, exp_ = _ElementwiseOperator("exp", _exp, _FLOAT)
+EXP2_OP, exp2, exp2_ = _ElementwiseOperator("exp2", _exp2, _FLOAT)
+EXPM1_OP, expm1, expm1_ = _ElementwiseOperator("expm1", _expm1, _FLOAT)
+LOG_OP, log, log_ = _ElementwiseOperator("log", _log, _FLOAT)
+LOG2_OP, log2, log2_ = _ElementwiseOperator("log2", _log2, _FLOAT)
+LOG10_OP, log10, log10_ = _ElementwiseOperator("log10", _log10, _FLOAT)
+LOG1P_OP, log1p, log1p_ = _ElementwiseOperator("log1p", _log1p, _FLOAT)
+SIN_OP, sin, sin_ = _ElementwiseOperator("sin", _sin, _FLOAT)
+COS_OP, cos, cos_ = _ElementwiseOperator("cos", _cos, _FLOAT)
+TAN_OP, tan, tan_ = _ElementwiseOperator("tan", _tan, _FLOAT)
+ASIN_OP, asin, asin_ = _ElementwiseOperator("asin", _asin, _FLOAT)
+ACOS_OP, acos, acos_ = _ElementwiseOperator("acos", _acos, _FLOAT)
+ATAN_OP, atan, atan_ = _ElementwiseOperator("atan", _atan, _FLOAT)
+SINH_OP, sinh, sinh_ = _ElementwiseOperator("sinh", _sinh, _FLOAT)
+COSH_OP, cosh, cosh_ = _ElementwiseOperator("cosh", _cosh, _FLOAT)
+TANH_OP, tanh, tanh_ = _ElementwiseOperator("tanh", _tanh, _FLOAT)
+ASINH_OP, asinh, asinh_ = _ElementwiseOperator("asinh", _asinh, _FLOAT)
+ACOSH_OP, acosh, acosh_ = _ElementwiseOperator("acosh", _acosh, _FLOAT)
+ATANH_OP, atanh, atanh_ = _ElementwiseOperator("atanh", _atanh, _FLOAT)
+ERF_OP, erf, erf_ = _ElementwiseOperator("erf", _erf, _FLOAT)
+ERFC_OP, erfc, erfc_ = _ElementwiseOperator("erfc", _erfc, _FLOAT)
+ERFINV_OP, erfinv, erfinv_ = _ElementwiseOperator("erfinv", _erfinv, _FLOAT)
+SIGMOID_OP, sigmoid, sigmoid_ = _ElementwiseOperator("sigmoid", _sigmoid, _FLOAT)
+LGAMMA_OP, lgamma, lgamma_ = _ElementwiseOperator("lgamma", _lgamma, _FLOAT)
+DIGAMMA_OP, digamma, digamma_ = _ElementwiseOperator("digamma", _digamma, _FLOAT)
+
+_DECLARED = (NEG_OP, ABS_OP, SIGN_OP, SGN_OP, FLOOR_OP, CEIL_OP, TRUNC_OP, FRAC_OP, RECIPROCAL_OP, SQRT_OP,
+             RSQRT_OP, EXP_OP, EXP2_OP, EXPM1_OP, LOG_OP, LOG2_OP, LOG10_OP, LOG1P_OP, SIN_OP, COS_OP, TAN_OP,
+             ASIN_OP, ACOS_OP, ATAN_OP, SINH_OP, COSH_OP, TANH_OP, ASINH_OP, ACOSH_OP, ATANH_OP, ERF_OP, ERFC_OP,
+             ERFINV_OP, SIGMOID_OP, LGAMMA_OP, DIGAMMA_OP)
 
 
 # ---- logit ----------------------------------------------------------------------------
@@ -453,11 +443,11 @@ def _logit_inplace_unsupported(self, eps=None):
 
 # ---- round ----------------------------------------------------------------------------
 
-_ROUND = Elementwise(_round, "round", _SAME, _not_bool)
-_ROUND_SCALED = Elementwise(_round_scaled, "round_scaled", _SAME, _floating)
-_ROUND_UNSCALED = Elementwise(_round_unscaled, "round_unscaled", _SAME, _floating)
-_ROUND_SCALED_IN = Elementwise(_round_scaled_in, "round_scaled_in", _SAME, _floating, takes_result_dtype=True)
-_ROUND_UNSCALED_IN = Elementwise(_round_unscaled_in, "round_unscaled_in", _SAME, _floating,
+_ROUND = Elementwise(_round, "round", _SAME, not_bool)
+_ROUND_SCALED = Elementwise(_round_scaled, "round_scaled", _SAME, floating)
+_ROUND_UNSCALED = Elementwise(_round_unscaled, "round_unscaled", _SAME, floating)
+_ROUND_SCALED_IN = Elementwise(_round_scaled_in, "round_scaled_in", _SAME, floating, takes_result_dtype=True)
+_ROUND_UNSCALED_IN = Elementwise(_round_unscaled_in, "round_unscaled_in", _SAME, floating,
                                  takes_result_dtype=True)
 
 
@@ -519,12 +509,7 @@ __all__ = [
 ]
 
 ATEN = tuple(
-    _neg_rows + _abs_rows + _sign_rows + _sgn_rows + _floor_rows + _ceil_rows + _trunc_rows + _frac_rows
-    + _reciprocal_rows + _sqrt_rows + _rsqrt_rows + _exp_rows + _exp2_rows + _expm1_rows + _log_rows
-    + _log2_rows + _log10_rows + _log1p_rows + _sin_rows + _cos_rows + _tan_rows + _asin_rows + _acos_rows
-    + _atan_rows + _sinh_rows + _cosh_rows + _tanh_rows + _asinh_rows + _acosh_rows + _atanh_rows
-    + _erf_rows + _erfc_rows + _erfinv_rows + _sigmoid_rows + _lgamma_rows + _digamma_rows
-    + aten_rows("logit", logit, logit_, _logit_functional_unsupported, _logit_inplace_unsupported, ("", "out"))
-    + aten_rows("round", round, round_, _round_functional_unsupported, _round_inplace_unsupported,
-                ("", "out", "decimals", "decimals_out"))
+    [row for declared in _DECLARED for row in declared.rows]
+    + aten_rows("logit", logit, _logit_functional_unsupported, ("", "out"), logit_, _logit_inplace_unsupported)
+    + aten_rows("round", round, _round_functional_unsupported, ("", "out", "decimals", "decimals_out"), round_, _round_inplace_unsupported)
 )

@@ -77,7 +77,7 @@ def reason_nonempty(self, dim=None, keepdim=False, outs=(), expected=(), dtypes=
     return why
 
 
-def aten_rows(unsupported, *entries):
+def rows_sharing_check(unsupported, *entries):
     """The rows of ``entries``, each ``(impl, *overload names)``: one row per overload, routed
     to its entry's ``impl``, all of them checked by ``unsupported``."""
     return tuple(Row(name, impl, unsupported) for impl, *names in entries for name in names)

@@ -9,7 +9,7 @@ and indices are those of the first extreme (the first NaN wins).
 import torch
 
 from ...codegen.reduction import identity_extreme, normalize_dims
-from .common import aten_rows, extreme_state, reason_nonempty, reduced_count, run
+from .common import extreme_state, reason_nonempty, reduced_count, rows_sharing_check, run
 from .reduce import AMAX, AMIN, AMINMAX, ARGMAX, ARGMIN, MAX_DIM, MIN_DIM
 
 __all__ = ["amax", "amin", "max", "min", "max_dim", "min_dim", "argmax", "argmin", "aminmax"]
@@ -110,10 +110,10 @@ def _aminmax_unsupported(self, *, dim=None, keepdim=False, min=None, max=None):
 
 
 ATEN = (
-    aten_rows(_amax_unsupported, (amax, "amax", "amax.out"), (amin, "amin", "amin.out"))
-    + aten_rows(_max_unsupported, (max, "max", "max.unary_out"), (min, "min", "min.unary_out"))
-    + aten_rows(_max_dim_unsupported, (max_dim, "max.dim", "max.dim_max"))
-    + aten_rows(_min_dim_unsupported, (min_dim, "min.dim", "min.dim_min"))
-    + aten_rows(_argmax_unsupported, (argmax, "argmax", "argmax.out"), (argmin, "argmin", "argmin.out"))
-    + aten_rows(_aminmax_unsupported, (aminmax, "aminmax", "aminmax.out"))
+    rows_sharing_check(_amax_unsupported, (amax, "amax", "amax.out"), (amin, "amin", "amin.out"))
+    + rows_sharing_check(_max_unsupported, (max, "max", "max.unary_out"), (min, "min", "min.unary_out"))
+    + rows_sharing_check(_max_dim_unsupported, (max_dim, "max.dim", "max.dim_max"))
+    + rows_sharing_check(_min_dim_unsupported, (min_dim, "min.dim", "min.dim_min"))
+    + rows_sharing_check(_argmax_unsupported, (argmax, "argmax", "argmax.out"), (argmin, "argmin", "argmin.out"))
+    + rows_sharing_check(_aminmax_unsupported, (aminmax, "aminmax", "aminmax.out"))
 )

@@ -21,7 +21,7 @@ from ...codegen import tl_math
 from ...codegen.reduction import Reduction, interpreted_reduce, normalize_dims
 from ...codegen.tl_math import INTERPRETED
 from ...utils.dtypes import FLOAT_DTYPES, accumulator
-from .common import SUPPORTED, aten_rows, load_dtype, reason, run
+from .common import SUPPORTED, load_dtype, reason, rows_sharing_check, run
 
 __all__ = ["sum", "sum_dim", "mean", "mean_dim", "prod", "prod_dim", "all", "all_dims", "any", "any_dims",
            "count_nonzero"]
@@ -427,16 +427,16 @@ def _count_nonzero_unsupported(self, dim=None, *, out=None):
 
 
 ATEN = (
-    aten_rows(_sum_all_unsupported, (sum, "sum", "sum.out"))
-    + aten_rows(_sum_unsupported, (sum_dim, "sum.dim_IntList", "sum.IntList_out"))
-    + aten_rows(_prod_all_unsupported, (prod, "prod", "prod.out"))
-    + aten_rows(_prod_unsupported, (prod_dim, "prod.dim_int", "prod.int_out"))
-    + aten_rows(_mean_all_unsupported, (mean, "mean", "mean.dtype_out"))
-    + aten_rows(_mean_unsupported, (mean_dim, "mean.dim", "mean.out"))
-    + aten_rows(_logical_all_unsupported, (all, "all", "all.all_out"))
-    + aten_rows(_logical_unsupported, (all_dims, "all.dim", "all.out", "all.dims", "all.dims_out"))
-    + aten_rows(_logical_all_unsupported, (any, "any", "any.all_out"))
-    + aten_rows(_logical_unsupported, (any_dims, "any.dim", "any.out", "any.dims", "any.dims_out"))
-    + aten_rows(_count_nonzero_unsupported, (count_nonzero, "count_nonzero", "count_nonzero.out",
+    rows_sharing_check(_sum_all_unsupported, (sum, "sum", "sum.out"))
+    + rows_sharing_check(_sum_unsupported, (sum_dim, "sum.dim_IntList", "sum.IntList_out"))
+    + rows_sharing_check(_prod_all_unsupported, (prod, "prod", "prod.out"))
+    + rows_sharing_check(_prod_unsupported, (prod_dim, "prod.dim_int", "prod.int_out"))
+    + rows_sharing_check(_mean_all_unsupported, (mean, "mean", "mean.dtype_out"))
+    + rows_sharing_check(_mean_unsupported, (mean_dim, "mean.dim", "mean.out"))
+    + rows_sharing_check(_logical_all_unsupported, (all, "all", "all.all_out"))
+    + rows_sharing_check(_logical_unsupported, (all_dims, "all.dim", "all.out", "all.dims", "all.dims_out"))
+    + rows_sharing_check(_logical_all_unsupported, (any, "any", "any.all_out"))
+    + rows_sharing_check(_logical_unsupported, (any_dims, "any.dim", "any.out", "any.dims", "any.dims_out"))
+    + rows_sharing_check(_count_nonzero_unsupported, (count_nonzero, "count_nonzero", "count_nonzero.out",
                                              "count_nonzero.dim_IntList", "count_nonzero.dim_IntList_out"))
 )

@@ -28,7 +28,7 @@ from ...codegen.pointwise import TL_DTYPE
 from ...codegen.tl_math import log1p  # by name: reached through the module, the libdevice stub would not compile
 from ...utils.dtypes import accumulator
 from ...utils.layout import cdiv, may_overlap_itself, merge_dims, next_power_of_2, partially_overlaps, shares_storage
-from .common import aten_rows
+from .common import rows_sharing_check
 
 __all__ = ["cumsum", "cumsum_", "cumprod", "cumprod_", "cummax", "cummin", "cummax_helper", "cummin_helper",
            "logcumsumexp"]
@@ -511,10 +511,10 @@ def _logcumsumexp_unsupported(self, dim, *, out=None):
 
 
 ATEN = (
-    aten_rows(_cumulative_unsupported, (cumsum, "cumsum", "cumsum.out"))
-    + aten_rows(_inplace_unsupported, (cumsum_, "cumsum_"))
-    + aten_rows(_cumulative_unsupported, (cumprod, "cumprod", "cumprod.out"))
-    + aten_rows(_inplace_unsupported, (cumprod_, "cumprod_"))
-    + aten_rows(_helper_unsupported, (cummax_helper, "_cummax_helper"), (cummin_helper, "_cummin_helper"))
-    + aten_rows(_logcumsumexp_unsupported, (logcumsumexp, "_logcumsumexp", "_logcumsumexp.out"))
+    rows_sharing_check(_cumulative_unsupported, (cumsum, "cumsum", "cumsum.out"))
+    + rows_sharing_check(_inplace_unsupported, (cumsum_, "cumsum_"))
+    + rows_sharing_check(_cumulative_unsupported, (cumprod, "cumprod", "cumprod.out"))
+    + rows_sharing_check(_inplace_unsupported, (cumprod_, "cumprod_"))
+    + rows_sharing_check(_helper_unsupported, (cummax_helper, "_cummax_helper"), (cummin_helper, "_cummin_helper"))
+    + rows_sharing_check(_logcumsumexp_unsupported, (logcumsumexp, "_logcumsumexp", "_logcumsumexp.out"))
 )

@@ -19,7 +19,7 @@ from ...codegen.launch import Launcher, Replay, layout_key, planned, rows_config
 from ...codegen.reduction import ank_layout
 from ...utils.dtypes import HALF_DTYPES
 from ...utils.layout import cdiv, contiguous_strides, next_power_of_2
-from .common import aten_rows
+from .common import rows_sharing_check
 
 __all__ = ["softmax", "softmax_backward", "log_softmax", "log_softmax_backward"]
 
@@ -357,9 +357,9 @@ def _log_backward_unsupported(grad_output, output, dim, input_dtype, *, out=None
 
 
 ATEN = (
-    aten_rows(_forward_unsupported, (softmax, "_softmax", "_softmax.out"))
-    + aten_rows(_backward_unsupported, (softmax_backward, "_softmax_backward_data", "_softmax_backward_data.out"))
-    + aten_rows(_forward_unsupported, (log_softmax, "_log_softmax", "_log_softmax.out"))
-    + aten_rows(_log_backward_unsupported, (log_softmax_backward, "_log_softmax_backward_data",
+    rows_sharing_check(_forward_unsupported, (softmax, "_softmax", "_softmax.out"))
+    + rows_sharing_check(_backward_unsupported, (softmax_backward, "_softmax_backward_data", "_softmax_backward_data.out"))
+    + rows_sharing_check(_forward_unsupported, (log_softmax, "_log_softmax", "_log_softmax.out"))
+    + rows_sharing_check(_log_backward_unsupported, (log_softmax_backward, "_log_softmax_backward_data",
                                             "_log_softmax_backward_data.out"))
 )

@@ -18,7 +18,7 @@ from ... import runtime
 from ...codegen.launch import fp32_exact
 from ...codegen.reduction import normalize_dims
 from ...utils.dtypes import HALF_DTYPES, accumulator
-from .common import aten_rows, load_dtype, reason, reduced_count, run
+from .common import load_dtype, reason, reduced_count, rows_sharing_check, run
 from .reduce import (ABS_MAX, ABS_MIN, ABS_SUM, COUNT_NONZERO, EUCLIDEAN, LOGSUMEXP, P_NORM, STD, STD_MEAN, VAR,
                      VAR_MEAN)
 
@@ -149,14 +149,14 @@ def _logsumexp_unsupported(self, dim, keepdim=False, *, out=None):
 
 ATEN = (
     # var/std(.dim/.out) and their _mean forms without ``correction`` are composite: they call these.
-    aten_rows(_var_unsupported, (var, "var.correction", "var.correction_out"),
+    rows_sharing_check(_var_unsupported, (var, "var.correction", "var.correction_out"),
               (std, "std.correction", "std.correction_out"))
-    + aten_rows(_var_mean_unsupported, (var_mean, "var_mean.correction", "var_mean.correction_out"),
+    + rows_sharing_check(_var_mean_unsupported, (var_mean, "var_mean.correction", "var_mean.correction_out"),
                 (std_mean, "std_mean.correction", "std_mean.correction_out"))
-    + aten_rows(_vector_norm_unsupported, (linalg_vector_norm, "linalg_vector_norm", "linalg_vector_norm.out"))
-    + aten_rows(_norm_unsupported, (norm, "norm.ScalarOpt_dim", "norm.ScalarOpt_dim_dtype", "norm.dtype_out",
+    + rows_sharing_check(_vector_norm_unsupported, (linalg_vector_norm, "linalg_vector_norm", "linalg_vector_norm.out"))
+    + rows_sharing_check(_norm_unsupported, (norm, "norm.ScalarOpt_dim", "norm.ScalarOpt_dim_dtype", "norm.dtype_out",
                                     "norm.out"))
-    + aten_rows(_norm_all_unsupported, (_norm_all, "norm.Scalar", "norm.ScalarOpt_dtype", "norm.ScalarOpt_dtype_out",
+    + rows_sharing_check(_norm_all_unsupported, (_norm_all, "norm.Scalar", "norm.ScalarOpt_dtype", "norm.ScalarOpt_dtype_out",
                                         "norm.Scalar_out"))
-    + aten_rows(_logsumexp_unsupported, (logsumexp, "logsumexp", "logsumexp.out"))
+    + rows_sharing_check(_logsumexp_unsupported, (logsumexp, "logsumexp", "logsumexp.out"))
 )
