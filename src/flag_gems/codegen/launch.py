@@ -16,10 +16,10 @@ import numpy
 import torch
 import triton
 
-from ..runtime import compile_options
-from ..utils.layout import next_power_of_2
 from ..fastpath import direct_launch
+from ..runtime import compile_options
 from ..runtime.warm_up import triton_warm_up
+from ..utils.layout import next_power_of_2
 
 INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 # The C entry points behind torch.cuda.current_stream / current_device, without

@@ -56,8 +56,8 @@ import torch
 import triton.language as tl
 
 from .. import runtime, tuning
-from .cache import load_generated
 from ..utils.layout import INT32_LIMIT, cdiv, contiguous_strides, merge_dims, next_power_of_2
+from .cache import load_generated
 from .launch import INTERPRETED, Launcher, Replay, layout_key, planned
 from .pointwise import TL_DTYPE
 

@@ -10,13 +10,13 @@ import itertools
 
 import torch
 
+from ..utils.layout import INT32_LIMIT
 from .build import Served, prebuilt
 from .direct_launch import servable
 
 # Operand patterns the C++ wrappers launch (csrc/pointwise_fast.cpp's Pattern).
 _PATTERNS = {"T": 1, "TT": 2, "TTS": 3, "TS": 4}
 _IDS = itertools.count(1)
-_INT32_LIMIT = 2**31
 _taught = set()  # (compiled kernel, size class) pairs handed to the C++ wrappers
 
 
@@ -59,7 +59,7 @@ class CppPointwise:
             return
         _taught.add((compiled, size))
         code = _PATTERNS.get(pattern)
-        if code is None or not 2 <= numel < _INT32_LIMIT:
+        if code is None or not 2 <= numel < INT32_LIMIT:
             return
         dtype = tensors[0].dtype
         if any(t.dtype != dtype or t.shape != out.shape for t in tensors):

@@ -18,17 +18,15 @@ import triton
 import triton.language as tl
 
 from ... import runtime, tuning
-from ...utils.layout import separate_output_reason
 from ...codegen.launch import Launcher
-from ...utils.layout import cdiv
+from ...codegen.tl_math import INTERPRETED
 from ...dispatch import Row
 from ...runtime.nesting import native_calls
-from ...codegen.tl_math import INTERPRETED
+from ...utils.layout import INT32_LIMIT, cdiv, separate_output_reason
 
 __all__ = ["mm"]
 
 _DTYPES = runtime.supported_float_dtypes()
-_INT32_LIMIT = 2**31
 
 
 @triton.jit
@@ -193,7 +191,7 @@ def _launch(a, b, c, config):
     _MM(grid, a, b, c, M, N, K, *a.stride(), *b.stride(), *c.stride(),
         BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, GROUP_M=group_m,
         PRECISION=_precision(a.dtype), ACC=tl.float64 if a.dtype == torch.float64 else tl.float32,
-        EVEN_K=K % block_k == 0, INDEX64=span >= _INT32_LIMIT, num_warps=warps, num_stages=stages)
+        EVEN_K=K % block_k == 0, INDEX64=span >= INT32_LIMIT, num_warps=warps, num_stages=stages)
 
 
 class _Handoff(threading.local):

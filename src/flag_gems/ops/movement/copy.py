@@ -11,10 +11,10 @@ import triton
 import triton.language as tl  # noqa: F401 - Triton's interpreter needs it beside every formula
 
 from ... import runtime
-from ...utils.layout import broadcast_shapes, overlaps_itself, partially_overlaps
 from ...codegen.pointwise import Pointwise
-from ...utils.dtypes import COMPUTE_DTYPE
 from ...dispatch import Row
+from ...utils.dtypes import COMPUTE_DTYPE
+from ...utils.layout import broadcast_shapes, overlaps_itself, partially_overlaps
 
 __all__ = ["copy_", "to_copy", "clone", "fill_", "zero_"]
 

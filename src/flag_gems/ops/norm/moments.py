@@ -27,9 +27,8 @@ from ... import runtime
 from ...codegen.launch import Launcher
 from ...codegen.pointwise import TL_DTYPE
 from ...utils.dtypes import float_accumulator
-from ...utils.layout import cdiv, next_power_of_2
+from ...utils.layout import INT32_LIMIT, cdiv, next_power_of_2
 
-_INT32_LIMIT = 2**31
 
 
 # ----------------------------------------------------------------------------------------------
@@ -384,7 +383,7 @@ def _tiles(sizes, strides, budget):
 
 def _index64(sizes, strides_list):
     span = max(sum((n - 1) * s for n, s in zip(sizes, strides)) for strides in strides_list)
-    return max(span, sizes[0] * sizes[1] * sizes[2]) >= _INT32_LIMIT
+    return max(span, sizes[0] * sizes[1] * sizes[2]) >= INT32_LIMIT
 
 
 def _splits(sizes, tiles, device):

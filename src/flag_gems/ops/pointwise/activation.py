@@ -30,9 +30,9 @@ import triton
 import triton.language as tl
 
 from ...codegen.elementwise import Elementwise, ElementwiseOperator
+from ...codegen.tl_math import device_math, ieee_div
 from ...dispatch import aten_rows
 from ...fastpath import CppRoute
-from ...codegen.tl_math import device_math, ieee_div
 from ...utils.dtypes import floating
 
 __all__ = [

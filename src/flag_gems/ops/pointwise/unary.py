@@ -27,8 +27,6 @@ import triton
 import triton.language as tl
 
 from ...codegen.elementwise import Elementwise, ElementwiseOperator, Promotion
-from ...dispatch import aten_rows
-from ...fastpath import CppRoute
 # The operators below take the plain names (exp, log...), so formulas call the math_ ones.
 # (Triton swaps libdevice's stubs for the backend's functions when they are reached through a
 # name: through a module attribute, tl_math.exp, the stub would be called and nothing compiles.)
@@ -39,6 +37,8 @@ from ...codegen.tl_math import exp2 as math_exp2, expm1 as math_expm1, ieee_div,
 from ...codegen.tl_math import log as math_log, log1p as math_log1p, log2 as math_log2, log10 as math_log10
 from ...codegen.tl_math import rint, rsqrt as math_rsqrt, sin as math_sin, sinh as math_sinh, tan as math_tan
 from ...codegen.tl_math import tanh as math_tanh, trunc as math_trunc
+from ...dispatch import aten_rows
+from ...fastpath import CppRoute
 from ...utils.dtypes import floating, not_bool
 
 # ---- formulas -------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from ...codegen.launch import Launcher, Replay, layout_key, planned
 from ...codegen.pointwise import TL_DTYPE
 from ...codegen.tl_math import log1p  # by name: reached through the module, the libdevice stub would not compile
 from ...utils.dtypes import accumulator
-from ...utils.layout import cdiv, may_overlap_itself, merge_dims, next_power_of_2, partially_overlaps, shares_storage
+from ...utils.layout import INT32_LIMIT, cdiv, may_overlap_itself, merge_dims, next_power_of_2, partially_overlaps, shares_storage
 from .common import rows_sharing_check
 
 __all__ = ["cumsum", "cumsum_", "cumprod", "cumprod_", "cummax", "cummin", "cummax_helper", "cummin_helper",
@@ -35,7 +35,6 @@ __all__ = ["cumsum", "cumsum_", "cumprod", "cumprod_", "cummax", "cummin", "cumm
 
 _SUPPORTED = runtime.supported_dtypes()
 _FLOATS = runtime.supported_float_dtypes()
-_INT32_LIMIT = 2**31
 _MAX_CHUNKS = 1024
 
 
@@ -325,7 +324,7 @@ class _ScanPlan:
         L = M * K
         self.acc = accumulator(cast_dtype)
         self.with_index = op.with_index
-        index64 = builtins.max(_span(view), _span(((M, y_sm), (N, y_sn), (K, y_sk))), L * N) >= _INT32_LIMIT
+        index64 = builtins.max(_span(view), _span(((M, y_sm), (N, y_sn), (K, y_sk))), L * N) >= INT32_LIMIT
         multiprocessors = runtime.multiprocessor_count(x.device.index or 0)
         block_l, block_n, warps = runtime.config("scan", scan_config)(L, N, K, x_sk == 1, op.with_index,
                                                                       multiprocessors)

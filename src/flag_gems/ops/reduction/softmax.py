@@ -18,13 +18,12 @@ from ... import runtime
 from ...codegen.launch import Launcher, Replay, layout_key, planned, rows_config
 from ...codegen.reduction import ank_layout
 from ...utils.dtypes import HALF_DTYPES
-from ...utils.layout import cdiv, contiguous_strides, next_power_of_2
+from ...utils.layout import INT32_LIMIT, cdiv, contiguous_strides, next_power_of_2
 from .common import rows_sharing_check
 
 __all__ = ["softmax", "softmax_backward", "log_softmax", "log_softmax_backward"]
 
 _FLOATS = runtime.supported_float_dtypes()
-_INT32_LIMIT = 2**31
 
 
 @triton.jit
@@ -256,7 +255,7 @@ def _plan(kernels, inputs, dim, log, backward):
     (M, _), (N, _), (K, _) = layouts[0][1]
     strides = [[stride for _, stride in merged] for _, merged in layouts]
     span = max((N - 1) * sn + (K - 1) * sk for _, sn, sk in strides)
-    index64 = max(span, N * K) >= _INT32_LIMIT
+    index64 = max(span, N * K) >= INT32_LIMIT
     fp64 = inputs[0].dtype == torch.float64
     acc = tl.float64 if fp64 else tl.float32
     rows_kernel, inner_kernel = kernels

@@ -28,7 +28,7 @@ from flag_gems.tuning import tuner
 
 from conftest import DEVICE, ON_GPU, make
 
-SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "src")
 
 
 @pytest.fixture(autouse=True)
