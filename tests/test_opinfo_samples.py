@@ -32,11 +32,8 @@ COMPOSITES = {"true_divide", "nn.functional.cross_entropy", "nn.functional.rms_n
               "masked.amax", "masked.amin", "masked.argmax", "masked.argmin", "masked.cumprod", "masked.cumsum",
               "masked.log_softmax", "masked.logsumexp", "masked.mean", "masked.norm", "masked.prod",
               "masked.softmax", "masked.std", "masked.sum", "masked.var"}
-# Eval-mode batch norm returns its saved statistics as CUDA's kernel does (per channel), not as
-# the CPU kernel does (empty): these two compare only the output, in tests/norm.
-DIFFERENT_BY_DESIGN = {"native_batch_norm", "_native_batch_norm_legit"}
 _BASES = _aten_bases()
-OPS = [op for op in op_db if (_ours(op, _BASES) or op.name in COMPOSITES) and op.name not in DIFFERENT_BY_DESIGN]
+OPS = [op for op in op_db if _ours(op, _BASES) or op.name in COMPOSITES]
 DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.int32, torch.int64, torch.uint8,
           torch.bool]
 

@@ -50,16 +50,25 @@ def _like(x):
 
 
 def _stat_dtype(x):
-    """save_mean / save_invstd dtype: the accumulation type (fp32 for halves), as on CUDA."""
-    return float_accumulator(x.dtype)
+    """save_mean / save_invstd dtype, as each device's native kernel makes them: the
+    accumulation type (fp32 for halves) on CUDA, the input's own dtype on the CPU."""
+    return x.dtype if x.device.type == "cpu" else float_accumulator(x.dtype)
+
+
+def _empty_eval_stats(x, training):
+    """Whether the native kernel returns empty saved statistics: eval mode on the CPU
+    (CUDA's returns the running mean and 1/sqrt(running_var + eps))."""
+    return not training and x.device.type == "cpu"
 
 
 def batch_norm(input, weight, bias, running_mean, running_var, training, momentum, eps,
                out=None, save_mean=None, save_invstd=None):
-    """(out, save_mean, save_invstd); eval mode saves running_mean and 1/sqrt(running_var + eps)."""
+    """(out, save_mean, save_invstd); eval mode saves running_mean and 1/sqrt(running_var + eps),
+    or nothing where the native kernel saves nothing."""
     C = input.shape[1]
     if out is None:
         out = _like(input)
+    saves_nothing = save_mean is None and _empty_eval_stats(input, training)
     if save_mean is None:
         save_mean = torch.empty((C,), dtype=_stat_dtype(input), device=input.device)
         save_invstd = torch.empty((C,), dtype=_stat_dtype(input), device=input.device)
@@ -81,6 +90,8 @@ def batch_norm(input, weight, bias, running_mean, running_var, training, momentu
     affine(y, None, x, coefs, sizes, y_strides, None, x_strides, has_bias=True)
     if y is not out:
         out.copy_(y)
+    if saves_nothing:
+        return out, save_mean.new_empty(0), save_invstd.new_empty(0)
     return out, save_mean, save_invstd
 
 
@@ -161,6 +172,8 @@ def _batch_norm_unsupported(input, weight, bias, running_mean, running_var, trai
             return "out differs from the result"
         if merged_stride(out, 2, out.dim()) is None:
             return "out's spatial dims do not merge"
+        if _empty_eval_stats(input, training):
+            return "eval mode on the CPU resizes save_mean / save_invstd to nothing"
         for saved in (save_mean, save_invstd):
             if (saved.shape != (C,) or saved.dtype != _stat_dtype(input) or saved.device != input.device
                     or not saved.is_contiguous()):
