@@ -3,9 +3,8 @@
 import hashlib
 import importlib.util
 import os
-import tempfile
 
-from ..runtime import cache_dir
+from ..runtime import temporary_cache_dir, writable_cache_dir, write_atomically
 
 
 def load_generated(kind, name, source):
@@ -13,15 +12,18 @@ def load_generated(kind, name, source):
 
     Triton reads kernel source from files, and a stable file lets its on-disk
     compile cache serve later processes. Writes are atomic, so processes that
-    generate the same module at once do not see half a file.
+    generate the same module at once do not see half a file. Where flag_gems' cache
+    cannot take the file, this process's temporary cache does (one warning).
     """
     digest = hashlib.sha256(source.encode()).hexdigest()[:16]
-    path = os.path.join(cache_dir("codegen", kind), f"{name}_{digest}.py")
+    file_name = f"{name}_{digest}.py"
+    path = os.path.join(writable_cache_dir("codegen", kind), file_name)
     if not os.path.exists(path):
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            f.write(source)
-        os.replace(tmp, path)
+        try:
+            write_atomically(path, source)
+        except OSError as error:  # a full disk, or a folder that stopped taking files
+            path = os.path.join(temporary_cache_dir("codegen", kind, reason=error), file_name)
+            write_atomically(path, source)
     spec = importlib.util.spec_from_file_location(f"flag_gems_generated.{kind}.{name}_{digest}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -10,7 +10,7 @@ from functools import lru_cache
 
 import torch
 
-from ..runtime import cache_dir
+from ..runtime import cache_dir, writable_cache_dir
 
 NAME = "flag_gems_c_operators"
 
@@ -24,10 +24,13 @@ SOURCES = [os.path.join(_HERE, name) for name in ("pointwise_fast.cpp", "kernel_
 HEADERS = [os.path.join(_HERE, "cuda_launch.h")]
 
 
-def _build_directory():
+def _build_directory(build):
+    """Where the extension is built: in flag_gems' cache, or (``build`` only) in this
+    process's temporary cache where that is unusable. Raises OSError for an unusable
+    cache when not ``build``."""
     sources = b"".join(pathlib.Path(path).read_bytes() for path in SOURCES + HEADERS)
     digest = hashlib.sha256(sources).hexdigest()[:12]
-    return cache_dir("c_operators", f"torch-{torch.__version__}-{digest}")
+    return (writable_cache_dir if build else cache_dir)("c_operators", f"torch-{torch.__version__}-{digest}")
 
 
 def load(build):
@@ -35,7 +38,10 @@ def load(build):
     had: no CUDA build of torch (ROCm has no cuLaunchKernel), or not built yet."""
     if torch.version.cuda is None or torch.version.hip is not None:
         return None
-    directory = _build_directory()
+    try:
+        directory = _build_directory(build)
+    except OSError:  # no usable cache, so nothing built before
+        return None
     built = glob.glob(os.path.join(directory, f"{NAME}*.so"))
     if not build:
         # Imported directly: cpp_extension.load would first ask ninja whether the build

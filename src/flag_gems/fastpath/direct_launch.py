@@ -25,7 +25,7 @@ from functools import partial
 import torch
 import triton
 
-from ..runtime import cache_dir
+from ..runtime import writable_cache_dir
 from ..runtime.warm_up import InBackground
 
 _SOURCE = os.path.join(os.path.dirname(__file__), "direct_launch.c")
@@ -54,7 +54,7 @@ def _built_path():
         source = f.read()
     suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
     digest = hashlib.sha256(source + suffix.encode()).hexdigest()[:16]
-    path = os.path.join(cache_dir("direct_launch"), f"{_MODULE_NAME}_{digest}{suffix}")
+    path = os.path.join(writable_cache_dir("direct_launch"), f"{_MODULE_NAME}_{digest}{suffix}")
     if os.path.exists(path):
         return path
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")

@@ -5,13 +5,13 @@ its on-disk cache; ``triton_warm_up`` keeps that digest in flag_gems' cache and 
 Triton's driver, on a thread started at an operator's first use.
 """
 
+import contextlib
 import hashlib
 import os
 import sys
-import tempfile
 import threading
 
-from . import cache_dir
+from . import cache_dir, write_atomically
 
 _TRITON_HASHED = ("compiler", "backends", "language", "_C", os.path.join("runtime", "cache.py"))
 
@@ -45,7 +45,10 @@ def _stored_triton_key():
                 except OSError:
                     continue
                 fingerprint.update(f"{path}\0{info.st_size}\0{info.st_mtime_ns}\0{info.st_ino}\n".encode())
-    path = os.path.join(cache_dir("triton_key"), fingerprint.hexdigest()[:32])
+    try:
+        path = os.path.join(cache_dir("triton_key"), fingerprint.hexdigest()[:32])
+    except OSError:  # no usable cache: the digest is computed, not kept
+        return original()
     try:
         with open(path) as f:
             key = f.read()
@@ -53,10 +56,8 @@ def _stored_triton_key():
         key = ""
     if not key.startswith(triton.__version__):
         key = original()
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            f.write(key)
-        os.replace(tmp, path)
+        with contextlib.suppress(OSError):  # kept where the cache takes it
+            write_atomically(path, key)
     return key
 
 
