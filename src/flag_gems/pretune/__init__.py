@@ -7,7 +7,9 @@ no process ever tunes on a first call.
 ``--shapes`` runs every listed call (see ``flag_gems.pretune.shapes`` for the format)
 on random inputs with tuning forced to ``full``, then prints what each tunable kernel
 chose. An unknown op, a malformed shape or an unsupported dtype stops it before any
-work, with exit status 2; a call that fails while running gives exit status 1.
+work, with exit status 2, and so does a call whose tensors exceed the device's
+memory; a call that fails while running, or tuned configs that could not be
+stored in the cache file, give exit status 1.
 ``--capture`` runs a script with flag_gems enabled and writes the shapes file of
 every call it routed.
 """
@@ -97,14 +99,18 @@ def pretune(path, out=None, err=None, mode="full"):
         return fail(f"cannot read {path}: {error}")
     except yaml.YAMLError as error:
         return fail(f"{path} is not valid YAML: {error}")
+    device = runtime.selected_vendor().device
+    memory = device_memory(device)
     try:
         jobs = _shapes.parse(document, runtime.supported_dtypes())
         for job in jobs:
-            _shapes.check_on_meta(job)
+            needed = _shapes.check_on_meta(job)
+            if memory is not None and needed > memory:
+                return fail(f"{path}: {job.op} {_shapes.dtype_name(job.dtype)} {job.shape_text()} needs "
+                            f"{_gib(needed)} for its tensors, more than the {_gib(memory)} of {device} memory")
     except _shapes.ShapesError as error:
         return fail(f"{path}: {error}")
 
-    device = runtime.selected_vendor().device
     rows, failed = [], 0
     for done, job in enumerate(jobs):
         _progress(done, len(jobs), f"{job.op} {_shapes.dtype_name(job.dtype)} {job.shape_text()}", err)
@@ -118,10 +124,32 @@ def pretune(path, out=None, err=None, mode="full"):
     err.write("\n")
     _table(rows, out)
     print(f"tuning cache: {tuning.cache_path()}", file=out)
+    cache = tuning.store()
+    cache.verify()
+    problems = list(cache.problems)
+    if not cache.persistent:
+        problems.append(f"tuning cache {cache.path} cannot be written ({cache.unusable or 'read-only'}): "
+                        "the tuned configs were not stored")
+    for problem in problems:
+        print(f"pretune: error: {problem}", file=err)
     if failed:
         print(f"pretune: error: {failed} of {len(jobs)} calls failed (see the table)", file=err)
-        return 1
-    return 0
+    return 1 if failed or problems else 0
+
+
+def device_memory(device):
+    """Bytes of memory the device has (RAM for the CPU, free memory for an accelerator); None if unknown."""
+    if device == "cpu":
+        try:
+            return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            return None
+    module = getattr(torch, device, None)
+    return module.mem_get_info()[0] if hasattr(module, "mem_get_info") else None
+
+
+def _gib(size):
+    return f"{size / 2**30:.3g} GiB"
 
 
 def capture_script(path, command, out=None):

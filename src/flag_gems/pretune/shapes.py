@@ -306,16 +306,27 @@ def parse(document, supported=None):
 
 
 def check_on_meta(job):
-    """ShapesError if the operator rejects these shapes (checked on meta tensors, no work)."""
+    """ShapesError if the operator rejects these shapes (checked on meta tensors, no work);
+    else the bytes its inputs and outputs take (the outputs' only where a meta kernel exists)."""
     args, kwargs = job.inputs("meta")
     try:
-        aten_overload(job.op)(*args, **kwargs)
+        result = aten_overload(job.op)(*args, **kwargs)
     except NotImplementedError:
-        return  # no meta kernel: the real run will tell
+        return _nbytes([args, kwargs])  # no meta kernel: the real run will tell
     except Exception as error:  # noqa: BLE001 - the operator's own complaint is the message
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ShapesError(f"{job.op}: malformed shape {job.shape_text()} ({dtype_name(job.dtype)}): "
                           f"{first_line}") from None
+    return _nbytes([args, kwargs, result])
+
+
+def _nbytes(value):
+    """Bytes of the tensors (storages) in nested lists, tuples and dicts."""
+    if isinstance(value, torch.Tensor):
+        return value.untyped_storage().nbytes()
+    if isinstance(value, dict):
+        value = list(value.values())
+    return sum(map(_nbytes, value)) if isinstance(value, (list, tuple)) else 0
 
 
 def aten_overload(op):

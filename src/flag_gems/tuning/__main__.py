@@ -13,15 +13,28 @@ import json
 import sys
 
 from . import database
-from .tuner import cache_path, device_identity, store
+from .tuner import cache_path, checked_rows, device_identity, store
 
 FORMAT = 1
+
+
+def _valid_rows():
+    """The cache's rows that their kernels accept; the others are dropped (see show)."""
+    # An entry point above every layer: the operator modules define the tuners whose config
+    # spaces check the rows.
+    from .. import ops
+
+    ops.collect_rows()
+    valid, invalid = checked_rows(store().rows())
+    for row, reason in invalid:
+        store().drop(row, reason)
+    return valid
 
 
 def _document():
     vendor, device, triton_version = device_identity()
     entries = []
-    for row in store().rows():
+    for row in _valid_rows():
         entry = dict(row)
         entry["key"] = json.loads(row["key"])
         entry["config"] = json.loads(row["config"])
@@ -36,8 +49,12 @@ def _is_yaml(path):
 
 def show(out=None):
     out = out or sys.stdout
-    rows = store().rows()
-    print(f"tuning cache: {cache_path()}  ({len(rows)} entries)", file=out)
+    rows = _valid_rows()
+    state = store()
+    note = (f", not usable: {state.unusable}" if state.unusable else ", read-only" if state.read_only else "")
+    print(f"tuning cache: {cache_path()}  ({len(rows)} entries{note})", file=out)
+    for kernel, key, reason in state.dropped:
+        print(f"dropped invalid entry: {kernel} {key}: {reason}", file=out)
     if not rows:
         return
     table = [("kernel", "key", "config", "time ms", "native ms", "mode")]

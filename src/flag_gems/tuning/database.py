@@ -6,7 +6,12 @@ when SQLite still answers "database is locked". A tuned result is stored with
 ``INSERT OR IGNORE`` and read back, so when two processes tune one key at once
 the first stored result wins and both use it. A file that is not a database (or
 cannot be read) is moved aside with one warning and rebuilt; if even that fails
-the store keeps its entries in memory only. Nothing here raises into a call.
+the store keeps its entries in memory only. A file that exists but cannot be
+written (a read-only image) is opened read-only: its entries serve, new ones stay
+in memory. An entry its tuner rejects (``get``'s ``check``) is dropped, and
+deleted where the file is writable. A file removed while in use is noticed on the
+next ``put`` (or ``verify``) and made again with this process's entries. Nothing
+here raises into a call; each store warns at most once.
 
 Entries are keyed by kernel name, source hash (of the kernel's source and its
 config space: an edited kernel never reads stale configs) and the tuning key,
@@ -20,6 +25,7 @@ import re
 import sqlite3
 import threading
 import time
+from urllib.parse import quote
 
 logger = logging.getLogger("flag_gems")
 
@@ -55,13 +61,20 @@ class Store:
     stored one.
     """
 
-    def __init__(self, path):
+    def __init__(self, path, unusable=None):
         self.path = path
+        self.unusable = unusable  # why nothing is stored in the file, when nothing is
+        self.problems = []  # what went wrong with the file while in use (pretune reports them)
+        self.dropped = []  # (kernel, key, reason) of every entry dropped as invalid
         self.queries = 0  # statements sent to SQLite: the hot path must not add to this
         self._entries = {}  # (kernel, source, key) -> row dict, as stored
+        self._written = []  # rows this process stored in the file: made again if it is removed
+        self._dropped = set()
         self._lock = threading.RLock()
         self._connection = None
+        self._identity = None  # (device, inode) of the file opened
         self._memory_only = False
+        self.read_only = False
         self._warned = False
 
     # -- connection -------------------------------------------------------------------------
@@ -84,20 +97,50 @@ class Store:
             raise
         return connection
 
+    def _open_read_only(self):
+        """The existing file, read-only (``immutable`` when even WAL's shared memory file
+        cannot be made beside it)."""
+        error = None
+        for mode in ("mode=ro", "immutable=1"):
+            try:
+                connection = sqlite3.connect(f"file:{quote(os.path.abspath(self.path))}?{mode}", uri=True,
+                                             timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+            except sqlite3.Error as failed:
+                error = failed
+                continue
+            try:
+                connection.execute("SELECT count(*) FROM entries").fetchone()
+                return connection
+            except sqlite3.Error as failed:
+                connection.close()
+                error = failed
+        raise error
+
     def _connect(self):
         if self._connection is not None or self._memory_only:
             return self._connection
-        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
         try:
+            if self.unusable:
+                raise OSError(self.unusable)
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
             try:
                 self._connection = self._retry(self._open)
-            except sqlite3.OperationalError:
-                raise  # cannot open, or locked for too long: the file itself may be fine
+            except sqlite3.OperationalError as error:  # cannot write, or locked for too long
+                if _is_locked(error) or not os.path.isfile(self.path):
+                    raise
+                self._connection = self._open_read_only()
+                self.read_only = True
+                self._warn(f"flag_gems: tuning cache {self.path} cannot be written ({error}); its entries are "
+                           "used read-only, new tuned configs are kept in memory only")
             except sqlite3.DatabaseError as error:  # not a database, or a malformed one
                 self._move_aside(error)
                 self._connection = self._retry(self._open)
-        except sqlite3.Error as error:
-            self._warn(f"flag_gems: tuning cache {self.path} unusable ({error}); "
+            # A damaged text cell must not stop the file: it reads as text that no check accepts.
+            self._connection.text_factory = lambda data: data.decode("utf-8", "replace")
+            self._identity = _identity(self.path)
+        except (sqlite3.Error, OSError) as error:
+            self.unusable = self.unusable or str(error)
+            self._warn(f"flag_gems: tuning cache {self.path} unusable ({self.unusable}); "
                        "tuned configs are kept in memory only")
             self._memory_only = True
         return self._connection
@@ -134,10 +177,7 @@ class Store:
             except OSError:
                 aside = None
             for suffix in ("-wal", "-shm"):  # they belong to the corrupt file
-                try:
-                    os.remove(self.path + suffix)
-                except OSError:
-                    pass
+                _remove(self.path + suffix)
         where = f"moved to {aside}" if aside else "left in place"
         self._warn(f"flag_gems: tuning cache {self.path} is unreadable ({error}); {where}, starting a new one")
 
@@ -164,25 +204,51 @@ class Store:
 
     # -- entries ----------------------------------------------------------------------------
 
-    def get(self, kernel, source, key):
-        """The stored row for this key (a dict of COLUMNS), or None."""
+    def get(self, kernel, source, key, check=None):
+        """The stored row for this key (a dict of COLUMNS), or None. ``check(config)``
+        raises ValueError for a config the kernel cannot run: that entry is dropped."""
         ident = (kernel, source, key)
         row = self._entries.get(ident)
-        if row is None:
+        if row is None and ident not in self._dropped:
             found = self._query(f"SELECT {', '.join(COLUMNS)} FROM entries WHERE kernel = ? AND source = ? "
                                 "AND key = ?", ident)
             if found:
-                row = self._entries[ident] = dict(zip(COLUMNS, found[0]))
+                row = dict(zip(COLUMNS, found[0]))
+                try:
+                    if check is not None:
+                        check(row["config"])
+                except ValueError as error:
+                    self.drop(row, error)
+                    return None
+                self._entries[ident] = row
         return row
+
+    def drop(self, row, reason):
+        """Forget an invalid entry (and delete it where the file is writable), with one warning."""
+        ident = (row["kernel"], row["source"], row["key"])
+        with self._lock:
+            self._entries.pop(ident, None)
+            if ident in self._dropped:
+                return
+            self._dropped.add(ident)
+            self.dropped.append((row["kernel"], row["key"], str(reason)))
+            if not self.read_only:
+                self._query("DELETE FROM entries WHERE kernel = ? AND source = ? AND key = ?", ident, fetch=False)
+        self._warn(f"flag_gems: tuning cache {self.path}: dropped the invalid {row['kernel']} entry for "
+                   f"{row['key']} ({reason}); such keys run the heuristic or are tuned again")
 
     def put(self, row, replace_unless_mode=None):
         """Store ``row`` unless an entry exists (``INSERT OR IGNORE``), then return the
         stored entry, which is another process's when it stored first. With
         ``replace_unless_mode``, an existing entry of another mode is replaced."""
         ident = (row["kernel"], row["source"], row["key"])
+        self._dropped.discard(ident)
         values = tuple(row[c] for c in COLUMNS)
         placeholders = ", ".join("?" * len(COLUMNS))
-        if replace_unless_mode is None:
+        self.verify()
+        if self.read_only:
+            done = None
+        elif replace_unless_mode is None:
             done = self._query(f"INSERT OR IGNORE INTO entries VALUES ({placeholders})", values, fetch=False)
         else:
             updates = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[3:])
@@ -191,17 +257,51 @@ class Store:
                                fetch=False)
         if done is None:  # memory only
             return self._entries.setdefault(ident, dict(row))
+        self._written.append(dict(row))
         self._entries.pop(ident, None)
         return self.get(*ident) or dict(row)
+
+    def verify(self):
+        """None while the file opened is still in place; if it was removed or replaced, a
+        new one is made with this process's entries and the problem (also kept in
+        ``problems``) is returned."""
+        with self._lock:
+            if self._connection is None or self.read_only or _identity(self.path) == self._identity:
+                return None
+            self._connection.close()
+            self._connection = None
+            if not os.path.exists(self.path):
+                for suffix in ("-wal", "-shm"):  # they belong to the removed file
+                    _remove(self.path + suffix)
+            placeholders = ", ".join("?" * len(COLUMNS))
+            for row in self._written:
+                self._query(f"INSERT OR IGNORE INTO entries VALUES ({placeholders})",
+                            tuple(row[c] for c in COLUMNS), fetch=False)
+            problem = f"tuning cache {self.path} was removed or replaced while in use; "
+            if self._memory_only:
+                problem += f"it cannot be made again ({self.unusable}): tuned configs are in memory only"
+            else:
+                problem += f"made it again with this process's {len(self._written)} stored entries"
+            self.problems.append(problem)
+            self._warn(f"flag_gems: {problem}")
+            return problem
+
+    @property
+    def persistent(self):
+        """Whether what this store is given reaches the file."""
+        self._connect()
+        return not (self._memory_only or self.read_only)
 
     def rows(self, kernel=None):
         """Every stored entry (optionally of one kernel), as dicts."""
         where, parameters = ("WHERE kernel = ?", (kernel,)) if kernel else ("", ())
         found = self._query(f"SELECT {', '.join(COLUMNS)} FROM entries {where} ORDER BY kernel, key, source",
                             parameters)
-        if found is None:
-            return sorted(self._entries.values(), key=lambda r: (r["kernel"], r["key"], r["source"]))
-        return [dict(zip(COLUMNS, values)) for values in found]
+        rows = {(r["kernel"], r["source"], r["key"]): r for r in self._entries.values()
+                if kernel in (None, r["kernel"])}  # memory only, or kept here beside a read-only file
+        rows.update({values[:3]: dict(zip(COLUMNS, values)) for values in found or ()
+                     if values[:3] not in self._dropped})
+        return sorted(rows.values(), key=lambda r: (r["kernel"], r["key"], r["source"]))
 
     def replace(self, rows):
         """Store ``rows`` over whatever is there (import); returns how many."""
@@ -234,6 +334,21 @@ class Store:
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
+
+
+def _identity(path):
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
 
 
 def encode(value):

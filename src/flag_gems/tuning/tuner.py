@@ -117,22 +117,60 @@ def device_identity():
     return vendor.name, name, triton.__version__
 
 
+def _located():
+    """(the cache file's path, None), or (its path, why its folder cannot be made)."""
+    name = database.file_name(*device_identity())
+    try:
+        return os.path.join(runtime.cache_dir("tuning"), name), None
+    except OSError as error:  # GEMS_CACHE_DIR is a file, lies under one, or cannot be written
+        root = os.environ.get("GEMS_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".flag_gems", "cache")
+        return os.path.join(root, "tuning", name), f"{type(error).__name__}: {error}"
+
+
 def cache_path():
     """The SQLite file of this process's vendor, device and Triton version."""
-    return os.path.join(runtime.cache_dir("tuning"), database.file_name(*device_identity()))
+    return _located()[0]
 
 
 def store():
-    """The store for ``cache_path()``; a new one (and empty memos) when the path moved."""
+    """The store for ``cache_path()``; a new one (and empty memos) when the path moved.
+    Memory only, with one warning, when its folder cannot be made."""
     global _active_store
-    path = cache_path()
+    path, unusable = _located()
     with _mode_lock:
         if _active_store is None or _active_store.path != path:
             if _active_store is not None:
                 _active_store.close()
-            _active_store = database.Store(path)
+            _active_store = database.Store(path, unusable)
             forget_choices()
         return _active_store
+
+
+def checked_rows(rows):
+    """(valid rows, [(row, reason)]) of cache rows: a kernel's tuner checks the rows of its
+    current source; any other row needs only a JSON config."""
+    valid, invalid = [], []
+    for row in rows:
+        tuner = _TUNERS.get(row["kernel"])
+        try:
+            if tuner is not None and row["source"] == tuner.source_hash:
+                tuner.checked(row["config"])
+            else:
+                _json(row["config"])
+        except ValueError as error:
+            invalid.append((row, error))
+        else:
+            valid.append(row)
+    return valid, invalid
+
+
+def _json(text):
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise ValueError(f"config {text[:40]!r} is not JSON: {error}") from None
 
 
 def stats(reset=False):
@@ -284,10 +322,10 @@ class Tuner:
             return self._heuristic_choice(raw, None)
         key = tuple(self.key(*raw))
         encoded = database.encode(list(key))
-        row = store().get(self.name, self.source_hash, encoded)
+        row = store().get(self.name, self.source_hash, encoded, self.checked)
         if row is not None and (mode != "full" or row["mode"] == "full" or run is None):
             _STATS["from_cache"] += 1
-            choice = self._decode(row["config"])
+            choice = self.checked(row["config"])
             self._note(key, choice, row["time_ms"], row["native_ms"], "cache")
             return choice
         if mode == "cache" or run is None:
@@ -325,7 +363,10 @@ class Tuner:
         row = dict(kernel=self.name, source=self.source_hash, key=encoded, config=self._encode(best),
                    time_ms=best_ms, native_ms=native_ms, mode=mode, tried=len(timings), created=time.time())
         stored = store().put(row, replace_unless_mode="full" if mode == "full" else None)
-        choice = self._decode(stored["config"])
+        try:
+            choice = self.checked(stored["config"])
+        except ValueError:  # another process stored a damaged entry first
+            choice = best
         self._note(key, choice, stored["time_ms"], stored["native_ms"], "tuned")
         return choice
 
@@ -351,15 +392,30 @@ class Tuner:
     def _encode(self, choice):
         return database.encode(self._jsonable(choice))
 
-    def _decode(self, text):
-        import json
-
-        value = json.loads(text)
-        if value == NATIVE:
+    def checked(self, text):
+        """The choice a stored config names; ValueError unless it is one of the space's
+        configs (or NATIVE, where PyTorch's kernel is a candidate)."""
+        value = _json(text)
+        if value == NATIVE and self.native:
             return NATIVE
         if self.fields and isinstance(value, dict) and set(value) == set(self.fields):
-            return tuple(value[f] for f in self.fields)
-        return _normal(value)
+            value = tuple(value[f] for f in self.fields)
+        choice = _normal(value)
+        if choice == NATIVE or not (choice in self.space or self._of_the_space(choice)):
+            raise ValueError(f"config {text[:80]} is not one of {self.name}'s configs")
+        return choice
+
+    def _of_the_space(self, choice):
+        """Whether ``choice`` (a heuristic's, which tuning stores when it wins) is a tuple of
+        the space's length whose items are each one the space or default space uses there."""
+        if not hasattr(self, "_item_values"):
+            default = self._default_space() if callable(self._default_space) else self._default_space
+            configs = [c for c in (*self.space, *map(_normal, default)) if isinstance(c, tuple)]
+            lengths = {len(c) for c in configs}
+            self._item_values = [{c[i] for c in configs} for i in range(lengths.pop())] if len(lengths) == 1 else None
+        values = self._item_values
+        return (isinstance(choice, tuple) and values is not None and len(choice) == len(values)
+                and all(type(item) in (int, float) and item in allowed for item, allowed in zip(choice, values)))
 
 
 def _normal(config):
