@@ -98,7 +98,8 @@ def device_info() -> DeviceInfo:
     return DeviceInfo(selected_vendor())
 
 
-def _cache_root():
+def cache_root():
+    """flag_gems' cache folder: GEMS_CACHE_DIR, default ~/.flag_gems/cache."""
     return os.environ.get("GEMS_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".flag_gems", "cache")
 
 
@@ -106,7 +107,7 @@ def cache_dir(*parts):
     """A folder under flag_gems' cache (GEMS_CACHE_DIR, default ~/.flag_gems/cache), made
     if absent. Raises OSError where it cannot be made (a read-only file system, a path
     under a regular file); ``writable_cache_dir`` falls back instead."""
-    path = os.path.join(_cache_root(), *parts)
+    path = os.path.join(cache_root(), *parts)
     os.makedirs(path, exist_ok=True)
     return path
 
@@ -126,7 +127,7 @@ def temporary_cache_dir(*parts, reason):
             _temporary.update(pid=os.getpid(), root=root)
             atexit.register(_remove_temporary, os.getpid(), root)
             logger.warning("flag_gems: the cache directory %s is unusable (%s); this process keeps its "
-                           "generated files in %s instead", _cache_root(), reason, root)
+                           "generated files in %s instead", cache_root(), reason, root)
     path = os.path.join(_temporary["root"], *parts)
     os.makedirs(path, exist_ok=True)
     return path
@@ -141,7 +142,7 @@ def writable_cache_dir(*parts):
     """``cache_dir(*parts)`` where it can be made and written to, else the same folder under
     this process's temporary cache (``temporary_cache_dir``). Resolved once per folder (and
     GEMS_CACHE_DIR); never raises for flag_gems' cache."""
-    key = (_cache_root(), parts)
+    key = (cache_root(), parts)
     path = _writable.get(key)
     if path is None:
         try:

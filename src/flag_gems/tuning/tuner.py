@@ -123,8 +123,7 @@ def _located():
     try:
         return os.path.join(runtime.cache_dir("tuning"), name), None
     except OSError as error:  # GEMS_CACHE_DIR is a file, lies under one, or cannot be written
-        root = os.environ.get("GEMS_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".flag_gems", "cache")
-        return os.path.join(root, "tuning", name), f"{type(error).__name__}: {error}"
+        return os.path.join(runtime.cache_root(), "tuning", name), f"{type(error).__name__}: {error}"
 
 
 def cache_path():
