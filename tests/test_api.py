@@ -109,6 +109,17 @@ def test_use_gems_nests_and_restores_exactly():
     assert flag_gems.all_registered_ops() == []
 
 
+def test_enable_inside_a_block_holds_once_the_block_leaves(tmp_path):
+    with flag_gems.use_gems(include=["mul"]):
+        flag_gems.only_enable(include=["add"], record=True, path=str(tmp_path / "a.log"))
+        assert set(flag_gems.all_registered_ops()) == {n for n in _all_rows() if n.startswith("mul")}
+    assert set(flag_gems.all_registered_ops()) == {n for n in _all_rows() if n.split(".")[0] in ("add", "add_")}
+    a = make((3, 4), torch.float32)
+    torch.add(a, a)
+    flag_gems.disable()
+    assert "aten::add.Tensor" in (tmp_path / "a.log").read_text()
+
+
 def test_use_gems_costs_well_under_a_millisecond():
     with flag_gems.use_gems():
         pass

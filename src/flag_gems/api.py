@@ -67,20 +67,45 @@ def _as_tuple(names):
     return tuple(names)
 
 
-def _switch(active_indices, recorder):
-    """Make exactly these rows active and install ``recorder``; return the previous state."""
-    rows = _rows()
-    previous = (tuple(row.active for row in rows), state.recorder)
-    for i, row in enumerate(rows):
-        want = i in active_indices
-        row.active = want and ensure_registered(row)
-    state.recorder = _beside_capture(recorder)
-    _sync_cpp_routes()
-    return previous
+class _Scope:
+    """The rows and record log wanted by enable / only_enable / disable (the base) or by one
+    open use_gems block (its ``recorder`` None: the one outside it)."""
+
+    __slots__ = ("wanted", "recorder")
+
+    def __init__(self, wanted, recorder):
+        self.wanted, self.recorder = wanted, recorder
 
 
-def _sync_cpp_routes():
+# Routing is process-wide. The latest open block (across all threads) decides the rows, the
+# latest one recording (else the base) the log; leaving a block undoes only its own part.
+_base = _Scope(frozenset(), None)
+_blocks = []  # open use_gems blocks, in entry order
+
+
+def _apply():
+    """Under _lock: set every row's flag and the recorder from the base and the open blocks."""
+    wanted = (_blocks[-1] if _blocks else _base).wanted
+    for i, row in enumerate(_rows()):
+        row.active = i in wanted and ensure_registered(row)
+    _apply_recorder()
+
+
+def _apply_recorder():
+    recorder = next((b.recorder for b in reversed(_blocks) if b.recorder is not None), _base.recorder)
+    state.recorder = _beside_capture(None if recorder is None or recorder.failed else recorder)
     fastpath.sync_routes(recording=state.recorder is not None)
+
+
+def _recorder_failed(recorder):
+    """A log that failed to write is off (it warned): route calls past it from now on."""
+    with _lock:
+        _apply_recorder()
+
+
+def _open_log(record, path, once=False):
+    """A new record log, or None; raises (leaving every state as it was) when it cannot open."""
+    return Recorder(path, once, on_failure=_recorder_failed) if record else None
 
 
 def _beside_capture(recorder):
@@ -96,69 +121,63 @@ def capturing(collector):
     """Inside the block ``collector.log(name, impl, args, kwargs)`` sees every routed call
     (beside any record log the program opens); the pretune's shape capture uses it."""
     with _lock:
-        previous = (state.capture, state.recorder)
+        previous = state.capture
         state.capture = collector
-        state.recorder = _beside_capture(state.recorder)
-        _sync_cpp_routes()  # the C++ routes see no calls for the collector: step aside
+        _apply_recorder()  # the C++ routes see no calls for the collector: step aside
     try:
         yield
     finally:
         with _lock:
-            state.capture, state.recorder = previous
-            _sync_cpp_routes()
+            state.capture = previous
+            _apply_recorder()
 
 
-def _restore(previous):
-    flags, recorder = previous
-    for row, flag in zip(_rows(), flags):
-        row.active = flag
-    state.recorder = recorder
-    _sync_cpp_routes()
-
-
-def _replace_recorder(record, path, once):
-    if state.recorder is not None:
-        state.recorder.close()
-    return Recorder(path, once) if record else None
+def _set_base(wanted, record, path, once):
+    recorder = _open_log(record, path, once)  # first: a log that cannot open changes nothing
+    replaced = _base.recorder
+    _base.wanted, _base.recorder = wanted, recorder
+    _apply()
+    if replaced is not None:
+        replaced.close()
 
 
 def enable(unused=None, record=False, path=None, once=False):
     """Route every operator flag_gems implements, except those in ``unused``."""
     with _lock:
         excluded = _resolve(_as_tuple(unused), False)
-        wanted = frozenset(range(len(_rows()))) - excluded
-        _switch(wanted, _replace_recorder(record, path, once))
+        _set_base(frozenset(range(len(_rows()))) - excluded, record, path, once)
 
 
 def only_enable(include, record=False, path=None, once=False):
     """Route only the operators in ``include``."""
     with _lock:
-        wanted = _resolve(_as_tuple(include), True)
-        _switch(wanted, _replace_recorder(record, path, once))
+        _set_base(_resolve(_as_tuple(include), True), record, path, once)
 
 
 def disable():
     """Give every operator back to PyTorch's native kernels and stop recording."""
     with _lock:
-        _switch(frozenset(), _replace_recorder(False, None, False))
+        _set_base(frozenset(), False, None, False)
 
 
 @contextlib.contextmanager
 def use_gems(include=None, exclude=None, record=False, path=None):
-    """Route ``include`` (default: all) minus ``exclude`` inside the block;
-    the state before it comes back on exit, exceptions included."""
+    """Route ``include`` (default: all) minus ``exclude`` inside the block; on exit, exceptions
+    included, exactly this block's change is undone, whichever blocks (of any thread) left
+    before it. Routing is process-wide: other threads' calls see the block too."""
     with _lock:
         wanted = _resolve(_as_tuple(include), True) if include is not None else frozenset(range(len(_rows())))
-        wanted -= _resolve(_as_tuple(exclude), False)
-        recorder = Recorder(path) if record else state.recorder
-        previous = _switch(wanted, recorder)
+        block = _Scope(wanted - _resolve(_as_tuple(exclude), False), _open_log(record, path))
+        _blocks.append(block)
+        _apply()
     try:
         yield
     finally:
         with _lock:
-            _restore(previous)
-            if record:
-                recorder.close()
+            _blocks.remove(block)
+            _apply()
+        if block.recorder is not None:
+            block.recorder.close()
 
 
 def all_registered_ops():

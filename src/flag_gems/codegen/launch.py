@@ -11,6 +11,7 @@ compiled kernel's own launcher where that cannot serve).
 import contextlib
 import functools
 import os
+import threading
 
 import numpy
 import torch
@@ -22,6 +23,7 @@ from ..runtime.warm_up import triton_warm_up
 from ..utils.layout import next_power_of_2
 
 INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
+_INTERPRETER_LOCK = threading.RLock()  # only taken under the interpreter
 # The C entry points behind torch.cuda.current_stream / current_device, without
 # their Python wrappers: this is the per-call hot path.
 _raw_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
@@ -71,8 +73,9 @@ class Launcher:
 
     def __call__(self, grid, *args, **constexprs):
         if INTERPRETED:
-            # Masked-off lanes hold placeholder values; numpy need not warn about them.
-            with numpy.errstate(all="ignore"):
+            # Triton's interpreter keeps its grid and patched builtins per process: one launch
+            # at a time. Masked-off lanes hold placeholder values; numpy need not warn about them.
+            with _INTERPRETER_LOCK, numpy.errstate(all="ignore"):
                 self.kernel[grid](*args, **constexprs)
             return
         key = _launch_key(args, tuple(constexprs.items()))

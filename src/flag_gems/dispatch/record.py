@@ -2,9 +2,9 @@
 
 import os
 import threading
+import warnings
 
 import torch
-
 
 
 def default_path():
@@ -27,12 +27,20 @@ def describe(value) -> str:
 
 
 class Recorder:
-    """Appends ``aten::<overload>  <impl>  <args>`` lines to a file."""
+    """Appends ``aten::<overload>  <impl>  <args>`` lines to a file.
 
-    def __init__(self, path=None, once=False):
-        self.path = os.path.abspath(os.path.expanduser(path or default_path()))
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+    Opening raises (the caller keeps its state). A failed write, flush or close never
+    reaches the call being logged: it turns this log off with one warning and calls
+    ``on_failure(self)`` (outside the log's lock)."""
+
+    def __init__(self, path=None, once=False, on_failure=None):
+        if path is None:
+            path = default_path()
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+        self.path = os.path.abspath(os.path.expanduser(path))
         self.once = once
+        self.failed = False
+        self.on_failure = on_failure
         self._seen = set()
         self._lock = threading.Lock()
         # Line-buffered so the log is readable while the program runs.
@@ -46,12 +54,34 @@ class Recorder:
         parts = [describe(a) for a in args] + [f"{k}={describe(v)}" for k, v in kwargs.items()]
         line = f"aten::{name}\t{impl}\t({', '.join(parts)})\n"
         with self._lock:
-            if not self._file.closed:
+            if self.failed or self._file.closed:
+                return
+            try:
                 self._file.write(line)
+                return
+            except OSError as error:
+                self._fail(error, "writing")
+        if self.on_failure is not None:
+            self.on_failure(self)
 
     def close(self):
         with self._lock:
-            self._file.close()
+            if not self._file.closed:
+                try:
+                    self._file.close()
+                except OSError as error:
+                    self._fail(error, "closing")
+
+    def _fail(self, error, doing):
+        """Under the lock: warn once, turn the log off; the file is closed, quietly."""
+        if not self.failed:
+            self.failed = True
+            warnings.warn(f"flag_gems: {doing} the record log {self.path} failed ({error}); "
+                          "recording is off", RuntimeWarning, stacklevel=4)
+        try:
+            self._file.close()  # a failed close still closes the descriptor
+        except OSError:
+            pass
 
 
 class Tee:

@@ -155,11 +155,13 @@ def _make_router(row):
                     result = impl(*args, **kwargs)
                 finally:
                     nesting.inside = False
-                if state.recorder is not None:
-                    state.recorder.log(name, "c++" if fastpath.Served.count != served else kind, args, kwargs)
+                recorder = state.recorder  # read once: another thread may switch it off
+                if recorder is not None:
+                    recorder.log(name, "c++" if fastpath.Served.count != served else kind, args, kwargs)
                 return result
-            if state.recorder is not None:
-                state.recorder.log(name, f"native ({reason})", args, kwargs)
+            recorder = state.recorder
+            if recorder is not None:
+                recorder.log(name, f"native ({reason})", args, kwargs)
         # Calls made from inside our implementations are theirs, not the program's: not logged.
         return fallback(keyset, args, kwargs)
 
