@@ -184,3 +184,21 @@ def test_four_threads_of_mixed_ops_match_native():
 
     flag_gems.enable()
     _with_one_warning_at_most(lambda: _in_threads(*(worker(t) for t in range(4))))
+
+
+@pytest.mark.skipif(flag_gems.device != "cpu", reason="the interpreter's host copies exist on the CPU backend only")
+def test_a_launch_too_large_for_memory_raises_the_allocators_error(monkeypatch):
+    """Triton's interpreter copies a kernel's tensors into host memory: where they would not fit,
+    the call raises what PyTorch's CPU allocator raises instead of being killed for memory."""
+    from flag_gems.codegen import launch
+
+    monkeypatch.setattr(launch, "_available_memory", lambda: 1 << 30)  # as if 1 GiB were free
+    a, b = torch.empty(16384, 16384), torch.empty(16384, 16384)  # 1 GiB each, never touched
+    with pytest.raises(RuntimeError) as ours:
+        with flag_gems.use_gems():
+            torch.add(a, b)
+    with pytest.raises(RuntimeError) as native:
+        torch.empty(1 << 62, dtype=torch.uint8)
+    assert all("DefaultCPUAllocator: can't allocate memory" in str(e.value) for e in (ours, native))
+    with flag_gems.use_gems():
+        torch.testing.assert_close(torch.add(torch.ones(2, 2), 1.0), torch.full((2, 2), 2.0))

@@ -61,6 +61,30 @@ def _arg_key(arg):
 _launch_key = _python_key
 
 
+_LARGE_LAUNCH = 1 << 30  # bytes of tensor arguments from which the interpreter's copies are checked
+
+
+def _check_interpreter_memory(args):
+    """Triton's interpreter copies every tensor argument into host memory and back: where
+    those copies would not fit in the memory available, raise the error PyTorch's CPU
+    allocator raises, not leave the process to the kernel's out-of-memory killer."""
+    needed = sum(a.untyped_storage().nbytes() for a in args if isinstance(a, torch.Tensor))
+    if needed >= _LARGE_LAUNCH and needed > _available_memory():
+        raise RuntimeError(f"DefaultCPUAllocator: can't allocate memory: you tried to allocate {needed} bytes "
+                           "(Triton's interpreter copies the kernel's tensors)")
+
+
+def _available_memory():
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
 class Launcher:
     """``launcher(grid, *args, **constexprs)``: every non-constexpr parameter
     positionally, every constexpr by name; ``grid`` is a tuple. Returns the
@@ -73,6 +97,7 @@ class Launcher:
 
     def __call__(self, grid, *args, **constexprs):
         if INTERPRETED:
+            _check_interpreter_memory(args)
             # Triton's interpreter keeps its grid and patched builtins per process: one launch
             # at a time. Masked-off lanes hold placeholder values; numpy need not warn about them.
             with _INTERPRETER_LOCK, numpy.errstate(all="ignore"):
