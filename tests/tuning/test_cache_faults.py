@@ -21,9 +21,11 @@ from test_tuning import BIG, _own_cache, _write  # noqa: F401 - _own_cache: the 
 
 @pytest.fixture
 def warnings(caplog):
-    """The flag_gems warnings about the tuning cache, as a function returning them."""
+    """The flag_gems warnings about the tuning cache (or the whole cache folder), as a function
+    returning them."""
     caplog.set_level(logging.WARNING, logger="flag_gems")
-    return lambda: [r.getMessage() for r in caplog.records if "tuning cache" in r.getMessage()]
+    return lambda: [r.getMessage() for r in caplog.records
+                    if "tuning cache" in r.getMessage() or "cache directory" in r.getMessage()]
 
 
 def _fresh_store(monkeypatch):
@@ -62,7 +64,7 @@ def test_cache_folder_cannot_be_made(tmp_path, monkeypatch, warnings, capsys, wh
         _mm_and_sums(monkeypatch)
     assert tuning.stats()["tuned"] == 3  # quick mode tuned, into memory
     [warning] = warnings()
-    assert str(afile) in warning and "memory only" in warning
+    assert str(afile) in warning and "tuned configs in memory" in warning
     assert cache_cli.main(["show"]) == 0
     assert "not usable" in capsys.readouterr().out
     assert len(warnings()) == 1

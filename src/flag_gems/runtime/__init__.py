@@ -121,16 +121,32 @@ def temporary_cache_dir(*parts, reason):
     """``parts`` under this process's temporary cache, which replaces flag_gems' cache where
     that is unusable (``reason``): made once per process, on first need, with one warning,
     and removed at exit (Triton reads kernel sources from real files)."""
+    made = None
     with _temporary_lock:
         if _temporary.get("pid") != os.getpid():  # a forked child makes its own
-            root = tempfile.mkdtemp(prefix="flag_gems_")
-            _temporary.update(pid=os.getpid(), root=root)
-            atexit.register(_remove_temporary, os.getpid(), root)
-            logger.warning("flag_gems: the cache directory %s is unusable (%s); this process keeps its "
-                           "generated files in %s instead", cache_root(), reason, root)
+            made = tempfile.mkdtemp(prefix="flag_gems_")
+            _temporary.update(pid=os.getpid(), root=made)
+            atexit.register(_remove_temporary, os.getpid(), made)
+    if made is not None:
+        warn_unusable_cache(f"{reason}; generated kernels go to {made}")
     path = os.path.join(_temporary["root"], *parts)
     os.makedirs(path, exist_ok=True)
     return path
+
+
+_unusable_roots = set()  # cache folders this process has said it cannot use
+
+
+def warn_unusable_cache(reason):
+    """Say once per process and cache folder that flag_gems' cache cannot be used: generated
+    kernels then go to a temporary folder and tuned configs stay in memory."""
+    root = cache_root()
+    with _temporary_lock:
+        if root in _unusable_roots:
+            return
+        _unusable_roots.add(root)
+    logger.warning("flag_gems: the cache directory %s is unusable (%s); this process keeps generated kernels "
+                   "in a temporary folder and tuned configs in memory", root, reason)
 
 
 def _remove_temporary(pid, root):

@@ -27,6 +27,8 @@ import threading
 import time
 from urllib.parse import quote
 
+from .. import runtime
+
 logger = logging.getLogger("flag_gems")
 
 SCHEMA_VERSION = "1"
@@ -139,9 +141,12 @@ class Store:
             self._connection.text_factory = lambda data: data.decode("utf-8", "replace")
             self._identity = _identity(self.path)
         except (sqlite3.Error, OSError) as error:
-            self.unusable = self.unusable or str(error)
-            self._warn(f"flag_gems: tuning cache {self.path} unusable ({self.unusable}); "
-                       "tuned configs are kept in memory only")
+            if self.unusable:  # the cache folder itself cannot be made: one warning for all its users
+                runtime.warn_unusable_cache(self.unusable)
+            else:
+                self.unusable = str(error)
+                self._warn(f"flag_gems: tuning cache {self.path} unusable ({self.unusable}); "
+                           "tuned configs are kept in memory only")
             self._memory_only = True
         return self._connection
 
