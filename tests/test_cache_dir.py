@@ -13,7 +13,7 @@ import pytest
 
 from flag_gems import runtime
 from flag_gems.codegen import cache
-from flag_gems.runtime import warm_up
+from flag_gems.runtime import cache as cache_folder, warm_up
 
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
 
@@ -68,11 +68,11 @@ def read_only_cache(tmp_path, monkeypatch):
         return makedirs(path, *args, **kwargs)
 
     monkeypatch.setattr(os, "makedirs", refusing)
-    monkeypatch.setattr(runtime, "_temporary", {})
-    monkeypatch.setattr(runtime, "_writable", {})
+    monkeypatch.setattr(cache_folder, "_temporary", {})
+    monkeypatch.setattr(cache_folder, "_writable", {})
     yield root
-    if runtime._temporary:
-        runtime._remove_temporary(os.getpid(), runtime._temporary["root"])
+    if cache_folder._temporary:
+        cache_folder._remove_temporary(os.getpid(), cache_folder._temporary["root"])
 
 
 def _unique_source():
@@ -84,7 +84,7 @@ def test_read_only_cache_dir_falls_back_once(read_only_cache, caplog):
     source = _unique_source()
     module = cache.load_generated("pointwise", "probe", source)
     again = cache.load_generated("reduction", "probe", _unique_source())
-    temporary = runtime._temporary["root"]
+    temporary = cache_folder._temporary["root"]
     assert os.path.basename(temporary).startswith("flag_gems_")
     assert module.__file__.startswith(os.path.join(temporary, "codegen", "pointwise"))
     assert again.__file__.startswith(os.path.join(temporary, "codegen", "reduction"))
@@ -100,26 +100,26 @@ def test_a_write_refused_after_the_folder_was_made(tmp_path, monkeypatch, caplog
     """The folder exists, but writing into it fails (a full disk, a file system remounted
     read-only): the source still goes to the temporary cache."""
     monkeypatch.setenv("GEMS_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(runtime, "_temporary", {})
-    monkeypatch.setattr(runtime, "_writable", {})
+    monkeypatch.setattr(cache_folder, "_temporary", {})
+    monkeypatch.setattr(cache_folder, "_writable", {})
     folder = runtime.writable_cache_dir("codegen", "pointwise")
     assert folder == os.path.join(str(tmp_path), "codegen", "pointwise")
-    mkstemp = runtime.tempfile.mkstemp
+    mkstemp = cache_folder.tempfile.mkstemp
 
     def refusing(*args, dir=None, **kwargs):
         if dir == folder:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), dir)
         return mkstemp(*args, dir=dir, **kwargs)
 
-    monkeypatch.setattr(runtime.tempfile, "mkstemp", refusing)
+    monkeypatch.setattr(cache_folder.tempfile, "mkstemp", refusing)
     caplog.set_level(logging.WARNING, logger="flag_gems")
     try:
         module = cache.load_generated("pointwise", "probe", _unique_source())
-        assert module.__file__.startswith(runtime._temporary["root"])
+        assert module.__file__.startswith(cache_folder._temporary["root"])
         assert os.listdir(folder) == []
         assert len([r for r in caplog.records if "cache directory" in r.getMessage()]) == 1
     finally:
-        runtime._remove_temporary(os.getpid(), runtime._temporary["root"])
+        cache_folder._remove_temporary(os.getpid(), cache_folder._temporary["root"])
 
 
 def test_triton_digest_without_a_usable_cache(read_only_cache):
@@ -131,12 +131,12 @@ def test_triton_digest_without_a_usable_cache(read_only_cache):
     if getattr(original, "cache_info", None) is None:
         pytest.skip("this Triton's triton_key is not the one warm_up was written for")
     assert warm_up._stored_triton_key() == original()
-    assert runtime._temporary == {}
+    assert cache_folder._temporary == {}
 
 
 def test_resolved_once_per_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("GEMS_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(runtime, "_writable", {})
+    monkeypatch.setattr(cache_folder, "_writable", {})
     first = runtime.writable_cache_dir("codegen", "pointwise")
     monkeypatch.setattr(runtime, "cache_dir", None)  # not asked again
     assert runtime.writable_cache_dir("codegen", "pointwise") == first
