@@ -16,7 +16,7 @@ from flag_gems.tuning import __main__ as cache_cli
 from flag_gems.tuning import tuner
 
 from conftest import make
-from test_tuning import BIG, _own_cache, _write  # noqa: F401 - _own_cache: the autouse fixture
+from test_tuning import BIG, _own_cache, _sleep, _sleeper, _write  # noqa: F401 - _own_cache: the autouse fixture
 
 
 @pytest.fixture
@@ -164,6 +164,19 @@ def test_pointwise_block_one_is_dropped(monkeypatch, warnings, capsys):
     _exp_big()
     assert tuning.stats()["heuristic"] == 1
     assert len(warnings()) == 1
+
+
+def test_a_stored_heuristic_choice_outside_the_space_is_used(monkeypatch, warnings):
+    """The heuristic competes and is stored when it wins, even where it is none of the space's
+    configs: a later process reads it back as valid (no warning, nothing dropped)."""
+    fake = _sleeper("t_heuristic_outside", space=((5,), (6,)), heuristic=(4,))  # 4 ms: it wins
+    tuning.set_tuning_mode("quick")
+    assert fake.choose((100,), _sleep) == (4,)
+    _fresh_store(monkeypatch)
+    tuning.set_tuning_mode("cache")
+    tuning.stats(reset=True)
+    assert fake.choose((100,), _sleep) == (4,)
+    assert tuning.stats()["from_cache"] == 1 and warnings() == []
 
 
 def test_pretune_notices_a_removed_cache(tmp_path, monkeypatch, capsys, warnings):

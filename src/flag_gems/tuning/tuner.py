@@ -17,7 +17,7 @@ import os
 import threading
 import time
 from collections import deque
-from functools import lru_cache
+from functools import lru_cache, partial
 
 from .. import runtime
 from ..runtime.nesting import native_calls
@@ -321,10 +321,11 @@ class Tuner:
             return self._heuristic_choice(raw, None)
         key = tuple(self.key(*raw))
         encoded = database.encode(list(key))
-        row = store().get(self.name, self.source_hash, encoded, self.checked)
+        check = partial(self.checked, heuristic=_normal(self.heuristic(*raw)))
+        row = store().get(self.name, self.source_hash, encoded, check)
         if row is not None and (mode != "full" or row["mode"] == "full" or run is None):
             _STATS["from_cache"] += 1
-            choice = self.checked(row["config"])
+            choice = check(row["config"])
             self._note(key, choice, row["time_ms"], row["native_ms"], "cache")
             return choice
         if mode == "cache" or run is None:
@@ -363,7 +364,7 @@ class Tuner:
                    time_ms=best_ms, native_ms=native_ms, mode=mode, tried=len(timings), created=time.time())
         stored = store().put(row, replace_unless_mode="full" if mode == "full" else None)
         try:
-            choice = self.checked(stored["config"])
+            choice = self.checked(stored["config"], heuristic=_normal(self.heuristic(*raw)))
         except ValueError:  # another process stored a damaged entry first
             choice = best
         self._note(key, choice, stored["time_ms"], stored["native_ms"], "tuned")
@@ -391,28 +392,33 @@ class Tuner:
     def _encode(self, choice):
         return database.encode(self._jsonable(choice))
 
-    def checked(self, text):
-        """The choice a stored config names; ValueError unless it is one of the space's
-        configs (or NATIVE, where PyTorch's kernel is a candidate)."""
+    def checked(self, text, heuristic=None):
+        """The choice a stored config names; ValueError unless this kernel can run it: one of
+        the space's configs, the call's ``heuristic`` choice (tuning stores it when it wins), or
+        a tuple of values the space uses at each position (all ``tuning show`` can check)."""
         value = _json(text)
         if value == NATIVE and self.native:
             return NATIVE
         if self.fields and isinstance(value, dict) and set(value) == set(self.fields):
             value = tuple(value[f] for f in self.fields)
         choice = _normal(value)
-        if choice == NATIVE or not (choice in self.space or self._of_the_space(choice)):
-            raise ValueError(f"config {text[:80]} is not one of {self.name}'s configs")
-        return choice
+        if choice != NATIVE and (choice in self.space or choice == heuristic or self._of_the_space(choice)):
+            return choice
+        raise ValueError(f"config {text[:80]} is not one of {self.name}'s configs")
 
-    def _of_the_space(self, choice):
-        """Whether ``choice`` (a heuristic's, which tuning stores when it wins) is a tuple of
-        the space's length whose items are each one the space or default space uses there."""
+    def _position_values(self):
+        """The values the space and the default space use at each position (None: mixed arities)."""
         if not hasattr(self, "_item_values"):
             default = self._default_space() if callable(self._default_space) else self._default_space
             configs = [c for c in (*self.space, *map(_normal, default)) if isinstance(c, tuple)]
             lengths = {len(c) for c in configs}
             self._item_values = [{c[i] for c in configs} for i in range(lengths.pop())] if len(lengths) == 1 else None
-        values = self._item_values
+        return self._item_values
+
+    def _of_the_space(self, choice):
+        """Whether ``choice`` is a tuple of the space's arity with, at each position, a value
+        the space or the default space uses there."""
+        values = self._position_values()
         return (isinstance(choice, tuple) and values is not None and len(choice) == len(values)
                 and all(type(item) in (int, float) and item in allowed for item, allowed in zip(choice, values)))
 
