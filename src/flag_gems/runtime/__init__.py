@@ -61,19 +61,31 @@ def selected_vendor() -> Vendor:
             logger.warning("flag_gems: no accelerator found; vendor %r runs Triton kernels on the CPU "
                            "interpreter", vendor.name)
     if vendor.interpreted:
-        if _triton_library_compiled():
-            logger.warning("flag_gems: Triton was imported before TRITON_INTERPRET=1 was set, so its own "
-                           "@jit library (tl.zeros, tl.sum, ...) fails under the CPU interpreter. Set "
-                           "TRITON_INTERPRET=1 before importing triton (or torch.testing, which imports it).")
-        # Must be set before any @triton.jit is applied, i.e. before ops are imported.
-        os.environ["TRITON_INTERPRET"] = "1"
+        _interpret_from_now_on()
     return vendor
 
 
-def _triton_library_compiled():
-    """Whether Triton defined its @jit library functions for compilation, not interpretation."""
-    standard = sys.modules.get("triton.language.standard")
-    return type(getattr(standard, "zeros", None)).__name__ == "JITFunction"
+def _interpret_from_now_on():
+    """Set TRITON_INTERPRET=1 before any of our @triton.jit is applied (before ops are
+    imported). Triton's own @jit library (tl.zeros, tl.sum, tl.rand, ...) is defined when
+    triton is imported: if something imported it first (transformers does), its functions
+    were made for compilation and fail inside an interpreted kernel, so they are made again
+    for the interpreter, in every triton.language module that holds them."""
+    os.environ["TRITON_INTERPRET"] = "1"
+    if "triton.language" not in sys.modules:
+        return
+    from triton.runtime.interpreter import InterpretedFunction
+    from triton.runtime.jit import JITFunction
+
+    remade = {}
+    for name, module in list(sys.modules.items()):
+        if module is None or not (name == "triton.language" or name.startswith("triton.language.")):
+            continue
+        for attr, value in list(vars(module).items()):
+            if isinstance(value, JITFunction):
+                if id(value) not in remade:
+                    remade[id(value)] = InterpretedFunction(value.fn)
+                setattr(module, attr, remade[id(value)])
 
 
 def _interpreter_only():
@@ -85,8 +97,8 @@ def _interpreter_only():
 
 # Triton reads TRITON_INTERPRET when it defines its own @jit library, on import: decide
 # now if the build already decides, so that a later `import triton` anywhere is safe.
-if _interpreter_only():
-    os.environ.setdefault("TRITON_INTERPRET", "1")
+if _interpreter_only() and os.environ.get("TRITON_INTERPRET") != "1":
+    _interpret_from_now_on()
 
 
 @lru_cache(maxsize=None)
