@@ -17,6 +17,17 @@ SHAPES = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _our_kernel(monkeypatch):
+    """Untuned buckets run cuBLAS on the GPU (native is a candidate there): these tests run
+    our kernel, with its heuristic tiles."""
+    monkeypatch.setenv("GEMS_TUNE_NATIVE", "0")
+    flag_gems.tuning.forget_choices()
+    yield
+    monkeypatch.undo()
+    flag_gems.tuning.forget_choices()
+
+
 def _tolerance(dtype, k):
     # Each output sums K products: error grows with sqrt(K) for halves.
     if dtype == torch.float32 and torch.backends.cuda.matmul.allow_tf32 and ON_GPU:

@@ -172,6 +172,77 @@ def test_mm_native_candidate_is_logged(tmp_path, monkeypatch):
     assert lines == ["native (tuned: native faster)"] * 2
 
 
+def _mm_log(tmp_path, a, b):
+    log = tmp_path / "record.log"
+    log.unlink(missing_ok=True)
+    with flag_gems.use_gems(include=["mm"], record=True, path=str(log)):
+        result = torch.mm(a, b)
+    torch.testing.assert_close(result, a @ b)
+    return [line.split("\t")[1] for line in log.read_text().splitlines() if line.startswith("aten::mm\t")]
+
+
+def test_mm_runs_native_unless_a_tuned_entry_wins(tmp_path, monkeypatch):
+    """Default mode, native a candidate (as on GPUs): an untuned bucket runs PyTorch's mm and
+    the record log says why; once tuning stored our kernel's win, the bucket runs it."""
+    monkeypatch.setenv("GEMS_TUNE_NATIVE", "1")
+    tuning.forget_choices()
+    a, b = make((5, 8), torch.float32), make((8, 6), torch.float32)
+    assert _mm_log(tmp_path, a, b) == ["native (no tuned entry wins here)"]
+    assert tuning.decisions()[-1]["origin"] == "untuned"
+    with tuning.forced("quick"):  # native off as a candidate: our kernel's config is stored
+        monkeypatch.setenv("GEMS_TUNE_NATIVE", "0")
+        torch.testing.assert_close(flag_gems.ops.mm(a, b), a @ b)
+    monkeypatch.setenv("GEMS_TUNE_NATIVE", "1")
+    assert _mm_log(tmp_path, a, b) == ["triton"]
+    # the interpreter, GEMS_TUNE_NATIVE=0 and mode off run the heuristic where nothing is tuned
+    c = make((40, 8), torch.float32)
+    monkeypatch.setenv("GEMS_TUNE_NATIVE", "0")
+    tuning.forget_choices()
+    assert _mm_log(tmp_path, c, b) == ["triton"]
+
+
+def test_shipped_entries_serve_an_empty_cache(tmp_path, monkeypatch):
+    """An export in tuning/shipped made on this device answers keys the local cache lacks."""
+    a, b = make((5, 8), torch.float32), make((8, 6), torch.float32)
+    with tuning.forced("quick"):
+        flag_gems.ops.mm(a, b)
+    exported = tmp_path / "shipped"
+    exported.mkdir()
+    cache_cli.export(str(exported / "this_device.json"))
+    document = json.loads((exported / "this_device.json").read_text())
+    assert [e["kernel"] for e in document["entries"]] == ["mm"]
+    document["triton"] = "0.0"  # any Triton version serves
+    (exported / "this_device.json").write_text(json.dumps(document))
+    tuning.store().clear()
+    monkeypatch.setattr(tuning.shipped, "FOLDER", str(exported))
+    tuning.shipped._entries.cache_clear()
+    monkeypatch.setenv("GEMS_TUNE_NATIVE", "1")
+    tuning.forget_choices()
+    try:
+        assert _mm_log(tmp_path, a, b) == ["triton"]
+        assert tuning.decisions()[-1]["origin"] == "shipped"
+        other = dict(document, device="another device")
+        (exported / "this_device.json").write_text(json.dumps(other))
+        tuning.shipped._entries.cache_clear()
+        tuning.forget_choices()
+        assert _mm_log(tmp_path, a, b) == ["native (no tuned entry wins here)"]
+    finally:
+        tuning.shipped._entries.cache_clear()
+
+
+def test_shipped_files_are_current():
+    """Every shipped export parses and names the current source of its kernels: an edited
+    kernel must be tuned again before it ships."""
+    from flag_gems import ops
+
+    ops.collect_rows()
+    hashes = {name: t.source_hash for name, t in tuning.tuners().items()}
+    for path, document in tuning.shipped.documents():
+        for row in tuning.shipped.rows_of(document, path):
+            assert row["source"] == hashes.get(row["kernel"]), f"{path}: stale {row['kernel']} entry {row['key']}"
+        assert document["vendor"] and document["device"]
+
+
 # -- mm's key and space -------------------------------------------------------------------------
 
 

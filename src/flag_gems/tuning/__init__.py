@@ -3,9 +3,11 @@
 Modes (``GEMS_TUNE`` or ``flag_gems.set_tuning_mode(mode)``):
 
 - ``off``: the heuristic config only; the cache is not read.
-- ``cache`` (the default): a key's stored config if the cache has one, else the
-  heuristic. Nothing is ever timed, so the first call of any shape compiles
-  exactly one config.
+- ``cache`` (the default): a key's stored config if the cache has one (or the
+  package ships one for this device, ``tuning/shipped``), else the heuristic;
+  mm runs PyTorch's kernel instead where native is a candidate, so on GPUs our
+  kernel runs only where tuning saw it win. Nothing is ever timed, so the
+  first call of any shape compiles at most one config.
 - ``quick``: an unknown key is tuned on its first call, bounded to
   ``GEMS_TUNE_MAX_CONFIGS`` configs (default 8: the heuristic first, then the
   space's likeliest) and ``GEMS_TUNE_SECONDS`` seconds (default 10) per key.
@@ -53,8 +55,10 @@ with ``Tuner(..., native=True)`` it must also take ``tuning.NATIVE`` and run
 PyTorch's kernel, which then competes (mm does this).
 """
 
+from . import shipped
 from .tuner import (MODES, NATIVE, Tuner, cache_path, decisions, forced, forget_choices, max_shared_memory,
                     next_power_of_2, set_tuning_mode, stats, store, tunable, tuners, tuning_mode)
 
 __all__ = ["MODES", "NATIVE", "Tuner", "tunable", "set_tuning_mode", "tuning_mode", "forced", "stats",
-           "decisions", "store", "cache_path", "next_power_of_2", "max_shared_memory", "tuners", "forget_choices"]
+           "decisions", "store", "cache_path", "next_power_of_2", "max_shared_memory", "tuners", "forget_choices",
+           "shipped"]

@@ -12,10 +12,8 @@ import argparse
 import json
 import sys
 
-from . import database
+from .shipped import FORMAT, ExportFileError, rows_of
 from .tuner import cache_path, checked_rows, device_identity, store
-
-FORMAT = 1
 
 
 def _valid_rows():
@@ -83,10 +81,6 @@ def export(path):
     return len(document["entries"])
 
 
-class ExportFileError(ValueError):
-    """The file is not an export this machine can take."""
-
-
 def load(path, force=False):
     """Rows from an export file, checked against this machine."""
     with open(path) as f:
@@ -100,27 +94,12 @@ def load(path, force=False):
             document = json.loads(text)
     except ValueError as error:  # json and yaml errors both derive from it
         raise ExportFileError(f"{path} is not readable: {error}") from None
-    if not isinstance(document, dict) or document.get("flag_gems_tuning") != FORMAT:
-        raise ExportFileError(f"{path} is not a flag_gems tuning export (format {FORMAT})")
+    rows = rows_of(document, path)
     here = device_identity()
     there = (document.get("vendor"), document.get("device"), document.get("triton"))
     if tuple(there) != tuple(here) and not force:
         raise ExportFileError(f"{path} was exported on {there}, this machine is {here}: configs may not fit "
-                           "here (use --force to import anyway)")
-    rows = []
-    for number, entry in enumerate(document.get("entries") or [], 1):
-        try:
-            row = {c: entry.get(c) for c in database.COLUMNS}
-            row["key"] = database.encode(entry["key"])
-            row["config"] = database.encode(entry["config"])
-            if not isinstance(row["kernel"], str) or not isinstance(row["source"], str):
-                raise KeyError("kernel/source")
-            row["mode"] = row["mode"] or "full"
-            row["tried"] = int(row["tried"] or 0)
-            row["created"] = float(row["created"] or 0)
-        except (KeyError, TypeError, ValueError) as error:
-            raise ExportFileError(f"{path}: entry {number} is malformed ({error})") from None
-        rows.append(row)
+                              "here (use --force to import anyway)")
     return rows
 
 

@@ -22,7 +22,7 @@ from functools import lru_cache, partial
 from .. import runtime
 from ..runtime.nesting import native_calls
 from ..utils.layout import next_power_of_2  # noqa: F401 - offered to key functions as tuning.next_power_of_2
-from . import database
+from . import database, shipped
 
 logger = logging.getLogger("flag_gems")
 
@@ -82,6 +82,7 @@ def forget_choices():
     each key asks the cache again."""
     for tuner in list(_TUNERS.values()):
         tuner._memo.clear()
+        tuner.untuned.clear()
         if tuner.on_forget is not None:
             tuner.on_forget()
 
@@ -242,18 +243,24 @@ class Tuner:
                or a callable returning them, asked when the hash is first needed
     fields     names of a tuple config's items, for readable cache entries
     native     True when ``run(NATIVE)`` runs PyTorch's kernel as a candidate
+    native_unless_tuned
+               with ``native``: where PyTorch's kernel is a candidate, a key with no
+               tuned entry (local or shipped) runs it instead of the heuristic, so the
+               kernel runs only where tuning saw it win
     on_forget  called when the memo is emptied, to drop choices copied elsewhere
                (the pointwise kernels' C++ launch table)
     """
 
     def __init__(self, name, *, heuristic, space, key, prune=None, sources=(), fields=None, native=False,
-                 on_forget=None):
+                 native_unless_tuned=False, on_forget=None):
         self.name = name
         self.heuristic = heuristic
         self.key = key
         self.prune = prune
         self.fields = tuple(fields) if fields else None
         self.native = native
+        self.native_unless_tuned = native and native_unless_tuned
+        self.untuned = set()  # raw keys that run native for want of a tuned entry
         self.on_forget = on_forget
         self._default_space = space
         self._sources = sources if callable(sources) else tuple(sources)
@@ -312,6 +319,7 @@ class Tuner:
                 self._tuning_now.discard(raw)
             if len(self._memo) >= MEMO_LIMIT:
                 self._memo.clear()
+                self.untuned.clear()
             self._memo[raw] = choice
             return choice
 
@@ -322,13 +330,19 @@ class Tuner:
         key = tuple(self.key(*raw))
         encoded = database.encode(list(key))
         check = partial(self.checked, heuristic=_normal(self.heuristic(*raw)))
-        row = store().get(self.name, self.source_hash, encoded, check)
+        row, origin = store().get(self.name, self.source_hash, encoded, check), "cache"
+        if row is None:
+            row, origin = shipped.get(device_identity(), self.name, self.source_hash, encoded, check), "shipped"
         if row is not None and (mode != "full" or row["mode"] == "full" or run is None):
             _STATS["from_cache"] += 1
             choice = check(row["config"])
-            self._note(key, choice, row["time_ms"], row["native_ms"], "cache")
+            self._note(key, choice, row["time_ms"], row["native_ms"], origin)
             return choice
         if mode == "cache" or run is None:
+            if self.native_unless_tuned and native_candidate_enabled():
+                self.untuned.add(raw)
+                self._note(key, NATIVE, None, None, "untuned")
+                return NATIVE
             return self._heuristic_choice(raw, key)
         return self._tune(raw, key, encoded, run, mode)
 

@@ -6,9 +6,12 @@ Programs walk the output in groups of GROUP_M row-blocks so neighbouring
 programs reuse the same B tiles from L2.
 
 Tiles come from the tuner (``flag_gems.tuning``): the key buckets M, N, K to
-powers of two and adds the dtype, the layout of each operand and TF32; an
-untuned key runs ``default_config``; tuning times the space below, pruned to
-what fits shared memory and registers, and PyTorch's own mm as a candidate.
+powers of two and adds the dtype, the layout of each operand and TF32; tuning
+times the space below, pruned to what fits shared memory and registers, and
+PyTorch's own mm as a candidate. A bucket with no tuned entry (in the local
+cache or shipped with the package, ``tuning/shipped``) runs PyTorch's mm where
+it is a candidate (GPUs: our kernel runs where tuning saw it win), else
+``default_config`` (the interpreter, ``GEMS_TUNE_NATIVE=0``, mode ``off``).
 """
 
 import threading
@@ -152,15 +155,20 @@ def _fits(key, config):
     return accumulator_bytes // (warps * 32 * 4) <= _MAX_ACCUMULATOR_REGISTERS
 
 
+# cuBLAS is the default: a bucket runs our kernel once tuning (local or shipped) saw it win.
 _TUNER = tuning.Tuner("mm", heuristic=_heuristic, space=default_space, key=_bucket, prune=_fits,
-                      sources=[_mm_kernel], fields=CONFIG_FIELDS, native=True)
+                      sources=[_mm_kernel], fields=CONFIG_FIELDS, native=True, native_unless_tuned=True)
+
+
+def _raw_key(a, b):
+    dtype = a.dtype
+    return (a.shape[0], b.shape[1], a.shape[1], dtype, a.stride(), b.stride(),
+            dtype is torch.float32 and torch.backends.cuda.matmul.allow_tf32)
 
 
 def _choice(a, b):
     """The tuner's config (or tuning.NATIVE) for a @ b: one dict lookup once known."""
-    dtype = a.dtype
-    raw = (a.shape[0], b.shape[1], a.shape[1], dtype, a.stride(), b.stride(),
-           dtype is torch.float32 and torch.backends.cuda.matmul.allow_tf32)
+    raw = _raw_key(a, b)
     choice = _TUNER.cached(raw)
     if choice is None:
         choice = _TUNER.resolve(raw, _candidate_runner(a, b))
@@ -247,7 +255,7 @@ def _mm_unsupported(self, mat2, *, out=None):
     if self.numel() and mat2.numel():
         config = _choice(self, mat2)
         if config is tuning.NATIVE:
-            return "tuned: native faster"
+            return "no tuned entry wins here" if _raw_key(self, mat2) in _TUNER.untuned else "tuned: native faster"
         _handoff.pending = (self, mat2, config)
     return None
 
