@@ -86,8 +86,10 @@ def test_forward_logits(tmp_path):
         with flag_gems.use_gems(record=True, path=str(log)):
             ours = model(ids).logits
     assert_matches(ours, native, reference, "logits")
-    # the projections, RMSNorm's pieces and the rotary embedding ran our kernels
-    assert {"aten::mm", "aten::mul.Tensor", "aten::rsqrt", "aten::silu"} <= routed(log)
+    # RMSNorm's pieces, the rotary embedding and the MLP's gate ran our kernels; the projections
+    # too where mm is not left to cuBLAS (an untuned bucket on the GPU runs native)
+    expected = {"aten::mul.Tensor", "aten::rsqrt", "aten::silu"} | (set() if ON_GPU else {"aten::mm"})
+    assert expected <= routed(log)
 
 
 def greedy(model, ids, mask):
