@@ -112,6 +112,7 @@ class Launcher:
         launch, compiled = entry
         if _launch_hooks_set():
             # Triton's path, so that a profiler's hooks see the launch.
+            direct_launch.foreign_launches.count += 1
             with torch.cuda.device(device):
                 self.kernel[grid](*args, **constexprs, **compile_options(self.flush_denormals))
             return compiled
@@ -169,6 +170,7 @@ class Launcher:
 
 def _triton_launch(run, function, metadata, constexpr_values, grid_0, grid_1, grid_2, stream, *args):
     """A launch through Triton's launcher ``run``, which takes the constexprs' values too."""
+    direct_launch.foreign_launches.count += 1
     run(grid_0, grid_1, grid_2, stream, function, metadata, None, None, None, *args, *constexpr_values)
 
 

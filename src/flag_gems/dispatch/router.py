@@ -137,7 +137,8 @@ def _make_fallback(row, native):
 
 def _make_router(row):
     impl, unsupported, fallback = row.impl, row.unsupported, row.fallback
-    name, kind = row.name, row.kind
+    name, kind, instead = row.name, row.kind, row.instead_of_native
+    plan_requested = fastpath.plan_requested
     # PyTorch's internals may pass a wrapped number as a Tensor-typed self; the
     # dispatcher hands it over as a Python number: such calls stay native.
     self_is_tensor = 0 in _tensor_positions(name)
@@ -152,13 +153,18 @@ def _make_router(row):
                 served = fastpath.Served.count
                 nesting.inside = True
                 try:
-                    result = impl(*args, **kwargs)
+                    if plan_requested():  # our C++ route meets this call's layout for the first time
+                        result = fastpath.plan_call(name, impl, args, kwargs)
+                    else:
+                        result = impl(*args, **kwargs)
                 finally:
                     nesting.inside = False
                 recorder = state.recorder  # read once: another thread may switch it off
                 if recorder is not None:
                     recorder.log(name, "c++" if fastpath.Served.count != served else kind, args, kwargs)
                 return result
+            if plan_requested():
+                fastpath.plan_native() if instead is None else fastpath.plan_router()
             recorder = state.recorder
             if recorder is not None:
                 recorder.log(name, f"native ({reason})", args, kwargs)
@@ -190,6 +196,6 @@ def ensure_registered(row) -> bool:
             warnings.filterwarnings("ignore", message="(?s).*Overriding a previously registered kernel")
             _library.impl(row.name, _make_router(row), key, with_keyset=True, **extra)
         row.native = native
-        if row.cpp is not None and key == "CUDA":
+        if key == "CUDA":
             fastpath.install_routes((row,))
         return True

@@ -3,9 +3,12 @@
 - ``direct_launch``: one C launcher for every Triton kernel, built once per machine
   (imported by codegen's ``Launcher``; it imports Triton, so it is not imported here).
 - the C++ wrappers (``csrc/``, built by ``flag_gems.c_operators``): ``CppPointwise``
-  (elementwise kernels launched from C++), ``CppRoute`` / ``install_routes`` /
-  ``sync_routes`` (boxed kernels in front of rows' Python routers), ``register_backward``
-  / ``attach_backward`` (C++ autograd nodes), ``Served`` (launches made from C++).
+  (elementwise kernels launched from C++), ``install_routes`` / ``sync_routes`` (boxed
+  kernels in front of rows' Python routers, replaying the launch plans the routers make:
+  ``plan_requested`` / ``plan_call`` / ``plan_native`` / ``plan_router`` /
+  ``forget_plans``, see plans.py), ``CppRoute`` (a row's share of the elementwise kernel
+  table), ``register_backward`` / ``attach_backward`` (C++ autograd nodes), ``Served``
+  (launches made from C++).
 
 Operators declare what the fast path may take as data (a row's ``CppRoute``, an
 ``Elementwise``'s ``launch_from_cpp``); nothing outside this package touches the
@@ -13,10 +16,12 @@ extension. Importing this package imports only torch.
 """
 
 from .build import Served, build, prebuilt
-from .routes import CppRoute, install_routes, sync_routes
+from .routes import (CppRoute, forget_plans, install_routes, plan_call, plan_native, plan_requested, plan_router,
+                     sync_routes)
 
-__all__ = ["CppPointwise", "CppRoute", "Served", "attach_backward", "build", "forget_pointwise_kernels",
-           "install_routes", "prebuilt", "register_backward", "sync_routes"]
+__all__ = ["CppPointwise", "CppRoute", "Served", "attach_backward", "build", "forget_plans",
+           "forget_pointwise_kernels", "install_routes", "plan_call", "plan_native", "plan_requested", "plan_router",
+           "prebuilt", "register_backward", "sync_routes"]
 
 
 def __getattr__(name):

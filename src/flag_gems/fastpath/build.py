@@ -20,8 +20,8 @@ class Served:
 
     count = 0
 _HERE = os.path.join(os.path.dirname(__file__), "csrc")
-SOURCES = [os.path.join(_HERE, name) for name in ("pointwise_fast.cpp", "kernel_backward.cpp")]
-HEADERS = [os.path.join(_HERE, "cuda_launch.h")]
+SOURCES = [os.path.join(_HERE, name) for name in ("pointwise_fast.cpp", "routes.cpp", "kernel_backward.cpp")]
+HEADERS = [os.path.join(_HERE, name) for name in ("cuda_launch.h", "routes.h")]
 
 
 def _build_directory(build):

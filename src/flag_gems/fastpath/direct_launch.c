@@ -54,6 +54,11 @@ typedef struct {
 } Kernel;
 
 static Kernel* kernels = NULL;
+/* While a call is planned (fastpath/plans.py), each launch is also appended here as
+ * (function, grid_x, grid_y, grid_z, threads, shared, kinds, cells): the parameters as
+ * packed, skipped ones left out. */
+static PyObject* recording = NULL;
+static unsigned long recording_thread = 0; /* only the planning thread's launches belong to its plan */
 static Py_ssize_t kernel_count = 0, kernel_capacity = 0;
 static PyObject* data_ptr_name = NULL;
 static PyObject* dtype_name = NULL;
@@ -185,6 +190,44 @@ static int grid_size(PyObject* arg, unsigned* size) {
   return 0;
 }
 
+static int record_launch(const Kernel* kernel, const unsigned* grid, const uint64_t* cells, int used) {
+  char kinds[MAX_PARAMS];
+  int count = 0;
+  for (Py_ssize_t i = 0; i < kernel->count; ++i)
+    if (kernel->kinds[i] != SKIP) kinds[count++] = kernel->kinds[i];
+  PyObject* values = PyTuple_New(used);
+  if (values == NULL) return -1;
+  for (int i = 0; i < used; ++i) {
+    PyObject* value = PyLong_FromUnsignedLongLong(cells[i]);
+    if (value == NULL) {
+      Py_DECREF(values);
+      return -1;
+    }
+    PyTuple_SET_ITEM(values, i, value);
+  }
+  PyObject* entry = Py_BuildValue("(KIIIIIy#N)", (unsigned long long)(uintptr_t)kernel->function, grid[0], grid[1],
+                                  grid[2], kernel->threads, kernel->shared, kinds, (Py_ssize_t)count, values);
+  if (entry == NULL) return -1;
+  int status = PyList_Append(recording, entry);
+  Py_DECREF(entry);
+  return status;
+}
+
+/* record(on) -> the launches this thread made since record(True), when turning it off;
+ * None else. One thread records at a time (plans.py holds a lock). */
+static PyObject* record(PyObject* self, PyObject* on) {
+  PyObject* recorded = recording;
+  recording = NULL;
+  if (PyObject_IsTrue(on)) {
+    Py_XDECREF(recorded);
+    recording = PyList_New(0);
+    if (recording == NULL) return NULL;
+    recording_thread = PyThread_get_thread_ident();
+    Py_RETURN_NONE;
+  }
+  return recorded != NULL ? recorded : PyList_New(0);
+}
+
 /* launch(handle, grid_x, grid_y, grid_z, stream, *args) */
 static PyObject* launch(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
   if (nargs < 5) {
@@ -223,12 +266,17 @@ static PyObject* launch(PyObject* self, PyObject* const* args, Py_ssize_t nargs)
     cells[used] = 0;
     params[used] = &cells[used];
   }
+  if (recording != NULL && recording_thread == PyThread_get_thread_ident() &&
+      record_launch(kernel, grid, cells, used - 2) != 0)
+    return NULL;
   if (grid[0] == 0 || grid[1] == 0 || grid[2] == 0) Py_RETURN_NONE;
   if (ensure_context(kernel->device) != 0) return NULL;
+  /* Read before the GIL goes: another thread's register() may move the table. */
+  const CUfunction function = kernel->function;
+  const unsigned threads = kernel->threads, shared = kernel->shared;
   CUresult status;
   Py_BEGIN_ALLOW_THREADS;
-  status = cuda.launch_kernel(kernel->function, grid[0], grid[1], grid[2], kernel->threads, 1, 1, kernel->shared,
-                              stream, params, NULL);
+  status = cuda.launch_kernel(function, grid[0], grid[1], grid[2], threads, 1, 1, shared, stream, params, NULL);
   Py_END_ALLOW_THREADS;
   if (status != 0) {
     cuda_error(status, "cuLaunchKernel");
@@ -329,6 +377,7 @@ static PyObject* set_tensor_type(PyObject* self, PyObject* type) {
 static PyMethodDef methods[] = {
     {"key", (PyCFunction)(void (*)(void))launch_key, METH_FASTCALL, "key(args, constexpr_items) -> launch key"},
     {"set_tensor_type", set_tensor_type, METH_O, "set_tensor_type(torch.Tensor)"},
+    {"record", record, METH_O, "record(on): start recording launches, or stop and return them"},
     {"register", register_kernel, METH_VARARGS, "register(function, device, threads, shared, kinds) -> handle"},
     {"launch", (PyCFunction)(void (*)(void))launch, METH_FASTCALL,
      "launch(handle, grid_x, grid_y, grid_z, stream, *args)"},

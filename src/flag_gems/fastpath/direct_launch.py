@@ -84,6 +84,22 @@ _build = InBackground(_built_module, "flag_gems-direct-launch")
 start = _build.start
 
 
+class _ForeignLaunches:
+    """Launches made past the C launcher (Triton's own, for a profiler or a kernel it
+    cannot serve): a call that made one cannot be planned from the recorded launches."""
+
+    count = 0
+
+
+foreign_launches = _ForeignLaunches()
+
+
+def recorder():
+    """The C module's ``record(on)`` (see direct_launch.c), or None before it is built."""
+    module = _build.result()
+    return None if module is None else module.record
+
+
 def key_function():
     """The C module's ``key(args, constexpr_items)`` (launch._python_key's twin), or None."""
     module = _build.result()

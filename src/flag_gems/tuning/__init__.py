@@ -57,8 +57,8 @@ PyTorch's kernel, which then competes (mm does this).
 
 from . import shipped
 from .tuner import (MODES, NATIVE, Tuner, cache_path, decisions, forced, forget_choices, max_shared_memory,
-                    next_power_of_2, set_tuning_mode, stats, store, tunable, tuners, tuning_mode)
+                    next_power_of_2, on_forget_choices, set_tuning_mode, stats, store, tunable, tuners, tuning_mode)
 
 __all__ = ["MODES", "NATIVE", "Tuner", "tunable", "set_tuning_mode", "tuning_mode", "forced", "stats",
            "decisions", "store", "cache_path", "next_power_of_2", "max_shared_memory", "tuners", "forget_choices",
-           "shipped"]
+           "on_forget_choices", "shipped"]

@@ -20,7 +20,7 @@ from collections import deque
 from functools import lru_cache, partial
 
 from .. import runtime
-from ..runtime.nesting import native_calls
+from ..runtime.nesting import native_calls, tuning_runs
 from ..utils.layout import next_power_of_2  # noqa: F401 - offered to key functions as tuning.next_power_of_2
 from . import database, shipped
 
@@ -77,9 +77,20 @@ def forced(mode):
         set_tuning_mode(previous)
 
 
+_forget_hooks = []
+
+
+def on_forget_choices(hook):
+    """``hook()`` runs whenever the tuners forget their choices (something that copied
+    choices elsewhere, as the C++ routes' plans, drops them)."""
+    _forget_hooks.append(hook)
+
+
 def forget_choices():
     """Empty every tuner's memo (and what its ``on_forget`` drops): the next call of
     each key asks the cache again."""
+    for hook in _forget_hooks:
+        hook()
     for tuner in list(_TUNERS.values()):
         tuner._memo.clear()
         tuner.untuned.clear()
@@ -360,6 +371,7 @@ class Tuner:
         return chosen[:max_configs()] if mode == "quick" else chosen
 
     def _tune(self, raw, key, encoded, run, mode):
+        tuning_runs.count += 1
         deadline = time.monotonic() + seconds_budget() if mode == "quick" else math.inf
         timings = []
         with native_calls():

@@ -26,7 +26,4 @@ inline bool aligned16(const at::Tensor& t) {
   return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0;
 }
 
-// Defined in kernel_backward.cpp; pointwise_fast.cpp's module calls it.
-void define_kernel_backward(pybind11::module& m);
-
 }  // namespace flag_gems

@@ -26,18 +26,17 @@
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "cuda_launch.h"
+#include "routes.h"
 
+namespace flag_gems {
 namespace {
-
-using flag_gems::aligned16;
-using flag_gems::CUfunction;
-using flag_gems::CUstream;
-using flag_gems::launch_kernel;
 
 struct Compiled {
   CUfunction function;
@@ -59,6 +58,13 @@ uint64_t key_of(int64_t op, int64_t pattern, at::ScalarType dtype, bool aligned,
          (static_cast<uint64_t>(numel_by_16) << 22) | static_cast<uint64_t>(size_class);
 }
 
+// Python registers kernels (holding the GIL) while routes of other threads look them up
+// (without it): the table is read under a shared lock, written under an exclusive one.
+std::shared_mutex& kernels_lock() {
+  static std::shared_mutex lock;
+  return lock;
+}
+
 std::unordered_map<uint64_t, Compiled>& kernels() {
   static std::unordered_map<uint64_t, Compiled> table;
   return table;
@@ -74,6 +80,7 @@ int64_t size_class(int64_t n) {
 void register_kernel(int64_t op, int64_t pattern, at::ScalarType dtype, bool aligned, bool numel_by_16,
                      int64_t size, int64_t block, int64_t function, int64_t threads, int64_t shared,
                      at::ScalarType result) {
+  std::unique_lock<std::shared_mutex> lock(kernels_lock());
   kernels()[key_of(op, pattern, dtype, aligned, numel_by_16, size_class(size))] =
       Compiled{reinterpret_cast<CUfunction>(function), static_cast<unsigned>(threads),
                static_cast<unsigned>(shared), block, result};
@@ -81,6 +88,7 @@ void register_kernel(int64_t op, int64_t pattern, at::ScalarType dtype, bool ali
 
 // The tuners forgot their choices (another mode, another cache): Python teaches us again.
 void clear_kernels() {
+  std::unique_lock<std::shared_mutex> lock(kernels_lock());
   kernels().clear();
 }
 
@@ -96,7 +104,7 @@ c10::optional<at::Tensor> launch(int64_t op, int64_t pattern, std::initializer_l
                                  const Extra* extra) {
   const at::Tensor& a = **inputs.begin();
   const int64_t n = a.numel();
-  if (n < 2 || n >= (int64_t{1} << 31) || !plain(a)) return c10::nullopt;
+  if (planning_now() || n < 2 || n >= (int64_t{1} << 31) || !plain(a)) return c10::nullopt;
   for (const at::Tensor* t : inputs) {
     if (t->scalar_type() != a.scalar_type() || t->device() != a.device() || !t->sizes().equals(a.sizes()) ||
         !plain(*t)) {
@@ -106,9 +114,13 @@ c10::optional<at::Tensor> launch(int64_t op, int64_t pattern, std::initializer_l
   bool aligned = true;
   for (const at::Tensor* t : inputs) aligned = aligned && aligned16(*t);
   // A fresh allocation is aligned, so the inputs decide which kernel applies.
-  auto found = kernels().find(key_of(op, pattern, a.scalar_type(), aligned, n % 16 == 0, size_class(n)));
-  if (found == kernels().end() || launch_kernel() == nullptr) return c10::nullopt;
-  const Compiled& kernel = found->second;
+  Compiled kernel;
+  {
+    std::shared_lock<std::shared_mutex> lock(kernels_lock());
+    auto found = kernels().find(key_of(op, pattern, a.scalar_type(), aligned, n % 16 == 0, size_class(n)));
+    if (found == kernels().end() || launch_kernel() == nullptr) return c10::nullopt;
+    kernel = found->second;
+  }
 
   c10::cuda::CUDAGuard guard(a.device());
   at::Tensor out = at::empty_like(a, a.options().dtype(kernel.result));
@@ -155,32 +167,7 @@ c10::optional<at::Tensor> tensor_float(int64_t op, const at::Tensor& a, double n
   return launch(op, kTensorFloat, {&a}, &value);
 }
 
-// ---- routes
-
-// One routed overload: its leading ``operands`` go to the kernel of Pointwise
-// ``op`` (tensors, or a tensor and a float where ``floats``); the arguments
-// after them must equal ``defaults``; ``alpha`` is the int the kernel takes
-// after the tensors.
-struct Route {
-  Route(int64_t op, int64_t operands, std::vector<c10::IValue> defaults, c10::optional<int64_t> alpha,
-        bool floats, c10::SafeKernelFunction python)
-      : op(op), operands(operands), defaults(std::move(defaults)), alpha(alpha), floats(floats),
-        python(std::move(python)) {}
-  const int64_t op;
-  const int64_t operands;
-  const std::vector<c10::IValue> defaults;
-  const c10::optional<int64_t> alpha;
-  const bool floats;
-  const c10::SafeKernelFunction python;  // the Python router this route was registered over
-  std::atomic<bool> enabled{false};  // the row is on and nothing is being recorded
-};
-
-std::vector<std::unique_ptr<Route>>& routes() {
-  static std::vector<std::unique_ptr<Route>> table;
-  return table;
-}
-
-std::atomic<int64_t> routed{0};  // calls the routes launched themselves
+// ---- a route's pointwise share
 
 bool same_value(const c10::IValue& given, const c10::IValue& expected) {
   if (expected.isInt()) return given.isInt() && given.toInt() == expected.toInt();
@@ -201,7 +188,11 @@ c10::optional<double> float_operand(const c10::IValue& value) {
   return c10::nullopt;
 }
 
-c10::optional<at::Tensor> route_call(const Route& route, const torch::jit::Stack& stack, size_t first) {
+}  // namespace
+
+c10::optional<at::Tensor> launch_pointwise_route(const PointwiseRoute& route, const torch::jit::Stack& stack,
+                                                  size_t first) {
+  if (route.op < 0) return c10::nullopt;
   for (size_t i = 0; i < route.defaults.size(); ++i) {
     if (!same_value(stack[first + route.operands + i], route.defaults[i])) return c10::nullopt;
   }
@@ -218,87 +209,18 @@ c10::optional<at::Tensor> route_call(const Route& route, const torch::jit::Stack
   return c10::nullopt;
 }
 
-class RouteKernel final : public c10::OperatorKernel {
- public:
-  explicit RouteKernel(const Route* route) : route_(route) {}
-
-  void operator()(const c10::OperatorHandle& op, c10::DispatchKeySet keys, torch::jit::Stack* stack) {
-    if (route_->enabled.load(std::memory_order_relaxed)) {
-      const size_t arguments = op.schema().arguments().size();
-      c10::optional<at::Tensor> result = route_call(*route_, *stack, stack->size() - arguments);
-      if (result.has_value()) {
-        torch::jit::drop(*stack, arguments);
-        stack->emplace_back(std::move(*result));
-        routed.fetch_add(1, std::memory_order_relaxed);
-        return;
-      }
-    }
-    route_->python.callBoxed(op, keys, stack);
-  }
-
- private:
-  const Route* route_;
-};
-
-torch::Library& route_library() {
-  static torch::Library library(torch::Library::IMPL, "aten", c10::DispatchKey::CUDA, __FILE__, __LINE__);
-  return library;
-}
-
-class Quiet final : public c10::WarningHandler {
-  void process(const c10::Warning&) override {}
-};
-
-// Register a route for ``name`` over the kernel now on the CUDA key (flag_gems'
-// Python router). ``defaults`` are "i:<int>", "b:<0|1>", "s:<text>" or "n:".
-// Returns the route's index for set_routes.
-int64_t install_route(const std::string& name, int64_t op, int64_t operands,
-                      const std::vector<std::string>& defaults, c10::optional<int64_t> alpha, bool floats) {
-  const auto dot = name.find('.');
-  const std::string base = name.substr(0, dot);
-  const std::string overload = dot == std::string::npos ? "" : name.substr(dot + 1);
-  const c10::OperatorHandle handle = c10::Dispatcher::singleton().findSchemaOrThrow(
-      ("aten::" + base).c_str(), overload.c_str());
-  std::vector<c10::IValue> values;
-  for (const std::string& text : defaults) {
-    const std::string rest = text.substr(2);
-    switch (text[0]) {
-      case 'i': values.emplace_back(static_cast<int64_t>(std::stoll(rest))); break;
-      case 'b': values.emplace_back(rest == "1"); break;
-      case 's': values.emplace_back(rest); break;
-      default: values.emplace_back(); break;
-    }
-  }
-  routes().push_back(std::make_unique<Route>(op, operands, std::move(values), alpha, floats,
-                                             handle.getComputedKernelForDispatchKey(c10::DispatchKey::CUDA)));
-  const Route* route = routes().back().get();
-  Quiet quiet;  // PyTorch warns that we override a kernel: that is the point
-  c10::WarningUtils::WarningHandlerGuard guard(&quiet);
-  route_library().impl(name.c_str(), torch::CppFunction::makeFromBoxedFunctor(std::make_unique<RouteKernel>(route)));
-  return static_cast<int64_t>(routes().size()) - 1;
-}
-
-// enabled[i]: whether route i may launch kernels itself.
-void set_routes(const std::vector<bool>& enabled) {
-  for (size_t i = 0; i < enabled.size() && i < routes().size(); ++i) {
-    routes()[i]->enabled.store(enabled[i], std::memory_order_relaxed);
-  }
-}
-
-int64_t routed_calls() {
-  return routed.load(std::memory_order_relaxed);
-}
-
-}  // namespace
-
-PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+void define_pointwise(pybind11::module& m) {
   m.def("register_kernel", &register_kernel, "register a compiled flat pointwise kernel");
   m.def("clear_kernels", &clear_kernels, "forget every registered kernel");
   m.def("unary", &unary, "launch a registered unary kernel, or return None");
   m.def("binary", &binary, "launch a registered binary kernel, or return None");
   m.def("tensor_float", &tensor_float, "launch a registered tensor-and-float kernel, or return None");
-  m.def("install_route", &install_route, "route an aten overload through C++ first");
-  m.def("set_routes", &set_routes, "switch the routes' own launches on or off");
-  m.def("routed_calls", &routed_calls, "calls the routes launched themselves");
+}
+
+}  // namespace flag_gems
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  flag_gems::define_pointwise(m);
+  flag_gems::define_routes(m);
   flag_gems::define_kernel_backward(m);
 }
