@@ -5,6 +5,7 @@
     python benchmarks/run.py --only mm softmax_dim0_fp32
     python benchmarks/run.py --markdown BENCHMARKS.md
     python benchmarks/run.py --only mm --no-first-call
+    python benchmarks/run.py --only models         # the model section alone (--quick: tiny models)
 
 Torch is timed for every case first, before flag_gems registers anything
 with the dispatcher, so its numbers are PyTorch's alone. Then each case runs
@@ -12,7 +13,9 @@ the same torch call under ``flag_gems.use_gems()``: first call (compilation
 included), correctness against torch, which kernels ran, then latency and
 wall clock. Last, when mm is selected (on the GPU, or with --quick), the
 "first call vs pre-tuning" section (first_call.py) times mm's first call in
-fresh processes before and after pretune. benchmarks/README.md explains the columns.
+fresh processes before and after pretune; on the GPU, or when asked, the model section
+(models.py) runs Hugging Face models natively and under enable(). benchmarks/README.md
+explains the columns.
 """
 
 import argparse
@@ -27,6 +30,7 @@ import sys
 import tempfile
 
 import first_call
+import models
 
 # Every cases_*.py beside this file, in name order.
 CASE_MODULES = tuple(sorted(name[:-3] for name in os.listdir(os.path.dirname(os.path.abspath(__file__)))
@@ -36,6 +40,7 @@ COLUMNS = ("case", "shape", "dtype", "torch ms", "ours ms", "speedup", "torch pe
            "torch kernel ms", "ours kernel ms", "kernel speedup", "ours kernel perf",
            "torch wall us", "ours wall us", "ours 1st call ms", "check")
 TEXT_COLUMNS = {"case", "shape", "dtype", "check"}
+MODELS = "models"  # --only's name for the model section
 
 
 def parse_args(argv=None):
@@ -43,13 +48,15 @@ def parse_args(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="tiny shapes and short timing: a smoke test that the CPU interpreter finishes")
     parser.add_argument("--only", nargs="+", metavar="NAME",
-                        help="run only these cases: a case name, a family (add, sum, softmax, mm, ...) or a glob")
+                        help="run only these cases: a case name, a family (add, sum, softmax, mm, ...), a glob, or "
+                             "'models' for the model section")
     parser.add_argument("--markdown", metavar="PATH", help="also write the results as a markdown file")
     parser.add_argument("--cold-cache", action="store_true",
                         help="start from empty Triton and flag_gems caches (a temporary directory), so that "
                              "the first-call column includes full compilation")
     parser.add_argument("--no-first-call", action="store_true",
                         help="skip the first call vs pre-tuning section (fresh processes timing mm's first call)")
+    parser.add_argument("--no-models", action="store_true", help="skip the model section")
     parser.add_argument("--list", action="store_true", help="list the selected cases and exit")
     return parser.parse_args(argv)
 
@@ -66,6 +73,7 @@ def load_cases():
 def select(cases, patterns):
     if not patterns:
         return cases
+    patterns = [p for p in patterns if p != MODELS]
     chosen = set()
     for pattern in patterns:
         hits = {c.name for c in cases if pattern in (c.name, c.family) or fnmatch.fnmatchcase(c.name, pattern)}
@@ -132,7 +140,7 @@ def command_line():
     return command
 
 
-def markdown(results, about, quick, first_calls):
+def markdown(results, about, quick, first_calls, model_results):
     def escape(text):
         return text.replace("|", "\\|")
 
@@ -149,11 +157,11 @@ def markdown(results, about, quick, first_calls):
         f"- C++ wrappers (flag_gems.c_operators): {about['c_operators']}",
         f"- Command: `{command_line()}`",
         f"- Shapes: {'tiny (--quick smoke test: the timings mean nothing)' if quick else 'full'}",
-        "",
-        "| " + " | ".join(COLUMNS) + " |",
-        "| " + " | ".join("---" if c in TEXT_COLUMNS else "---:" for c in COLUMNS) + " |",
     ]
-    lines += ["| " + " | ".join(escape(v) for v in cells(r)) + " |" for r in results]
+    if results:
+        lines += ["", "| " + " | ".join(COLUMNS) + " |",
+                  "| " + " | ".join("---" if c in TEXT_COLUMNS else "---:" for c in COLUMNS) + " |"]
+        lines += ["| " + " | ".join(escape(v) for v in cells(r)) + " |" for r in results]
     summary = geomean_speedup(results)
     if summary:
         lines += ["", f"Geometric mean speedup (torch ms / ours ms) over {summary[1]} passing cases: "
@@ -164,7 +172,9 @@ def markdown(results, about, quick, first_calls):
                       f"passing cases: {number(kernels[0])}x."]
     if first_calls:
         lines += ["", first_call.markdown(first_calls, number).rstrip("\n")]
-    found = problems(results) + first_call.problems(first_calls)
+    if model_results:
+        lines += ["", models.markdown(model_results, number, quick).rstrip("\n")]
+    found = problems(results) + first_call.problems(first_calls) + models.problems(model_results)
     if found:
         lines += ["", "## Problems", ""] + [f"- {escape(p)}" for p in found]
     return "\n".join(lines) + "\n"
@@ -176,6 +186,12 @@ def wants_first_call(args, device, cases):
     """The first-call section runs when mm is selected: by default on the GPU; on the
     CPU interpreter only with --quick (tiny shapes); never with --no-first-call."""
     return not args.no_first_call and (device != "cpu" or args.quick) and any(c.family == "mm" for c in cases)
+
+
+def wants_models(args, device):
+    """The model section runs by default on the GPU when every case runs; --only models asks
+    for it anywhere (tiny models with --quick); --no-models never. It needs transformers."""
+    return not args.no_models and (MODELS in (args.only or ()) or (device != "cpu" and not args.only))
 
 
 def main(argv=None):
@@ -191,6 +207,37 @@ def main(argv=None):
     finally:
         if cold_dir:
             shutil.rmtree(cold_dir, ignore_errors=True)
+
+
+def run_cases(cases, results, timer, quick):
+    import flag_gems
+
+    import harness
+
+    # Phase 1: torch alone. flag_gems has registered nothing with the
+    # dispatcher yet, so no router of ours sits in front of the native kernels.
+    flag_gems.disable()
+    for case, result in zip(cases, results):
+        print(f"timing torch: {case.name}", file=sys.stderr, flush=True)
+        harness.run_case(harness.measure_torch, case, result, timer, quick)
+
+    # Phase 2: ours, one row printed per case as it finishes.
+    widths = [max(len(column), 9) for column in COLUMNS]
+    widths[0] = max([widths[0]] + [len(r.name) for r in results])
+    widths[1] = max([widths[1]] + [len(r.shape) for r in results])
+    print(text_row(COLUMNS, widths), flush=True)
+    for case, result in zip(cases, results):
+        if result.check != "ERROR":  # no torch result to compare with
+            harness.run_case(harness.measure_ours, case, result, timer, quick)
+        print(text_row(cells(result), widths), flush=True)
+        if result.detail:
+            print(f"    {result.check}: {result.detail}", flush=True)
+
+    print("\nSummary\n")
+    print(text_table(results))
+    summary = geomean_speedup(results)
+    if summary:
+        print(f"\ngeometric mean speedup over {summary[1]} passing cases: {number(summary[0])}x")
 
 
 def run(args):
@@ -226,41 +273,24 @@ def run(args):
     print(f"{about['device']}; torch {about['torch']}, triton {about['triton']}; "
           f"{'tiny shapes (--quick)' if args.quick else 'full shapes'}")
 
-    # Phase 1: torch alone. flag_gems has registered nothing with the
-    # dispatcher yet, so no router of ours sits in front of the native kernels.
-    flag_gems.disable()
-    for case, result in zip(cases, results):
-        print(f"timing torch: {case.name}", file=sys.stderr, flush=True)
-        harness.run_case(harness.measure_torch, case, result, timer, args.quick)
-
-    # Phase 2: ours, one row printed per case as it finishes.
-    widths = [max(len(column), 9) for column in COLUMNS]
-    widths[0] = max(widths[0], *(len(r.name) for r in results))
-    widths[1] = max(widths[1], *(len(r.shape) for r in results))
-    print(text_row(COLUMNS, widths), flush=True)
-    for case, result in zip(cases, results):
-        if result.check != "ERROR":  # no torch result to compare with
-            harness.run_case(harness.measure_ours, case, result, timer, args.quick)
-        print(text_row(cells(result), widths), flush=True)
-        if result.detail:
-            print(f"    {result.check}: {result.detail}", flush=True)
-
-    print("\nSummary\n")
-    print(text_table(results))
-    summary = geomean_speedup(results)
-    if summary:
-        print(f"\ngeometric mean speedup over {summary[1]} passing cases: {number(summary[0])}x")
+    if cases:
+        run_cases(cases, results, timer, args.quick)
     first_calls = []
     if wants_first_call(args, device, cases):
         first_calls = first_call.measure(args.quick)
         print("\nFirst call vs pre-tuning (mm, fresh processes, empty caches)\n")
         print(first_call.text_table(first_calls, number))
-    found = problems(results) + first_call.problems(first_calls)
+    model_results = []
+    if wants_models(args, device):
+        model_results = models.measure(args.quick, device)
+        print("\nModels (native vs enable(), one process)\n")
+        print(models.text_table(model_results, number))
+    found = problems(results) + first_call.problems(first_calls) + models.problems(model_results)
     if found:
         print("\nproblems:\n" + "\n".join(f"  {p}" for p in found))
     if args.markdown:
         with open(args.markdown, "w") as f:
-            f.write(markdown(results, about, args.quick, first_calls))
+            f.write(markdown(results, about, args.quick, first_calls, model_results))
         print(f"\nwrote {args.markdown}")
     return 1 if found else 0
 

@@ -1,0 +1,292 @@
+"""Hugging Face models built from configs (random weights, nothing downloaded), native
+PyTorch and ``flag_gems.enable()`` in one process.
+
+Per model: prefill latency, greedy decode throughput at batch 1 and 8, one training step
+(forward and backward with labels); self CPU (host) and GPU time of one profiled prefill
+forward; the logits' error of each against an fp32 copy of the model; which non-view aten
+calls of one forward ran our kernels, and the native calls that remain. run.py calls
+``measure`` and prints ``text_table`` / ``markdown``. ``transformers`` is a benchmark extra.
+"""
+
+import collections
+import os
+import statistics
+import tempfile
+import time
+
+LLAMA_SIZES = {
+    # name: hidden, layers, heads, KV heads, FFN
+    "llama-2k": (2048, 8, 16, 4, 5632),
+    "llama-4k": (4096, 8, 32, 8, 14336),
+}
+QUICK_SIZES = {"llama-tiny": (64, 2, 4, 2, 128)}
+
+# prompt tokens, new tokens, decode batches, training batch; then the timing repeats
+FULL = dict(prefill=512, prompt=32, new_tokens=64, batches=(1, 8), train=(4, 512), vocab=32000, repeats=20)
+QUICK = dict(prefill=16, prompt=4, new_tokens=4, batches=(1, 2), train=(2, 16), vocab=128, repeats=2)
+
+# Calls that make no data of their own though aten does not mark them views.
+VIEW_LIKE = {"_unsafe_view.default", "lift_fresh.default"}
+
+COLUMNS = ("model", "measure", "native", "enable()", "ratio")
+TEXT_COLUMNS = {"model", "measure"}
+MEANINGS = (
+    ("prefill ms", "one forward of a batch of 1 x prefill tokens, no grad, median"),
+    ("decode b1 / b8 tok/s", "greedy `generate` of the new tokens from a short prompt at batch 1 and 8: "
+                             "new tokens per second over the whole call, median"),
+    ("train step ms", "forward with labels and backward, no optimizer, median"),
+    ("host ms / GPU ms", "self CPU time and GPU kernel time of one profiled prefill forward (torch.profiler)"),
+    ("logits error", "max |logits - fp32 model's logits| / max |fp32 logits|, prefill"),
+    ("ratio", "native / enable() for times, enable() / native for tokens per second: above 1 means faster; "
+              "for errors, enable() / native"),
+)
+
+
+def _config(vocab, hidden, layers, heads, kv_heads, ffn):
+    from transformers import LlamaConfig
+
+    return LlamaConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=ffn, num_hidden_layers=layers,
+                       num_attention_heads=heads, num_key_value_heads=kv_heads,
+                       max_position_embeddings=4096, pad_token_id=0, bos_token_id=1, eos_token_id=2)
+
+
+def _timed(fn, device, repeats):
+    import torch
+
+    fn()  # warm-up: compilation, autotuning, caches
+    times = []
+    for _ in range(repeats):
+        if device != "cpu":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        if device != "cpu":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def _profiled(fn, device):
+    """(self CPU ms, GPU ms) of one call."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device != "cpu" else [])
+    with profile(activities=activities) as prof:
+        fn()
+        if device != "cpu":
+            torch.cuda.synchronize()
+    events = prof.key_averages()
+    host = sum(e.self_cpu_time_total for e in events) / 1e3
+    gpu = sum(getattr(e, "self_device_time_total", 0) for e in events) / 1e3 if device != "cpu" else None
+    return host, gpu
+
+
+def _error(logits, reference):
+    return float((logits.float() - reference).abs().max() / reference.abs().max())
+
+
+def _aten_calls(fn):
+    """Counter of the non-view aten calls ``fn`` makes, by packet name (the program's calls,
+    as the dispatcher sees them below autograd)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    calls = collections.Counter()
+
+    class Count(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if not func.is_view and func.__name__ not in VIEW_LIKE:
+                calls[func.__name__.split(".")[0]] += 1
+            return func(*args, **(kwargs or {}))
+
+    with Count():
+        fn()
+    return calls
+
+
+def _ours(log_path):
+    """Counter of the record log's calls that ran our kernels, by packet name."""
+    ours = collections.Counter()
+    with open(log_path) as log:
+        for line in log:
+            name, impl = line.split("\t")[:2]
+            if not impl.startswith("native"):
+                ours[name.removeprefix("aten::").split(".")[0]] += 1
+    return ours
+
+
+def _coverage(forward):
+    """(calls, ours, the native calls that remain by name) of one forward under enable()."""
+    import flag_gems
+
+    with tempfile.TemporaryDirectory() as folder:
+        log_path = os.path.join(folder, "record.log")
+        with flag_gems.use_gems(record=True, path=log_path):
+            calls = _aten_calls(forward)
+        ours = _ours(log_path)
+    native = calls - ours
+    return sum(calls.values()), sum(ours.values()), native
+
+
+def _measures(model, ids, prompts, labels, plan, device):
+    """(name, call, repeats, to_number) per measure: ``to_number(ms)`` is what is reported."""
+    import torch
+
+    def prefill():
+        with torch.no_grad():
+            return model(ids).logits
+
+    def decode(prompt):
+        return lambda: model.generate(prompt, max_new_tokens=plan["new_tokens"], min_new_tokens=plan["new_tokens"],
+                                      do_sample=False)
+
+    def train_step():
+        model.train()
+        model.zero_grad(set_to_none=True)
+        model(labels, labels=labels).loss.backward()
+        model.zero_grad(set_to_none=True)
+        model.eval()
+
+    measures = [("prefill ms", prefill, plan["repeats"], lambda ms: ms)]
+    for batch, prompt in prompts.items():
+        measures.append((f"decode b{batch} tok/s", decode(prompt), max(3, plan["repeats"] // 4),
+                         lambda ms, batch=batch: batch * plan["new_tokens"] / ms * 1e3))
+    measures.append(("train step ms", train_step, plan["repeats"], lambda ms: ms))
+    return measures, prefill
+
+
+def _unplanned():
+    try:
+        from flag_gems.fastpath import plans
+    except ImportError:
+        return []
+    return sorted(plans.unplanned.items())
+
+
+def _routed_calls():
+    from flag_gems import fastpath
+
+    extension = fastpath.prebuilt()
+    return extension.routed_calls() if extension is not None else 0
+
+
+def measure_model(name, sizes, plan, device):
+    """One model's rows: (measure, native, ours) and the coverage of one forward."""
+    import torch
+    from transformers import LlamaForCausalLM
+
+    import flag_gems
+
+    torch.manual_seed(0)
+    config = _config(plan["vocab"], *sizes)
+    with torch.device(device):  # random weights made where they run: no host copy of a large model
+        model = LlamaForCausalLM(config).eval()
+    vocab = plan["vocab"]
+    ids = torch.randint(3, vocab, (1, plan["prefill"]), device=device)
+    prompts = {b: torch.randint(3, vocab, (b, plan["prompt"]), device=device) for b in plan["batches"]}
+    labels = torch.randint(3, vocab, plan["train"], device=device)
+    with torch.no_grad():
+        reference = model(ids).logits  # the fp32 model's
+    if device != "cpu":
+        model.to(torch.bfloat16)
+
+    measures, prefill = _measures(model, ids, prompts, labels, plan, device)
+    native, ours = {}, {}
+    try:
+        # each measure native then ours, in turn, so that a drift of the machine hits both
+        for name, call, repeats, to_number in measures:
+            flag_gems.disable()
+            native[name] = to_number(_timed(call, device, repeats))
+            flag_gems.enable()
+            ours[name] = to_number(_timed(call, device, repeats))
+        flag_gems.disable()
+        native["host ms"], native["GPU ms"] = _profiled(prefill, device)
+        native_logits = prefill()
+        flag_gems.enable()
+        ours["host ms"], ours["GPU ms"] = _profiled(prefill, device)
+        our_logits = prefill()
+        with torch.no_grad():
+            coverage = _coverage(lambda: model(ids))
+            replayed = _routed_calls()
+            model(ids)
+            replayed = _routed_calls() - replayed
+    finally:
+        flag_gems.disable()
+    coverage = (*coverage, replayed)
+    native["logits error"], ours["logits error"] = _error(native_logits, reference), _error(our_logits, reference)
+    rows = [(measure, native[measure], ours[measure]) for measure in native]
+    return rows, coverage
+
+
+def _ratio(measure, native, ours):
+    if native is None or ours is None or not native or not ours:
+        return None
+    if measure.endswith("tok/s"):
+        return ours / native
+    return ours / native if measure == "logits error" else native / ours
+
+
+def measure(quick, device):
+    """Every model's results: a list of (name, rows, coverage)."""
+    plan = QUICK if quick else FULL
+    results = []
+    for name, sizes in (QUICK_SIZES if quick else LLAMA_SIZES).items():
+        print(f"model: {name}", flush=True)
+        try:
+            results.append((name, *measure_model(name, sizes, plan, device)))
+        except Exception as error:  # noqa: BLE001 - reported as a problem, the other models still run
+            results.append((name, [], f"{type(error).__name__}: {error}"))
+    return results
+
+
+def problems(results):
+    return [f"model {name}: {coverage}" for name, rows, coverage in results if isinstance(coverage, str)]
+
+
+def _table(results, number):
+    rows = []
+    for name, measures, coverage in results:
+        for measure, native, ours in measures:
+            ratio = _ratio(measure, native, ours)
+            rows.append((name, measure, number(native), number(ours), f"{number(ratio)}x" if ratio else "-"))
+    return rows
+
+
+def _coverage_lines(results):
+    lines = []
+    for name, _, coverage in results:
+        if isinstance(coverage, str):
+            continue
+        calls, ours, native, replayed = coverage
+        remaining = ", ".join(f"{op} {count}" for op, count in native.most_common()) or "none"
+        lines.append(f"{name}: {ours} of {calls} non-view aten calls of one prefill forward ran our kernels "
+                     f"({100 * ours / max(calls, 1):.0f}%); native: {remaining}; {replayed} calls answered by "
+                     "the C++ routes with no Python (a plan replayed, or native called)")
+    unplanned = _unplanned()
+    if unplanned:
+        lines.append("left to the Python router (why): " + "; ".join(f"{op} ({why})" for op, why in unplanned))
+    return lines
+
+
+def text_table(results, number):
+    rows = [COLUMNS] + _table(results, number)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    lines = ["  ".join(v.ljust(w) if c in TEXT_COLUMNS else v.rjust(w) for c, v, w in zip(COLUMNS, row, widths))
+             for row in rows]
+    return "\n".join(lines + [""] + _coverage_lines(results))
+
+
+def markdown(results, number, quick):
+    plan = QUICK if quick else FULL
+    lines = ["## Models", "",
+             f"Llama-architecture `LlamaForCausalLM` from configs with random weights (hidden, layers, heads, "
+             f"KV heads, FFN: {', '.join(f'{n} {s}' for n, s in (QUICK_SIZES if quick else LLAMA_SIZES).items())}; "
+             f"vocab {plan['vocab']}), bf16 on the GPU; prefill {plan['prefill']} tokens, decode "
+             f"{plan['new_tokens']} new tokens after a {plan['prompt']}-token prompt, training batch "
+             f"{plan['train'][0]}x{plan['train'][1]}. Native first, then `flag_gems.enable()`, in one process.", ""]
+    lines += [f"- {measure}: {meaning}" for measure, meaning in MEANINGS]
+    lines += ["", "| " + " | ".join(COLUMNS) + " |",
+              "| " + " | ".join("---" if c in TEXT_COLUMNS else "---:" for c in COLUMNS) + " |"]
+    lines += ["| " + " | ".join(row) + " |" for row in _table(results, number)]
+    lines += [""] + [f"- {line}" for line in _coverage_lines(results)]
+    return "\n".join(lines) + "\n"
