@@ -23,12 +23,14 @@ from . import direct_launch
 aten = torch.ops.aten
 _ALLOCATIONS = {aten.empty.memory_format, aten.empty_strided.default, aten.empty_like.default,
                 aten.new_empty.default, aten.new_empty_strided.default}
-# no data of their own, though aten does not mark all of them views
-_METADATA = {aten._unsafe_view.default, aten.lift_fresh.default, aten.alias.default, aten.detach.default}
+# no data of their own (or none at all: a dtype), though aten does not mark them views
+_METADATA = {aten._unsafe_view.default, aten.lift_fresh.default, aten.alias.default, aten.detach.default,
+             aten.result_type.Tensor, aten.result_type.Scalar, aten.result_type.Scalar_Tensor,
+             aten.result_type.Scalar_Scalar}
 _SOURCE_OPERAND, _SOURCE_ALLOCATION, _SOURCE_NOTHING = 0, 1, 2
 _lock = threading.Lock()  # the C launcher records one thread at a time
 _schemas = {}
-unplanned = {}  # operator -> why its last call left to the router could not be planned (for diagnosis)
+unplanned = {}  # operator -> why its latest call left to the router was not planned (for diagnosis)
 
 
 class _Watch(TorchDispatchMode):
@@ -145,6 +147,7 @@ def plan_call(extension, name, impl, args, kwargs):
     record = direct_launch.recorder()
     if record is None or not operands:
         result = impl(*args, **kwargs)
+        unplanned[name] = "no C launcher" if operands else "no CUDA tensor"
         extension.plan_python(True)
         return result
     tunings, foreign = runtime_nesting.tuning_runs.count, direct_launch.foreign_launches.count
@@ -157,6 +160,7 @@ def plan_call(extension, name, impl, args, kwargs):
         finally:
             recorded = record(False)
     if tunings != runtime_nesting.tuning_runs.count or foreign != direct_launch.foreign_launches.count:
+        unplanned[name] = "tuned meanwhile" if tunings != runtime_nesting.tuning_runs.count else "Triton's launcher"
         extension.plan_python(True)  # timing runs, or a launch the recorder did not see: plan again
         return result
     allocations = watch.allocations
@@ -167,6 +171,7 @@ def plan_call(extension, name, impl, args, kwargs):
                                             else "an output that is not a fresh tensor or an operand")
         extension.plan_python(False)
         return result
+    unplanned.pop(name, None)
     extension.plan_replay(operands[0].get_device(),
                           [(list(t.shape), list(t.stride()), t.dtype) for t in allocations], launches, outputs)
     return result
