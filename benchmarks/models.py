@@ -22,7 +22,7 @@ LLAMA_SIZES = {
 QUICK_SIZES = {"llama-tiny": (64, 2, 4, 2, 128)}
 
 # prompt tokens, new tokens, decode batches, training batch; then the timing repeats
-FULL = dict(prefill=512, prompt=32, new_tokens=64, batches=(1, 8), train=(4, 512), vocab=32000, repeats=20)
+FULL = dict(prefill=512, prompt=32, new_tokens=64, batches=(1, 8), train=(4, 512), vocab=32000, repeats=10)
 QUICK = dict(prefill=16, prompt=4, new_tokens=4, batches=(1, 2), train=(2, 16), vocab=128, repeats=2)
 
 # Calls that make no data of their own though aten does not mark them views.
