@@ -163,6 +163,21 @@ def test_record_once(tmp_path):
     assert len([line for line in lines if line.startswith("aten::sum\t")]) == 1
 
 
+def test_use_gems_record_once(tmp_path):
+    """use_gems takes enable's ``once``: the block's own log has each operator once."""
+    path, every = tmp_path / "once.log", tmp_path / "every.log"
+    a = make((3, 4), torch.float32)
+    for log, once in ((path, True), (every, False)):
+        with flag_gems.use_gems(include=["mul", "sum"], record=True, path=str(log), once=once):
+            for _ in range(3):
+                torch.mul(a, a)
+                torch.sum(a)
+    lines = path.read_text().splitlines()
+    assert len([line for line in lines if line.startswith("aten::mul.Tensor")]) == 1
+    assert len([line for line in lines if line.startswith("aten::sum\t")]) == 1
+    assert len([line for line in every.read_text().splitlines() if line.startswith("aten::mul.Tensor")]) == 3
+
+
 def test_use_gems_record_and_default_path(tmp_path):
     result = _run_python("""
         import torch, flag_gems
@@ -305,6 +320,44 @@ def test_testing_helpers():
         flag_gems.testing.assert_close(x.float(), x, torch.float16)  # dtype checked
 
 
+def test_assert_close_takes_the_dtype_from_ref_when_none():
+    x = torch.randn(10)
+    flag_gems.testing.assert_close(x, x.clone(), None)
+    flag_gems.testing.assert_close(x, x.clone())  # dtype may be left out
+    flag_gems.testing.assert_close(x.half(), x.half(), dtype=None, atol=1e-3)
+    flag_gems.testing.assert_close(torch.arange(4), torch.arange(4), None)
+    flag_gems.testing.assert_close(torch.tensor(0.5, dtype=torch.float64), 0.5)  # a number: res's dtype
+    with pytest.raises(AssertionError, match="result dtype torch.float32 != expected torch.float64"):
+        flag_gems.testing.assert_close(x, x.double(), None)  # res must have ref's dtype
+    with pytest.raises(AssertionError):
+        flag_gems.testing.assert_close(x + 1, x, None)
+    with pytest.raises(AssertionError):
+        flag_gems.testing.assert_close(torch.arange(4), torch.arange(4) + 1, None)  # integers: exact
+    # a given dtype still decides: ref is cast to it, res must have it
+    flag_gems.testing.assert_close(x, x.double(), torch.float32)
+    with pytest.raises(AssertionError, match="result dtype"):
+        flag_gems.testing.assert_close(x, x, torch.float16)
+
+
+def test_assert_equal_takes_python_bools_and_numbers():
+    equal = flag_gems.testing.assert_equal
+    equal(True, True)
+    equal(3, 3)
+    equal(1, 1.0)  # as == compares
+    equal(2.5, 2.5)
+    equal(float("nan"), float("nan"), equal_nan=True)
+    equal(torch.tensor(True), True)
+    equal(False, torch.tensor(False))
+    equal(torch.tensor([2, 2]), 2)  # broadcast, as tensor == number
+    equal(torch.tensor(0.1, dtype=torch.float64), 0.1)  # the number in the tensor's dtype
+    equal(torch.tensor(0.1, dtype=torch.float32), 0.1)  # as float32 == 0.1 is
+    for res, ref in ((True, False), (1, 2), (0.5, 0.25), (float("nan"), float("nan")),
+                     (torch.tensor(False), True), (torch.tensor(1), 1.5),  # promoted: 1.0 != 1.5
+                     (torch.tensor([2, 3]), 2), (3, torch.tensor(2))):
+        with pytest.raises(AssertionError):
+            equal(res, ref)
+
+
 def test_scalars_unwrapped_by_the_dispatcher_fall_back_with_torch_promotion():
     """The dispatcher hands Python numbers to us for wrapped-number tensors; our
     fallback must give native the same promotion."""
@@ -324,6 +377,69 @@ def test_scalars_unwrapped_by_the_dispatcher_fall_back_with_torch_promotion():
     assert (a % 8).dtype == torch.int32 and (h0 + 1.0).dtype == torch.float16 and (z0 * 2.0).dtype == torch.complex64
     flag_gems.enable()
     assert (z0 * 2.0).dtype == torch.complex64 and (z0 + 1).dtype == torch.complex64
+
+
+def test_runtime_offers_torch_device_fn_and_device():
+    from flag_gems.runtime import device, torch_device_fn
+
+    assert torch_device_fn is getattr(torch, flag_gems.device)  # torch.cuda on NVIDIA, torch.cpu here
+    torch_device_fn.synchronize()
+    assert torch_device_fn.is_available() and torch_device_fn.device_count() >= 1
+    assert device is flag_gems.runtime.device
+    assert device.name == flag_gems.device and device.vendor_name == flag_gems.vendor_name
+    assert {"device", "torch_device_fn"} <= set(dir(flag_gems.runtime))
+    with pytest.raises(AttributeError):
+        flag_gems.runtime.no_such_name
+
+
+def test_runtime_names_are_cheap_to_import(tmp_path):
+    result = _run_python("""
+        import sys
+        from flag_gems.runtime import torch_device_fn, device
+        import torch
+        assert torch_device_fn is getattr(torch, device.name), (torch_device_fn, device)
+        assert "triton" not in sys.modules and "flag_gems.ops.pointwise" not in sys.modules
+        assert not torch.cuda.is_initialized()
+    """, GEMS_VENDOR=flag_gems.vendor_name, GEMS_CACHE_DIR=str(tmp_path / "cache"))
+    assert result.returncode == 0, result.stderr
+
+
+def test_every_explicit_operator_at_top_level():
+    names = flag_gems.ops.explicit_names()
+    assert {"mm", "add", "sum_dim", "softmax", "norm", "silu_and_mul"} <= set(names)
+    for name in names:
+        assert getattr(flag_gems, name) is getattr(flag_gems.ops, name) or name == "norm", name
+    assert callable(flag_gems.norm)  # the function, though flag_gems.ops.norm is also a family package
+    assert flag_gems.norm is flag_gems.ops.explicit("norm")
+    listed = dir(flag_gems)
+    assert set(names) <= set(listed) and {"enable", "use_gems", "tuning", "device"} <= set(listed)
+    a, b = make((5, 6), torch.float32), make((6, 3), torch.float32)
+    assert_close(flag_gems.mm(a, b), a.double() @ b.double(), torch.float32, reduce_dim=6)
+    assert_close(flag_gems.add(a, a), a.double() * 2, torch.float32)
+    assert_close(flag_gems.sum_dim(a, [1]), a.double().sum(1), torch.float32, reduce_dim=6)
+    assert flag_gems.all_registered_ops() == []
+    # names flag_gems already had keep their meaning
+    assert flag_gems.device in ("cuda", "cpu") and flag_gems.enable is flag_gems.api.enable
+    assert flag_gems.ops.__name__ == "flag_gems.ops" and flag_gems.testing.__name__ == "flag_gems.testing"
+    assert "sum" not in flag_gems.__all__  # `from flag_gems import *` does not shadow builtins
+    for missing in ("no_such_op", "__wrapped__"):
+        with pytest.raises(AttributeError, match="module 'flag_gems' has no attribute"):
+            getattr(flag_gems, missing)
+
+
+def test_top_level_operators_resolve_lazily(tmp_path):
+    result = _run_python("""
+        import sys, torch
+        import flag_gems
+        from flag_gems import pretune  # a submodule imported by name imports no kernels
+        assert not hasattr(flag_gems, "__wrapped__")
+        assert "triton" not in sys.modules and "flag_gems.ops.matmul.mm" not in sys.modules
+        a = torch.randn(4, 4, device=flag_gems.device)
+        torch.testing.assert_close(flag_gems.mm(a, a), a @ a)
+        assert flag_gems.mm is flag_gems.ops.mm
+        print("ok")
+    """, GEMS_VENDOR=flag_gems.vendor_name, GEMS_CACHE_DIR=str(tmp_path / "cache"))
+    assert result.returncode == 0 and result.stdout.endswith("ok\n"), result.stderr
 
 
 def test_fused_functions_at_top_level():

@@ -4,6 +4,7 @@
     flag_gems.enable()            # every operator we implement, process-wide
     with flag_gems.use_gems(): ...  # or only inside a block
     flag_gems.ops.mm(a, b)        # or an explicit call, no enable needed
+    flag_gems.mm(a, b)            # the same: every explicit operator resolves at top level too
     flag_gems.set_tuning_mode("quick")  # off | cache (default) | quick | full
 
 Importing does no work beyond defining names: the vendor is detected on first
@@ -12,6 +13,8 @@ use of ``flag_gems.vendor_name`` / ``flag_gems.device`` or on ``enable()``
 """
 
 import importlib
+import pkgutil
+from functools import lru_cache
 
 from . import ops, runtime, testing  # noqa: F401
 from .api import all_registered_ops, disable, enable, only_enable, use_gems  # noqa: F401
@@ -29,6 +32,11 @@ __all__ = [
 ]
 
 
+@lru_cache(maxsize=None)
+def _submodules():
+    return frozenset(info.name for info in pkgutil.iter_modules(__path__))
+
+
 def __getattr__(name):
     if name == "vendor_name":
         return runtime.selected_vendor().name
@@ -39,6 +47,21 @@ def __getattr__(name):
         return tuning if name == "tuning" else tuning.set_tuning_mode
     if name == "modules":  # nn.Modules on our fused functions; torch.nn is imported only when asked for
         return importlib.import_module(f"{__name__}.modules")
-    if name in _FUSED:
-        return getattr(ops, name)  # defining kernels is not import-time work: resolve on first use
+    # Every explicit operator of flag_gems.ops, e.g. flag_gems.mm, flag_gems.sum_dim: defining
+    # kernels is not import-time work, so resolve on first use. Dunders (probed by copy, pickle,
+    # inspect, ...) and our own submodules (`from flag_gems import pretune` asks first) never
+    # import the kernels.
+    if not (name.startswith("__") and name.endswith("__")) and name not in _submodules():
+        try:
+            function = ops.explicit(name)
+        except AttributeError:
+            pass
+        else:
+            globals()[name] = function
+            return function
     raise AttributeError(f"module 'flag_gems' has no attribute {name!r}")
+
+
+def __dir__():
+    """Our names and every explicit operator (listing those imports the kernels)."""
+    return sorted(set(globals()) | set(__all__) | set(ops.explicit_names()))

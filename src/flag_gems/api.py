@@ -161,13 +161,14 @@ def disable():
 
 
 @contextlib.contextmanager
-def use_gems(include=None, exclude=None, record=False, path=None):
+def use_gems(include=None, exclude=None, record=False, path=None, once=False):
     """Route ``include`` (default: all) minus ``exclude`` inside the block; on exit, exceptions
     included, exactly this block's change is undone, whichever blocks (of any thread) left
-    before it. Routing is process-wide: other threads' calls see the block too."""
+    before it. Routing is process-wide: other threads' calls see the block too. ``record``,
+    ``path`` and ``once`` are enable's: the block's own log (each operator once with ``once``)."""
     with _lock:
         wanted = _resolve(_as_tuple(include), True) if include is not None else frozenset(range(len(_rows())))
-        block = _Scope(wanted - _resolve(_as_tuple(exclude), False), _open_log(record, path))
+        block = _Scope(wanted - _resolve(_as_tuple(exclude), False), _open_log(record, path, once))
         _blocks.append(block)
         _apply()
     try:

@@ -81,16 +81,30 @@ def _explicit(row):
     return call
 
 
-def __getattr__(name):
+@lru_cache(maxsize=None)
+def explicit_names():
+    """Every explicit-call function's name (what the families list in ``__all__``), sorted."""
+    return tuple(sorted({n for m in _families() for n in getattr(m, "__all__", ())}))
+
+
+@lru_cache(maxsize=None)
+def explicit(name):
+    """The explicit-call function ``name`` (``flag_gems.ops.<name>``), whatever else this
+    package holds under that name (``norm`` is also the family package); AttributeError
+    for a name no family lists."""
     for module in _families():
         if name in getattr(module, "__all__", ()):
             origin = getattr(module, name)
             row = next((row for _, o, row in _rows_with_origin() if o is origin), None)
-            function = origin if row is None else _explicit(row)
-            globals()[name] = function
-            return function
+            return origin if row is None else _explicit(row)
     raise AttributeError(f"module 'flag_gems.ops' has no attribute {name!r}")
 
 
+def __getattr__(name):
+    function = explicit(name)
+    globals()[name] = function
+    return function
+
+
 def __dir__():
-    return sorted(set(globals()) | {n for m in _families() for n in getattr(m, "__all__", ())})
+    return sorted(set(globals()) | set(explicit_names()))

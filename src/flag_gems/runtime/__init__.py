@@ -1,7 +1,10 @@
 """Which vendor this process runs on, chosen once, lazily, and what it offers.
 
 ``flag_gems.runtime.device`` carries the capability flags FlagGems users
-read (``support_fp64``, ``support_bf16``, ``support_int64``).
+read (``support_fp64``, ``support_bf16``, ``support_int64``);
+``flag_gems.runtime.torch_device_fn`` is torch's module for the vendor's device
+(``torch.cuda`` on NVIDIA and AMD, ``torch.cpu`` under the CPU interpreter). Both are
+made on first use: importing does no vendor selection.
 """
 
 import logging
@@ -117,10 +120,28 @@ def config(kernel: str, default):
     return selected_vendor().configs.get(kernel, default)
 
 
+@lru_cache(maxsize=None)
+def device_module():
+    """torch's module for the selected vendor's device type (``torch.cuda``, ``torch.cpu``, ...):
+    ``synchronize()``, ``current_device()``, ``device_count()``, streams and events."""
+    device = selected_vendor().device
+    module = getattr(torch, device, None)
+    if module is None:
+        raise VendorError(f"torch has no module for device type {device!r} (is its extension imported?)")
+    return module
+
+
+_LAZY = {"device": device_info, "torch_device_fn": device_module}
+
+
 def __getattr__(name):
-    if name == "device":
-        return device_info()
+    if name in _LAZY:
+        return _LAZY[name]()
     raise AttributeError(f"module 'flag_gems.runtime' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 
 @lru_cache(maxsize=None)
