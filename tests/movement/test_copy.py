@@ -101,10 +101,27 @@ def test_fill_and_zero(dtype):
 def test_special_values_convert_like_torch():
     values = [float("inf"), float("-inf"), float("nan"), -0.0, 65520.0, 1e-40, 3.4e38]
     for target in (torch.float16, torch.bfloat16, torch.float64, torch.bool):
-        # The interpreter flushes bf16 denormals and truncates instead of rounding to inf.
-        x = torch.tensor(values[:-2] if target == torch.bfloat16 and not ON_GPU else values, device=DEVICE)
+        x = torch.tensor(values, device=DEVICE)
         ours, native = _routed(lambda: x.to(target))
         _same(ours, native)
+
+
+def test_bfloat16_rounds_to_nearest_even():
+    """fp32 -> bf16 rounds to nearest even (ties, subnormals, overflow to inf) and bf16 ->
+    fp32, fp64 and integers is exact, on the GPU and under the CPU interpreter alike."""
+    values = [0.1, 1.00390625, 1.01171875, 1.0 + 3 * 2**-9, 3.4e38, -3.39e38, 1e-40, -2.5e-39, 2**-133,
+              65504.0, -7.75, 123456.0]
+    x = torch.tensor(values, device=DEVICE)
+    ours, native = _routed(lambda: x.to(torch.bfloat16))
+    assert torch.equal(ours.view(torch.int16), native.view(torch.int16))
+    for target in (torch.float32, torch.float64, torch.int32):
+        # integers take the values they can hold (out of range, casts differ by device)
+        source = native[native.isfinite() & ((native.abs() < 2**31) | target.is_floating_point)]
+        ours, expected = _routed(lambda: source.to(target))
+        _same(ours, expected)
+    ints = torch.tensor([3, -7, 257, 65535, 2**24 + 1], device=DEVICE, dtype=torch.int32)
+    ours, native = _routed(lambda: ints.to(torch.bfloat16))
+    assert torch.equal(ours.view(torch.int16), native.view(torch.int16))
 
 
 @pytest.mark.parametrize("case", [

@@ -20,6 +20,7 @@ import triton
 from ..fastpath import direct_launch
 from ..runtime import compile_options
 from ..runtime.warm_up import triton_warm_up
+from . import interpreter_casts
 from ..utils.layout import next_power_of_2
 
 INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
@@ -97,6 +98,7 @@ class Launcher:
 
     def __call__(self, grid, *args, **constexprs):
         if INTERPRETED:
+            interpreter_casts.fix()
             _check_interpreter_memory(args)
             # Triton's interpreter keeps its grid and patched builtins per process: one launch
             # at a time. Masked-off lanes hold placeholder values; numpy need not warn about them.
