@@ -131,7 +131,7 @@ def _outputs(result, returns, allocations, operands):
             continue
         pointer = value.untyped_storage().data_ptr()
         index = next((i for i, t in enumerate(allocations) if t.data_ptr() == pointer), None)
-        if index is None or not value.is_cuda:
+        if index is None:
             return None
         whole = allocations[index]
         view = value.shape != whole.shape or value.stride() != whole.stride() or value.storage_offset() != 0
