@@ -1,9 +1,11 @@
 """Matrix multiply: compute-bound, reported in TFLOP/s (2*M*N*K per call)."""
 
 import contextlib
+import os
 
 import torch
 
+import flag_gems
 from harness import Case
 
 
@@ -12,12 +14,30 @@ def _flops(a, b):
 
 
 @contextlib.contextmanager
+def _our_kernel():
+    """Our kernel with its heuristic tiles: on a GPU an untuned shape would run PyTorch's mm
+    (GEMS_TUNE_NATIVE=0 takes native out of the candidates)."""
+    before = os.environ.get("GEMS_TUNE_NATIVE")
+    os.environ["GEMS_TUNE_NATIVE"] = "0"
+    flag_gems.tuning.forget_choices()
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["GEMS_TUNE_NATIVE"]
+        else:
+            os.environ["GEMS_TUNE_NATIVE"] = before
+        flag_gems.tuning.forget_choices()
+
+
+@contextlib.contextmanager
 def _tf32():
-    """fp32 matmul on TF32 tensor cores, for torch and ours alike."""
+    """fp32 matmul on TF32 tensor cores, for torch and ours alike; our kernel."""
     before = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = True
     try:
-        yield
+        with _our_kernel():
+            yield
     finally:
         torch.backends.cuda.matmul.allow_tf32 = before
 
@@ -33,7 +53,8 @@ def _k_major_b(shapes, dtype, device):
 
 
 def _mm(name, dtype, shapes, quick, **extra):
-    """A torch.mm case, checked norm-wise (atol = rtol * max|torch|)."""
+    """A torch.mm case of our kernel, checked norm-wise (atol = rtol * max|torch|)."""
+    extra.setdefault("setup", _our_kernel)
     return Case(name, dtype, shapes, quick, torch.mm, flops=_flops, atol_scale="max", **extra)
 
 

@@ -29,7 +29,8 @@ COLUMNS = ("shape", "dtype", "default 1st ms", "quick-tune 1st ms", "pretune s",
 TEXT_COLUMNS = {"shape", "dtype", "pretuned tuning", "tuned config"}
 MEANINGS = (
     ("shape, dtype", "torch.mm of an M x K by a K x N matrix, shown as MxKxN"),
-    ("default 1st ms", "first call in a fresh process, default mode (`cache`), empty caches: compiles the "
+    ("default 1st ms", "first call in a fresh process, default mode (`cache`), empty caches, "
+                       "`GEMS_TUNE_NATIVE=0` (else an untuned shape runs PyTorch's mm on a GPU): compiles the "
                        "heuristic config, times nothing"),
     ("quick-tune 1st ms", "the same with `GEMS_TUNE=quick`: the first call tunes (at most 8 configs, 10 s)"),
     ("pretune s", "wall clock of `python -m flag_gems.pretune --shapes FILE --mode quick` for this one "
@@ -94,8 +95,10 @@ def _subprocess(command, env):
     return done.stdout
 
 
-def _first_call(folder, step, mode, shape, gems_dir=None):
+def _first_call(folder, step, mode, shape, gems_dir=None, native=True):
     env = _environment(gems_dir or os.path.join(folder, step, "gems"), os.path.join(folder, step, "triton"), mode)
+    if not native:
+        env["GEMS_TUNE_NATIVE"] = "0"  # an untuned shape runs our kernel, not PyTorch's
     out = _subprocess([sys.executable, os.path.abspath(__file__), "--worker", *map(str, shape)], env)
     return json.loads(out.strip().splitlines()[-1])
 
@@ -120,7 +123,7 @@ def measure_shape(shape):
     row = dict(shape=f"{m}x{k}x{n}", dtype=dtype, error=None)
     try:
         with tempfile.TemporaryDirectory(prefix="flag_gems_first_call_") as folder:
-            default = _first_call(folder, "default", "cache", shape)
+            default = _first_call(folder, "default", "cache", shape, native=False)
             quick = _first_call(folder, "quick", "quick", shape)
             row["pretune_s"] = _pretune_seconds(folder, shape)
             pretuned = _first_call(folder, "pretuned", "cache", shape, gems_dir=os.path.join(folder, "pretune", "gems"))
