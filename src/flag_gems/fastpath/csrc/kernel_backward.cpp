@@ -129,6 +129,7 @@ at::Tensor launch(const Spec& spec, const std::vector<at::Tensor>& saved, const 
   params[spec.params.size()] = &storage[spec.params.size()];
   params[spec.params.size() + 1] = &storage[spec.params.size() + 1];
   CUstream stream = c10::cuda::getCurrentCUDAStream(like.get_device()).stream();
+  TORCH_CHECK(ensure_context(like.get_device()), "flag_gems: no CUDA context for the launch");
   const int status = launch_kernel()(spec.function, spec.grid[0], spec.grid[1], spec.grid[2], spec.threads, 1, 1,
                                      spec.shared, stream, params.data(), nullptr);
   TORCH_CHECK(status == 0, "flag_gems: cuLaunchKernel failed with CUDA error ", status);

@@ -142,6 +142,7 @@ c10::optional<at::Tensor> launch(int64_t op, int64_t pattern, std::initializer_l
   params[count++] = &scratch;
   CUstream stream = c10::cuda::getCurrentCUDAStream(a.get_device()).stream();
   const unsigned grid = static_cast<unsigned>((n + kernel.block - 1) / kernel.block);
+  TORCH_CHECK(ensure_context(a.get_device()), "flag_gems: no CUDA context for the launch");
   int status = launch_kernel()(kernel.function, grid, 1, 1, kernel.threads, 1, 1, kernel.shared, stream,
                                params, nullptr);
   TORCH_CHECK(status == 0, "flag_gems: cuLaunchKernel failed with CUDA error ", status);

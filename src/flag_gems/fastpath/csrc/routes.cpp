@@ -266,6 +266,7 @@ void replay(const Plan& plan, torch::jit::Stack* stack, size_t count) {
     allocations.push_back(at::empty_strided(a.sizes, a.strides, options.dtype(a.dtype)));
   }
   const CUstream stream = c10::cuda::getCurrentCUDAStream(plan.device).stream();
+  TORCH_CHECK(plan.launches.empty() || ensure_context(plan.device), "flag_gems: no CUDA context for the launch");
   uint64_t cells[kMaxParams + 2];
   void* params[kMaxParams + 2];
   for (const Launch& launch : plan.launches) {
