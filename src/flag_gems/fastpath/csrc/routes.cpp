@@ -2,7 +2,7 @@
 // Python routers, which answers most calls with no Python at all.
 //
 // A call is keyed by its layout: per argument, a tensor's dtype, device, sizes,
-// strides, storage offset, 16-byte alignment, flags and which earlier argument shares
+// strides, storage offset, address modulo 16, flags and which earlier argument shares
 // its storage (a CPU scalar's value too); a number's value; a list's items; plus the
 // global switches a result may depend on (TF32, grad mode, determinism). The first
 // call of a key goes to the Python router, which *plans* it: it runs the call while
@@ -156,8 +156,11 @@ bool add_tensor(const at::Tensor& t, std::vector<int64_t>& key) {
   const c10::TensorImpl* impl = t.unsafeGetTensorImpl();
   if (!t.has_storage()) return false;
   const int64_t dim = t.dim();
+  // The address modulo 16, not only whether it is aligned: a pointer the implementation
+  // derives (a slice of the operand) is aligned or not by the residue.
+  const int64_t residue = t.is_cuda() ? static_cast<int64_t>(reinterpret_cast<uintptr_t>(t.data_ptr()) % 16) : 0;
   const int64_t flags = (t.is_neg() ? 1 : 0) | (t.is_conj() ? 2 : 0) | (impl->is_wrapped_number() ? 4 : 0) |
-                        (t.requires_grad() ? 8 : 0) | (t.is_cuda() && aligned16(t) ? 16 : 0);
+                        (t.requires_grad() ? 8 : 0) | (residue << 4);
   key.push_back(kTensor | (static_cast<int64_t>(t.scalar_type()) << 8) |
                 (static_cast<int64_t>(t.device().type()) << 16) | (static_cast<int64_t>(t.device().index() + 1) << 24) |
                 (dim << 32) | (flags << 40));
