@@ -68,3 +68,6 @@ def test_outputs_are_operands_allocations_or_views_of_them():
     assert plans._outputs(3, ["int"], [], []) is None
     with_history = operand.clone().requires_grad_()
     assert plans._outputs(with_history * 2, ["Tensor"], [], []) is None
+    # in place on a parameter (an optimizer step): the operand itself, whatever it requires
+    assert plans._outputs(with_history, ["Tensor"], [], [with_history]) == [
+        (plans._SOURCE_OPERAND, 0, False, [], [], 0)]

@@ -123,12 +123,14 @@ def _outputs(result, returns, allocations, operands):
         if value is None:
             outputs.append((_SOURCE_NOTHING, 0, False, [], [], 0))
             continue
-        if not isinstance(value, torch.Tensor) or value.grad_fn is not None or value.requires_grad:
+        if not isinstance(value, torch.Tensor):
             return None
         index = next((i for i, t in enumerate(operands) if t is value), None)
-        if index is not None:
+        if index is not None:  # in place or out=: the operand itself (a parameter may require grad)
             outputs.append((_SOURCE_OPERAND, index, False, [], [], 0))
             continue
+        if value.grad_fn is not None or value.requires_grad:
+            return None  # a fresh result with autograd history: a replay would not attach it
         pointer = value.untyped_storage().data_ptr()
         index = next((i for i, t in enumerate(allocations) if t.data_ptr() == pointer), None)
         if index is None:
