@@ -25,6 +25,9 @@ from ..utils.layout import next_power_of_2
 
 INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 _INTERPRETER_LOCK = threading.RLock()  # only taken under the interpreter
+# Triton compiles and loads a kernel with the GIL released at times; threads that meet a new
+# kernel together compile it one at a time (and once), as a first call does on its own.
+_COMPILE_LOCK = threading.RLock()
 # The C entry points behind torch.cuda.current_stream / current_device, without
 # their Python wrappers: this is the per-call hot path.
 _raw_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
@@ -110,7 +113,10 @@ class Launcher:
         entry = self._compiled.get(key)
         grid_0, grid_1, grid_2 = (*grid, 1, 1)[:3]
         if entry is None:
-            entry = self._compiled[key] = self._compile(device, grid, args, constexprs)
+            with _COMPILE_LOCK:  # one compile at a time: threads meeting a new kernel together wait
+                entry = self._compiled.get(key)
+                if entry is None:
+                    entry = self._compiled[key] = self._compile(device, grid, args, constexprs)
         launch, compiled = entry
         if _launch_hooks_set():
             # Triton's path, so that a profiler's hooks see the launch.
