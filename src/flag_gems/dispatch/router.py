@@ -163,8 +163,11 @@ def _make_router(row):
                 if recorder is not None:
                     recorder.log(name, "c++" if fastpath.Served.count != served else kind, args, kwargs)
                 return result
-            if plan_requested():
-                fastpath.plan_native() if instead is None else fastpath.plan_router()
+            if plan_requested():  # this layout goes native: so may the C++ route, unless native is replaced
+                if instead is None:
+                    fastpath.plan_native()
+                else:
+                    fastpath.plan_router()
             recorder = state.recorder
             if recorder is not None:
                 recorder.log(name, f"native ({reason})", args, kwargs)
