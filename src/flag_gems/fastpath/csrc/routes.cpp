@@ -196,6 +196,13 @@ int64_t bits_of(double value) {
   return bits;
 }
 
+// A list of numbers: its tag and length, then each item as one word.
+template <typename List, typename Word>
+void add_list(Tag tag, const List& list, std::vector<int64_t>& key, Word word) {
+  key.push_back(tag | (static_cast<int64_t>(list.size()) << 8));
+  for (const auto item : list) key.push_back(word(item));
+}
+
 bool add_value(const c10::IValue& value, std::vector<int64_t>& key) {
   if (value.isTensor()) return add_tensor(value.toTensor(), key);
   if (value.isNone()) {
@@ -217,17 +224,11 @@ bool add_value(const c10::IValue& value, std::vector<int64_t>& key) {
       key.push_back(word);
     }
   } else if (value.isIntList()) {
-    const auto list = value.toIntList();
-    key.push_back(kIntList | (static_cast<int64_t>(list.size()) << 8));
-    for (const int64_t item : list) key.push_back(item);
+    add_list(kIntList, value.toIntList(), key, [](int64_t item) { return item; });
   } else if (value.isDoubleList()) {
-    const auto list = value.toDoubleList();
-    key.push_back(kDoubleList | (static_cast<int64_t>(list.size()) << 8));
-    for (const double item : list) key.push_back(bits_of(item));
+    add_list(kDoubleList, value.toDoubleList(), key, bits_of);
   } else if (value.isBoolList()) {
-    const auto list = value.toBoolList();
-    key.push_back(kBoolList | (static_cast<int64_t>(list.size()) << 8));
-    for (const bool item : list) key.push_back(item);
+    add_list(kBoolList, value.toBoolList(), key, [](bool item) { return static_cast<int64_t>(item); });
   } else if (value.isTensorList()) {
     const auto list = value.toTensorList();
     key.push_back(kTensorList | (static_cast<int64_t>(list.size()) << 8));
