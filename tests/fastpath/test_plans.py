@@ -56,6 +56,7 @@ MODEL_CALLS = [
     ("linear", lambda: (_x(7, 64, dtype=torch.bfloat16), _x(96, 64, dtype=torch.bfloat16)), F.linear),
     ("cross entropy", lambda: (_x(6, 50), torch.randint(0, 50, (6,), device=DEVICE)), F.cross_entropy),
     ("sum keepdim", lambda: (_x(3, 40),), lambda x: x.sum(1, keepdim=True)),
+    ("where of two dtypes", lambda: (_x(3, 40) > 0, _x(3, 40), _x(3, 40, dtype=torch.bfloat16)), torch.where),
 ]
 
 

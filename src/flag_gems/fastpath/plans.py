@@ -26,7 +26,7 @@ _ALLOCATIONS = {aten.empty.memory_format, aten.empty_strided.default, aten.empty
 # no data of their own (or none at all: a dtype), though aten does not mark them views
 _METADATA = {aten._unsafe_view.default, aten.lift_fresh.default, aten.alias.default, aten.detach.default,
              aten.result_type.Tensor, aten.result_type.Scalar, aten.result_type.Scalar_Tensor,
-             aten.result_type.Scalar_Scalar}
+             aten.result_type.Scalar_Scalar, aten.promote_types.default}
 _SOURCE_OPERAND, _SOURCE_ALLOCATION, _SOURCE_NOTHING = 0, 1, 2
 _lock = threading.Lock()  # the C launcher records one thread at a time
 _schemas = {}
