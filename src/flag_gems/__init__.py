@@ -22,12 +22,13 @@ from .api import all_registered_ops, disable, enable, only_enable, use_gems  # n
 __version__ = "0.1.0"
 
 # Fused functions FlagGems users call at top level, e.g. flag_gems.silu_and_mul(x, y).
-_FUSED = ("silu_and_mul", "gelu_and_mul", "swiglu", "geglu", "reglu", "rms_norm", "fused_add_rms_norm",
+_FUSED = ("silu_and_mul", "gelu_and_mul", "swiglu", "geglu", "reglu", "rms_norm", "fused_add_rms_norm", "add_rms_norm",
           "skip_layer_norm", "instance_norm", "cross_entropy_loss")
 
 __all__ = [
     "enable", "only_enable", "use_gems", "disable", "all_registered_ops",
-    "ops", "runtime", "testing", "tuning", "set_tuning_mode", "modules", "vendor_name", "device", "__version__",
+    "ops", "runtime", "testing", "tuning", "set_tuning_mode", "modules", "patch_model", "vendor_name", "device",
+    "__version__",
     *_FUSED,
 ]
 
@@ -47,6 +48,8 @@ def __getattr__(name):
         return tuning if name == "tuning" else tuning.set_tuning_mode
     if name == "modules":  # nn.Modules on our fused functions; torch.nn is imported only when asked for
         return importlib.import_module(f"{__name__}.modules")
+    if name == "patch_model":  # Hugging Face models on our fused functions
+        return importlib.import_module(f"{__name__}.patching").patch_model
     # Every explicit operator of flag_gems.ops, e.g. flag_gems.mm, flag_gems.sum_dim: defining
     # kernels is not import-time work, so resolve on first use. Dunders (probed by copy, pickle,
     # inspect, ...) and our own submodules (`from flag_gems import pretune` asks first) never

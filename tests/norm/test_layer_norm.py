@@ -1,5 +1,5 @@
 """native_layer_norm, _fused_rms_norm, their backward and the fused functions
-(rms_norm, fused_add_rms_norm, skip_layer_norm) against PyTorch in fp64."""
+(rms_norm, fused_add_rms_norm, add_rms_norm, skip_layer_norm) against PyTorch in fp64."""
 
 import pytest
 import torch
@@ -353,6 +353,53 @@ def test_fused_add_rms_norm_autograd():
             h = x + residual
             y = F.rms_norm(h, shape[-1:], w, 1e-5)
         return torch.autograd.grad((y * gy).sum() + (h * gr).sum(), (x0, r0, w))
+
+    for mine, exact in zip(run(True), run(False)):
+        assert_close(mine, exact, torch.float64, reduce_dim=shape[0])
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("shape", [pick((5, 33), (512, 4096)), pick((2, 3, 40000), (2, 2, 70000))], ids=str)
+def test_add_rms_norm_leaves_its_operands(dtype, shape):
+    x, residual = make(shape, dtype), make(shape, dtype)
+    x_before, residual_before = x.clone(), residual.clone()
+    w = make(shape[-1:], dtype)
+    h = x + residual  # rounded to dtype, as the unfused add is
+    y, ours_h = flag_gems.add_rms_norm(x, residual, shape[-1:], w, 1e-5)
+    assert torch.equal(x, x_before) and torch.equal(residual, residual_before)
+    assert_close(ours_h, h.double(), dtype)
+    assert_close(y, rms_reference(ours_h, shape[-1:], w, 1e-5), dtype)
+
+
+def test_add_rms_norm_non_contiguous_and_mismatched():
+    x = make((8, 6), torch.float32).t()
+    residual = make((6, 16), torch.float32)[:, ::2]
+    w = make((8,), torch.float32)
+    y, h = flag_gems.add_rms_norm(x, residual, (8,), w)
+    assert_close(h, (x + residual).double(), torch.float32)
+    assert_close(y, rms_reference(h, (8,), w, 1e-5), torch.float32)
+    # a residual of another dtype: the unfused composition, with its promotion
+    y, h = flag_gems.add_rms_norm(x, residual.double(), (8,), w)
+    assert h.dtype == torch.float64
+    assert_close(y, F.rms_norm(x.double() + residual.double(), (8,), w.double(), 1e-5), torch.float64)
+
+
+@pytest.mark.parametrize("use_sum", [True, False], ids=["sum used", "sum unused"])
+def test_add_rms_norm_autograd(use_sum):
+    shape = pick((4, 12), (256, 1024))
+    x0, r0 = make(shape, torch.float64).requires_grad_(), make(shape, torch.float64).requires_grad_()
+    w = make(shape[-1:], torch.float64).requires_grad_()
+    gy, gr = make(shape, torch.float64), make(shape, torch.float64)
+
+    def run(fused):
+        x, residual = x0 * 1.5, r0 * 0.5
+        if fused:
+            y, h = flag_gems.add_rms_norm(x, residual, shape[-1:], w)
+        else:
+            h = x + residual
+            y = F.rms_norm(h, shape[-1:], w, 1e-5)
+        loss = (y * gy).sum() + ((h * gr).sum() if use_sum else 0)
+        return torch.autograd.grad(loss, (x0, r0, w))
 
     for mine, exact in zip(run(True), run(False)):
         assert_close(mine, exact, torch.float64, reduce_dim=shape[0])

@@ -1,4 +1,4 @@
-"""Layer norm and RMS norm, forward and backward, and their residual-add fusions.
+"""Layer norm and RMS norm, forward and backward (their residual-add fusions: residual_norm).
 
 The input is seen as [M, N], N being the normalized elements (the trailing
 ``normalized_shape`` dims, contiguous) and M the rest, read in place through
@@ -26,7 +26,7 @@ from ...utils.dtypes import float_accumulator
 from ...utils.layout import cdiv, merge_dims, next_power_of_2
 
 __all__ = ["native_layer_norm", "native_layer_norm_backward", "fused_rms_norm", "fused_rms_norm_backward",
-           "rms_norm", "fused_add_rms_norm", "skip_layer_norm"]
+           "rms_norm"]
 
 _FLOATS = runtime.supported_float_dtypes()
 
@@ -489,82 +489,6 @@ def rms_norm(x, normalized_shape, weight=None, eps=1e-5):
     if _needs_grad(x, weight):
         return _RMSNorm.apply(x, normalized_shape, weight, eps)
     return _fused_rms_norm(x, normalized_shape, weight, eps)[0]
-
-
-class _FusedAddRMSNorm(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, residual, normalized_shape, weight, eps):
-        rstd = _fused_add_rms_norm(x, residual, normalized_shape, weight, eps)
-        ctx.mark_dirty(x, residual)
-        # The residual stream is usually updated in place again by the next layer: keep h apart.
-        ctx.save_for_backward(residual.clone(), weight, rstd)
-        ctx.ndim = len(normalized_shape)
-        return x, residual
-
-    @staticmethod
-    def backward(ctx, dy, dresidual):
-        h, weight, rstd = ctx.saved_tensors
-        dh, dw, _ = _norm_backward(dy, h, ctx.ndim, None, rstd, weight, True, ctx.needs_input_grad[3], False,
-                                   dh=dresidual.contiguous())
-        return dh, dh, None, dw, None
-
-
-def _fused_add_rms_norm(x, residual, normalized_shape, weight, eps):
-    """x <- rms_norm(x + residual) * weight, residual <- x + residual, in one pass; returns rstd."""
-    in_place = x.is_contiguous() and residual.is_contiguous()
-    h = residual if in_place else torch.empty(x.shape, dtype=x.dtype, device=x.device)
-    y, _, rstd = _norm_forward(x, len(normalized_shape), weight, None, _default_rms_eps(eps, x.dtype), False,
-                               float_accumulator(x.dtype),
-                               residual=residual.contiguous(), h=h, out=x if in_place else None)
-    if not in_place:
-        x.copy_(y)
-        residual.copy_(h)
-    return rstd
-
-
-def fused_add_rms_norm(x, residual, normalized_shape, weight=None, eps=1e-5):
-    """FlagGems' fused residual add and RMS norm, in place: ``residual`` becomes x + residual and
-    ``x`` its RMS norm times ``weight``. Returns (x, residual); differentiable."""
-    normalized_shape = _normalized_shape(normalized_shape)
-    if (_params_unsupported(x, normalized_shape, weight) is not None or residual.shape != x.shape
-            or residual.dtype != x.dtype or residual.device != x.device):
-        residual.add_(x)
-        x.copy_(torch.nn.functional.rms_norm(residual, normalized_shape, weight, eps))
-        return x, residual
-    if _needs_grad(x, residual, weight):
-        return _FusedAddRMSNorm.apply(x, residual, normalized_shape, weight, eps)
-    _fused_add_rms_norm(x, residual, normalized_shape, weight, eps)
-    return x, residual
-
-
-class _SkipLayerNorm(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, residual, normalized_shape, weight, bias, eps):
-        h = torch.empty(x.shape, dtype=x.dtype, device=x.device)
-        y, mean, rstd = _norm_forward(x, len(normalized_shape), weight, bias, eps, True, float_accumulator(x.dtype),
-                                      residual=residual.contiguous(), h=h)
-        ctx.save_for_backward(h, weight, mean, rstd)
-        ctx.ndim = len(normalized_shape)
-        return y
-
-    @staticmethod
-    def backward(ctx, dy):
-        h, weight, mean, rstd = ctx.saved_tensors
-        need = ctx.needs_input_grad
-        dh, dw, db = _norm_backward(dy, h, ctx.ndim, mean, rstd, weight, need[0] or need[1], need[3], need[4])
-        return dh if need[0] else None, dh if need[1] else None, None, dw, db, None
-
-
-def skip_layer_norm(x, residual, normalized_shape, weight=None, bias=None, eps=1e-5):
-    """FlagGems' fused residual add and layer norm: layer_norm(x + residual); differentiable."""
-    normalized_shape = _normalized_shape(normalized_shape)
-    if (_params_unsupported(x, normalized_shape, weight, bias) is not None or residual.shape != x.shape
-            or residual.dtype != x.dtype or residual.device != x.device):
-        return torch.nn.functional.layer_norm(x + residual, normalized_shape, weight, bias, eps)
-    if _needs_grad(x, residual, weight, bias):
-        return _SkipLayerNorm.apply(x, residual, normalized_shape, weight, bias, eps)
-    return _norm_forward(x, len(normalized_shape), weight, bias, eps, True, float_accumulator(x.dtype),
-                         residual=residual.contiguous())[0]
 
 
 def _has_native_kernel(name):
