@@ -27,6 +27,7 @@ GEMS_CASES = [
     ((2, 3, 2, 10), 2, 3, True),  # partial rotary: 6 of 10 rotated
     ((5, 3, 16), 1, 8, True),  # [tokens, H, D]
     ((1, 1, 2, 6), 2, 3, False),  # decode, a head_dim that is no power of two
+    ((1, 5, 8, 128), 2, 48, True),  # several programs for q, the last one partly masked
 ]
 
 
@@ -191,7 +192,7 @@ def assert_hf_close(ours, theirs, q, k, cos, sin, dtype, unsqueeze_dim=1):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(2, 4, 2, 3, 8), (1, 4, 1, 1, 16), (1, 2, 2, 5, 6)], ids=str)
+@pytest.mark.parametrize("shape", [(2, 4, 2, 3, 8), (1, 4, 1, 1, 16), (1, 2, 2, 5, 6), (1, 4, 2, 9, 64)], ids=str)
 def test_hf_apply_rotary_pos_emb(dtype, shape):
     q, k, cos, sin = hf_inputs(*shape, dtype)
     ours = flag_gems.hf_apply_rotary_pos_emb(q, k, cos, sin)

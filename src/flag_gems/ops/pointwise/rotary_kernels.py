@@ -122,9 +122,10 @@ class Geometry(NamedTuple):
 
 
 def rotary_config(rows, half, rest):
-    """(BLOCK_ROWS, BLOCK_HALF, BLOCK_REST, num_warps): about 2048 pairs per program."""
+    """(BLOCK_ROWS, BLOCK_HALF, BLOCK_REST, num_warps): about 1024 pairs per program, each pair
+    holding six values (x1, x2 and the cos/sin of both) in registers."""
     block_half = next_power_of_2(half)
-    return max(1, min(next_power_of_2(rows), 2048 // block_half)), block_half, max(1, next_power_of_2(rest)), 4
+    return max(1, min(next_power_of_2(rows), 1024 // block_half)), block_half, max(1, next_power_of_2(rest)), 4
 
 
 def _row_dims(shape, strides):
