@@ -5,6 +5,7 @@ that measures lives here, so every family is timed the same way.
 """
 
 import contextlib
+import functools
 import math
 import os
 import statistics
@@ -84,6 +85,17 @@ class Case:
 
 def randn(shape, dtype, device):
     return torch.randn(shape, dtype=dtype, device=device)
+
+
+@functools.cache
+def _mul_row():
+    return next(row for row in flag_gems.ops.collect_rows() if row.name == "mul.Tensor")
+
+
+def gems_active():
+    """Whether this call runs under flag_gems.use_gems(), for a ``direct`` case that calls a fused
+    flag_gems function there and its torch composition otherwise: one attribute read."""
+    return _mul_row().active
 
 
 @dataclass

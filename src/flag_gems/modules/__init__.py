@@ -1,20 +1,9 @@
-"""nn.Modules on flag_gems' fused functions, under the names FlagGems users know."""
+"""nn.Modules on flag_gems' fused functions, under the names FlagGems users know:
+normalization (GemsRMSNorm), activation (GemsSiluAndMul), rotary_embedding (GemsRope,
+GemsDeepseekYarnRoPE). ``flag_gems.modules`` is imported on first use (torch.nn with it)."""
 
-import torch
+from .activation import GemsSiluAndMul
+from .normalization import GemsRMSNorm
+from .rotary_embedding import GemsDeepseekYarnRoPE, GemsRope
 
-from .. import ops
-
-__all__ = ["GemsRMSNorm"]
-
-
-class GemsRMSNorm(torch.nn.RMSNorm):
-    """``torch.nn.RMSNorm`` on our kernel. ``forward(x, residual)`` is FlagGems' fused residual add
-    and RMS norm: in place, it returns (normed, x + residual)."""
-
-    def __init__(self, normalized_shape, eps=1e-6, elementwise_affine=True, device=None, dtype=None):
-        super().__init__(normalized_shape, eps, elementwise_affine, device, dtype)
-
-    def forward(self, x, residual=None):
-        if residual is None:
-            return ops.rms_norm(x, self.normalized_shape, self.weight, self.eps)
-        return ops.fused_add_rms_norm(x, residual, self.normalized_shape, self.weight, self.eps)
+__all__ = ["GemsRMSNorm", "GemsSiluAndMul", "GemsRope", "GemsDeepseekYarnRoPE"]

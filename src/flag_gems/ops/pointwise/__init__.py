@@ -1,4 +1,5 @@
 """Elementwise operators: arithmetic (arith), unary math (unary), comparisons and logic
 (compare), activations and their backward ops (activation), glu and the fused gated
-functions (gated); each operator one ``ElementwiseOperator`` declaration where PyTorch's
-elementwise semantics cover it, with what they share in common.py."""
+functions (gated), rotary position embedding (rotary, its kernel in rotary_kernels); each
+operator one ``ElementwiseOperator`` declaration where PyTorch's elementwise semantics
+cover it."""

@@ -1,0 +1,20 @@
+"""Normalization modules: GemsRMSNorm."""
+
+import torch
+
+from .. import ops
+
+__all__ = ["GemsRMSNorm"]
+
+
+class GemsRMSNorm(torch.nn.RMSNorm):
+    """``torch.nn.RMSNorm`` on our kernel. ``forward(x, residual)`` is FlagGems' fused residual add
+    and RMS norm: in place, it returns (normed, x + residual)."""
+
+    def __init__(self, normalized_shape, eps=1e-6, elementwise_affine=True, device=None, dtype=None):
+        super().__init__(normalized_shape, eps, elementwise_affine, device, dtype)
+
+    def forward(self, x, residual=None):
+        if residual is None:
+            return ops.rms_norm(x, self.normalized_shape, self.weight, self.eps)
+        return ops.fused_add_rms_norm(x, residual, self.normalized_shape, self.weight, self.eps)
