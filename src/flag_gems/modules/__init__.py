@@ -4,7 +4,14 @@ import torch
 
 from .. import ops
 
-__all__ = ["GemsRMSNorm"]
+__all__ = ["GemsRMSNorm", "FusedLinearCrossEntropyLoss"]
+
+
+def __getattr__(name):
+    # Modules the operator families define themselves: found (kernels imported) on first use.
+    if name == "FusedLinearCrossEntropyLoss":
+        return ops.explicit(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class GemsRMSNorm(torch.nn.RMSNorm):
