@@ -71,8 +71,8 @@ def test_fused_linear_cross_entropy(dtype, reduction, variant):
     options = dict(VARIANTS[variant])
     hidden, weight, bias, ce_weight, target = _operands(dtype, options.pop("bias", False),
                                                        options.pop("ce_weight", False))
-    loss = flag_gems.fused_linear_cross_entropy(hidden, weight, target, bias, ce_weight, reduction=reduction,
-                                                **options)
+    loss = flag_gems.fused_linear_cross_entropy(hidden, weight, target, bias, ce_weight=ce_weight,
+                                                reduction=reduction, **options)
     reference, exact = _reference(hidden, weight, bias, ce_weight, target, reduction=reduction, **options)
     assert loss.dtype == torch.float32 and loss.shape == reference.shape
     _close(loss, reference, dtype)
@@ -121,7 +121,7 @@ def test_every_target_ignored():
 
 def test_module_and_names():
     hidden, weight, bias, ce_weight, target = _operands(torch.float32, bias=True, ce_weight=True)
-    module = flag_gems.ops.FusedLinearCrossEntropyLoss(ce_weight, label_smoothing=0.1, reduction="sum",
+    module = flag_gems.ops.FusedLinearCrossEntropyLoss(ce_weight=ce_weight, label_smoothing=0.1, reduction="sum",
                                                        softcap=4.0)
     assert flag_gems.FusedLinearCrossEntropyLoss is flag_gems.modules.FusedLinearCrossEntropyLoss is type(module)
     assert "softcap=4.0" in repr(module) and module.ce_weight is ce_weight and "ce_weight" in module.state_dict()

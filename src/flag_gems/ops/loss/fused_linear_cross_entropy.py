@@ -153,6 +153,7 @@ class _Call:
 
 
 class _FusedLinearCrossEntropy(torch.autograd.Function):
+    """The autograd node (what its forward and backward compute: see the module doc)."""
 
     @staticmethod
     def forward(ctx, input, weight, target, bias, call):
@@ -221,14 +222,15 @@ def _unfused(input, weight, target, bias, ce_weight, ignore_index, label_smoothi
                            label_smoothing=label_smoothing)
 
 
-def fused_linear_cross_entropy(input, weight, target, bias=None, ce_weight=None, ignore_index=-100,
+def fused_linear_cross_entropy(input, weight, target, bias=None, *, ce_weight=None, ignore_index=-100,
                                label_smoothing=0.0, reduction="mean", softcap=None):
     """``F.cross_entropy(logits, target, ce_weight, ...)`` of ``logits = F.linear(input,
     weight, bias)`` upcast to fp32 (fp64 for fp64) and, with ``softcap``, capped to
     ``softcap * tanh(logits / softcap)``, for hidden states ``input`` [N, H], the lm_head
     ``weight`` [V, H] and class indices ``target`` [N]; without holding the [N, V] logits
     (see the module doc). Differentiable in input, weight and bias. Calls it does not take
-    (other shapes or dtypes, ...) run that composition."""
+    (other shapes or dtypes, ...) run that composition. The options are keyword-only:
+    their names are Liger-Kernel's, their positions could not be (it has more)."""
     args = (input, weight, target, bias, ce_weight, ignore_index, label_smoothing, reduction, softcap)
     if _unsupported(*args) is not None:
         return _unfused(*args)
@@ -245,15 +247,16 @@ class FusedLinearCrossEntropyLoss(torch.nn.Module):
     """``fused_linear_cross_entropy`` as a loss module. Called as Liger-Kernel's
     ``LigerFusedLinearCrossEntropyLoss`` is: ``loss(lin_weight, input, target, bias=None)``."""
 
-    def __init__(self, ce_weight=None, ignore_index=-100, label_smoothing=0.0, reduction="mean", softcap=None):
+    def __init__(self, *, ce_weight=None, ignore_index=-100, label_smoothing=0.0, reduction="mean", softcap=None):
         super().__init__()
         self.register_buffer("ce_weight", ce_weight)
         self.ignore_index, self.label_smoothing, self.reduction, self.softcap = (
             ignore_index, label_smoothing, reduction, softcap)
 
     def forward(self, lin_weight, input, target, bias=None):
-        return fused_linear_cross_entropy(input, lin_weight, target, bias, self.ce_weight, self.ignore_index,
-                                          self.label_smoothing, self.reduction, self.softcap)
+        return fused_linear_cross_entropy(input, lin_weight, target, bias, ce_weight=self.ce_weight,
+                                          ignore_index=self.ignore_index, label_smoothing=self.label_smoothing,
+                                          reduction=self.reduction, softcap=self.softcap)
 
     def extra_repr(self):
         return (f"ignore_index={self.ignore_index}, label_smoothing={self.label_smoothing}, "
