@@ -6,6 +6,12 @@ reaches no aten row. Its gradient is checked against fp64: native's backward
 starts from log-probabilities rounded to bf16 and is the less exact of the two.
 ``cross_entropy_composite_*`` time ``F.cross_entropy`` itself, routed
 (``_log_softmax`` + ``nll_loss_forward``).
+
+``linear_cross_entropy_fused_fwdbwd_bf16``: a causal LM's lm_head and loss (Llama 3 8B's
+head: 4 x 1024 tokens, H 4096, V 128256), forward and backward, as
+``flag_gems.fused_linear_cross_entropy`` against ``F.cross_entropy(F.linear(h, w).float(), t)``
+(what Hugging Face computes); the peak memory columns show the [N, V] logits native holds.
+Reported in TFLOP/s of its three GEMMs; checked on the lm_head's gradient.
 """
 
 import functools
@@ -68,6 +74,25 @@ def _probabilities(shapes, dtype, device):
     return randn(shapes[0], dtype, device), torch.rand(shapes[1], dtype=dtype, device=device)
 
 
+def _hidden_weight_targets(shapes, dtype, device):
+    hidden = randn(shapes[0], dtype, device).requires_grad_()
+    weight = (randn(shapes[1], dtype, device) * shapes[1][1] ** -0.5).requires_grad_()  # logits of about 1
+    return hidden, weight, torch.randint(0, shapes[1][0], shapes[0][:1], device=device)
+
+
+def _linear_cross_entropy_forward_backward(hidden, weight, target):
+    if _gems_active():
+        loss = flag_gems.fused_linear_cross_entropy(hidden, weight, target)
+    else:
+        loss = F.cross_entropy(F.linear(hidden, weight).float(), target)
+    return torch.autograd.grad(loss, (hidden, weight))[1]
+
+
+def _lm_head_flops(hidden, weight, target):
+    """The logits' GEMM and the two of the backward."""
+    return 3 * 2 * hidden.shape[0] * hidden.shape[1] * weight.shape[0]
+
+
 _VOCAB = ((4096, 32000),)
 _VOCAB_QUICK = ((8, 100),)
 
@@ -80,6 +105,9 @@ CASES = [
          make=_logits_and_targets),
     Case("cross_entropy_composite_fwdbwd_bf16", torch.bfloat16, _VOCAB, _VOCAB_QUICK,
          _composite_forward_backward, make=_logits_and_targets),
+    Case("linear_cross_entropy_fused_fwdbwd_bf16", torch.bfloat16, ((4096, 4096), (128256, 4096)),
+         ((8, 16), (100, 16)), _linear_cross_entropy_forward_backward, make=_hidden_weight_targets,
+         flops=_lm_head_flops, direct=True),
     Case("nll_loss_bf16", torch.bfloat16, _VOCAB, _VOCAB_QUICK, F.nll_loss, make=_log_probs_and_targets),
     Case("mse_loss_mean_bf16", torch.bfloat16, ((64 << 20,), (64 << 20,)), ((4096,), (4096,)), F.mse_loss),
     Case("bce_with_logits_mean_bf16", torch.bfloat16, ((8192, 8192), (8192, 8192)), ((64, 64), (64, 64)),

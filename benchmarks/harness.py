@@ -112,6 +112,8 @@ class Result:
     torch_wall_us: Optional[float] = None
     ours_wall_us: Optional[float] = None
     first_call_ms: Optional[float] = None
+    torch_peak_mib: Optional[float] = None  # memory one call allocates at its peak (GPU)
+    ours_peak_mib: Optional[float] = None
     work: Optional[float] = None  # bytes or FLOPs per call
     unit: str = ""
     check: str = "-"  # ok, FAIL (mismatch), NATIVE (our kernel did not run), ERROR (exception)
@@ -224,6 +226,18 @@ class Timer:
         self.synchronize()
         return (time.perf_counter() - start) / calls * 1e6
 
+    def peak_mib(self, fn):
+        """The most memory one call holds at once beyond what was allocated before it, in
+        MiB (its result included); None on the CPU."""
+        if self.kind != "gpu":
+            return None
+        self.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        fn()
+        self.synchronize()
+        return (torch.cuda.max_memory_allocated() - before) / 2**20
+
     def first_call(self, fn):
         """(result, ms) of one call, synchronized on both sides."""
         self.synchronize()
@@ -292,6 +306,7 @@ def measure_torch(case, result, timer, quick):
     result.torch_ms = timer.latency_ms(call)
     result.torch_kernel_ms = timer.kernel_ms(call)
     result.torch_wall_us = timer.wall_us(call)
+    result.torch_peak_mib = timer.peak_mib(call)
 
 
 def measure_ours(case, result, timer, quick):
@@ -319,6 +334,7 @@ def measure_ours(case, result, timer, quick):
         result.ours_ms = timer.latency_ms(call)
         result.ours_kernel_ms = timer.kernel_ms(call)
         result.ours_wall_us = timer.wall_us(call)
+        result.ours_peak_mib = timer.peak_mib(call)
 
 
 def run_case(step, case, result, timer, quick):

@@ -38,7 +38,7 @@ CASE_MODULES = tuple(sorted(name[:-3] for name in os.listdir(os.path.dirname(os.
 
 COLUMNS = ("case", "shape", "dtype", "torch ms", "ours ms", "speedup", "torch perf", "ours perf",
            "torch kernel ms", "ours kernel ms", "kernel speedup", "ours kernel perf",
-           "torch wall us", "ours wall us", "ours 1st call ms", "check")
+           "torch wall us", "ours wall us", "torch peak MiB", "ours peak MiB", "ours 1st call ms", "check")
 TEXT_COLUMNS = {"case", "shape", "dtype", "check"}
 MODELS = "models"  # --only's name for the model section
 
@@ -105,7 +105,8 @@ def cells(result):
             f"{number(speedup)}x" if speedup else "-", perf(result.torch_ms), perf(result.ours_ms),
             number(result.torch_kernel_ms), number(result.ours_kernel_ms),
             f"{number(kernel_speedup)}x" if kernel_speedup else "-", perf(result.ours_kernel_ms),
-            number(result.torch_wall_us), number(result.ours_wall_us), number(result.first_call_ms),
+            number(result.torch_wall_us), number(result.ours_wall_us), number(result.torch_peak_mib),
+            number(result.ours_peak_mib), number(result.first_call_ms),
             result.check)
 
 

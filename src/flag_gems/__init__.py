@@ -21,10 +21,10 @@ from .api import all_registered_ops, disable, enable, only_enable, use_gems  # n
 
 __version__ = "0.1.0"
 
-# Fused functions FlagGems users call at top level, e.g. flag_gems.silu_and_mul(x, y).
+# Fused functions (and the loss module of one) users call at top level, e.g. flag_gems.silu_and_mul(x, y).
 _FUSED = ("silu_and_mul", "gelu_and_mul", "swiglu", "geglu", "reglu", "rms_norm", "fused_add_rms_norm", "add_rms_norm",
-          "skip_layer_norm", "instance_norm", "cross_entropy_loss", "apply_rotary_pos_emb",
-          "hf_apply_rotary_pos_emb")
+          "skip_layer_norm", "instance_norm", "cross_entropy_loss", "fused_linear_cross_entropy",
+          "FusedLinearCrossEntropyLoss", "apply_rotary_pos_emb", "hf_apply_rotary_pos_emb")
 
 __all__ = [
     "enable", "only_enable", "use_gems", "disable", "all_registered_ops",

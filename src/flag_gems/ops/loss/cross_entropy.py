@@ -105,8 +105,8 @@ class _CeForward:
             forward = Replay(CE_FORWARD, (programs,), dict(
                 REDUCTION=SUM if one_sample else reduction, PROBS=probs, SMOOTH=smoothing > 0 and not probs,
                 SPREAD=probs or smoothing > 0, HAS_WEIGHT=weight is not None, ONE_SAMPLE=one_sample, FINISH=finish,
-                ONE_TILE=one_tile, GRAD=grad, GRAD_MEAN=grad and mean, BLOCK_M=block_m, BLOCK_C=block_c, ACC=acc,
-                INDEX64=self.index64, num_warps=warps))
+                ONE_TILE=one_tile, GRAD=grad, GRAD_MEAN=grad and mean, SOFTCAP=None, BLOCK_M=block_m, BLOCK_C=block_c,
+                ACC=acc, INDEX64=self.index64, num_warps=warps))
             weigh = None if not (grad and mean and not finish) else Replay(CE_WEIGHT, (1,), dict(
                 PROBS=probs, HAS_WEIGHT=weight is not None, BLOCK=1024, ACC=acc, INDEX64=self.index64, num_warps=4))
             finish = None if reduction == NONE or finish else Replay(SECOND_PASS, (1,), second_pass_constexprs(
@@ -176,7 +176,7 @@ class _CeBackward:
         self.ints = (M, C, forward.K, *forward.x_strides, *forward.t_strides, *g_strides, ignore_index)
         self.launch = Replay(CE_BACKWARD, (cdiv(M, block_m),), dict(
             MEAN=reduction == MEAN, PROBS=probs, SMOOTH=smoothing > 0 and not probs, SPREAD=probs or smoothing > 0,
-            HAS_WEIGHT=has_weight, BLOCK_M=block_m, BLOCK_C=block_c, ACC=TL_DTYPE[forward.acc],
+            HAS_WEIGHT=has_weight, SOFTCAP=None, BLOCK_M=block_m, BLOCK_C=block_c, ACC=TL_DTYPE[forward.acc],
             INDEX64=forward.index64, num_warps=warps))
 
     def __call__(self, grad, input, target, scratch, weight, smoothing, speculated=None):

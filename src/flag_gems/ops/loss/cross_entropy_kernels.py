@@ -5,7 +5,10 @@ lane), for class-index or probability targets, with label smoothing, weight,
 ignore_index and every reduction, without writing log-probabilities; the backward
 recomputes softmax from the logits and the saved per-row log-sum-exp, writing the
 gradient in one pass. With GRAD the forward also writes the gradient for an incoming
-1, reading each row a second time right after its first pass (from L2).
+1, reading each row a second time right after its first pass (from L2); that gradient
+may overwrite the logits (``fused_linear_cross_entropy`` does). SOFTCAP (a float, or
+None) caps the logits as the loss sees them to SOFTCAP * tanh(x / SOFTCAP), Gemma's
+final logit softcapping, and multiplies the gradient by its derivative.
 
 Class targets outside [0, C) (other than ignore_index) are masked, not asserted on:
 their loss and weight are NaN and their gradient row zero (on the CPU device such
@@ -16,7 +19,7 @@ import triton
 import triton.language as tl
 
 from ...codegen.launch import Launcher
-from ...codegen.tl_math import ieee_div
+from ...codegen.tl_math import ieee_div, tanh
 from ...utils.layout import next_power_of_2
 from .common import one_sample_mean as _one_sample_mean, store_reduced as _store_reduced  # as the kernels call them
 
@@ -29,6 +32,15 @@ def _online_lane(m, s, v):
     e = tl.exp(tl.minimum(m, v) - m_new)
     e = tl.where(m_new == float("-inf"), 0.0, e)
     return m_new, tl.where(v > m, s * e + 1, s + e)
+
+
+@triton.jit
+def _load_logits(at, mask, other, ACC: tl.constexpr, SOFTCAP: tl.constexpr):
+    """Logits as the loss sees them: in ACC, capped where SOFTCAP is set; ``other`` where masked."""
+    v = tl.load(at, mask=mask, other=other).to(ACC)
+    if SOFTCAP is not None:
+        v = tl.where(mask, SOFTCAP * tanh(v / SOFTCAP), other)
+    return v
 
 
 @triton.jit
@@ -90,14 +102,18 @@ def _ce_weight_kernel(target, weight, total, M, C, K, st_n, st_k, ignore_index, 
 @triton.jit
 def _ce_write_grad(x_rows, t_rows, i_rows, g, lse, sum_q, target_q, t, row_mask, weight, smoothing, C, K, sx_c,
                    st_c, PROBS: tl.constexpr, SMOOTH: tl.constexpr, SPREAD: tl.constexpr, HAS_WEIGHT: tl.constexpr,
-                   BLOCK_C: tl.constexpr, ACC: tl.constexpr):
-    """grad_in rows = g * (softmax(x) * sum(q) - q), BLOCK_C classes at a time; ``t`` and
-    ``target_q`` (the target class's q) serve class targets only."""
+                   SOFTCAP: tl.constexpr, BLOCK_C: tl.constexpr, ACC: tl.constexpr):
+    """grad_in rows = g * (softmax(x) * sum(q) - q), BLOCK_C classes at a time (each tile
+    read before it is written: grad_in may be x); ``t`` and ``target_q`` (the target
+    class's q) serve class targets only."""
     for offset in range(0, C, BLOCK_C):
         cols = offset + tl.arange(0, BLOCK_C)
         col_mask = cols < C
         mask = row_mask[:, None] & col_mask[None, :]
         v = tl.load(x_rows[:, None] + cols[None, :] * sx_c, mask=mask, other=0).to(ACC)
+        if SOFTCAP is not None:
+            capped = tanh(v / SOFTCAP)
+            v = SOFTCAP * capped
         grad = tl.exp(v - lse[:, None]) * sum_q[:, None]
         if SPREAD:
             if HAS_WEIGHT:
@@ -111,6 +127,8 @@ def _ce_write_grad(x_rows, t_rows, i_rows, g, lse, sum_q, target_q, t, row_mask,
             grad -= tl.where(cols[None, :] == t[:, None], target_q[:, None], 0)
             if SMOOTH:
                 grad -= smoothing / C * wc[None, :]
+        if SOFTCAP is not None:
+            grad *= 1 - capped * capped
         grad = tl.where(g[:, None] == 0, 0, g[:, None] * grad)
         tl.store(i_rows[:, None] + cols[None, :] * K, grad.to(i_rows.dtype.element_ty), mask=mask)
 
@@ -121,7 +139,8 @@ def _ce_forward_kernel(x, target, weight, out, stats, partials, grad_in, M, C, K
                        REDUCTION: tl.constexpr, PROBS: tl.constexpr, SMOOTH: tl.constexpr,
                        SPREAD: tl.constexpr, HAS_WEIGHT: tl.constexpr, ONE_SAMPLE: tl.constexpr,
                        FINISH: tl.constexpr, ONE_TILE: tl.constexpr, GRAD: tl.constexpr, GRAD_MEAN: tl.constexpr,
-                       BLOCK_M: tl.constexpr, BLOCK_C: tl.constexpr, ACC: tl.constexpr, INDEX64: tl.constexpr):
+                       SOFTCAP: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_C: tl.constexpr, ACC: tl.constexpr,
+                       INDEX64: tl.constexpr):
     """Loss of BLOCK_M rows (row r = sample r // K, position r % K) in one pass over the
     logits. With q the target distribution (smoothed, weighted), loss = lse * sum(q) -
     sum(q * x); SPREAD: q is not only the target class (probabilities or smoothing).
@@ -143,7 +162,7 @@ def _ce_forward_kernel(x, target, weight, out, stats, partials, grad_in, M, C, K
         cols = tl.arange(0, BLOCK_C)
         col_mask = cols < C
         mask = row_mask[:, None] & col_mask[None, :]
-        v = tl.load(x_rows[:, None] + cols[None, :] * sx_c, mask=mask, other=float("-inf")).to(ACC)
+        v = _load_logits(x_rows[:, None] + cols[None, :] * sx_c, mask, float("-inf"), ACC, SOFTCAP)
         row_max = tl.max(v, axis=1)
         shift = tl.where(row_max == float("-inf"), 0.0, row_max)
         lse = shift + tl.log(tl.sum(tl.exp(v - shift[:, None]), axis=1))
@@ -157,7 +176,7 @@ def _ce_forward_kernel(x, target, weight, out, stats, partials, grad_in, M, C, K
             cols = offset + tl.arange(0, BLOCK_C)
             col_mask = cols < C
             mask = row_mask[:, None] & col_mask[None, :]
-            v = tl.load(x_rows[:, None] + cols[None, :] * sx_c, mask=mask, other=float("-inf")).to(ACC)
+            v = _load_logits(x_rows[:, None] + cols[None, :] * sx_c, mask, float("-inf"), ACC, SOFTCAP)
             m, s = _online_lane(m, s, v)
             if SPREAD:
                 q, qx, weight_lanes = _ce_spread(q, qx, weight_lanes, v, mask, cols, col_mask, t_rows, st_c,
@@ -178,7 +197,7 @@ def _ce_forward_kernel(x, target, weight, out, stats, partials, grad_in, M, C, K
         active = row_mask & counted
         hit = active & hit
         target_q = (1 - smoothing) * tl.where(hit, w_t, 0)
-        x_t = tl.load(x_rows + t * sx_c, mask=hit, other=0).to(ACC)
+        x_t = _load_logits(x_rows + t * sx_c, hit, 0.0, ACC, SOFTCAP)
         if ONE_SAMPLE:
             loss = _one_sample_mean(lse - x_t, hit, w_t)
         else:
@@ -211,15 +230,15 @@ def _ce_forward_kernel(x, target, weight, out, stats, partials, grad_in, M, C, K
         g = tl.where(active, g, 0)
         i_rows = grad_in + (rows // K) * C * K + rows % K
         _ce_write_grad(x_rows, t_rows, i_rows, g, lse, sum_q, target_q, t, row_mask, weight, smoothing, C, K, sx_c,
-                       st_c, PROBS, SMOOTH, SPREAD, HAS_WEIGHT, BLOCK_C, ACC)
+                       st_c, PROBS, SMOOTH, SPREAD, HAS_WEIGHT, SOFTCAP, BLOCK_C, ACC)
 
 
 @triton.jit
 def _ce_backward_kernel(x, target, weight, grad_out, stats, grad_in, M, C, K, sx_n, sx_c, sx_k,
                         st_n, st_c, st_k, sg_n, sg_k, ignore_index, smoothing, skip_when,
                         MEAN: tl.constexpr, PROBS: tl.constexpr, SMOOTH: tl.constexpr, SPREAD: tl.constexpr,
-                        HAS_WEIGHT: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_C: tl.constexpr,
-                        ACC: tl.constexpr, INDEX64: tl.constexpr):
+                        HAS_WEIGHT: tl.constexpr, SOFTCAP: tl.constexpr, BLOCK_M: tl.constexpr,
+                        BLOCK_C: tl.constexpr, ACC: tl.constexpr, INDEX64: tl.constexpr):
     """grad = g * (softmax(x) * sum(q) - q) for BLOCK_M rows, one pass over the logits;
     nothing when g (its first element) equals ``skip_when``: grad_in already holds that
     gradient (a float, so one compiled kernel serves both; NaN never matches)."""
@@ -249,7 +268,7 @@ def _ce_backward_kernel(x, target, weight, grad_out, stats, grad_in, M, C, K, sx
         g = tl.where(row_mask & counted, g, 0)
         target_q = (1 - smoothing) * tl.where(hit, w_t, 0)
     _ce_write_grad(x_rows, t_rows, i_rows, g, lse, sum_q, target_q, t, row_mask, weight, smoothing, C, K, sx_c, st_c,
-                   PROBS, SMOOTH, SPREAD, HAS_WEIGHT, BLOCK_C, ACC)
+                   PROBS, SMOOTH, SPREAD, HAS_WEIGHT, SOFTCAP, BLOCK_C, ACC)
 
 
 CE_FORWARD = Launcher(_ce_forward_kernel)
