@@ -100,10 +100,10 @@ def fill_argument(value, dtype):
     """(argument, FILL_BITS): the fill value as the kernel takes it; an fp64 value goes
     as its bits, since Triton passes Python floats as fp32."""
     if dtype == torch.float64:
-        return struct.unpack("<q", struct.pack("<d", value))[0], True
+        return struct.unpack("<q", struct.pack("<d", float(value)))[0], True
     if dtype == torch.bool:
         return int(bool(value)), False
-    return (int(value) if isinstance(value, bool) else value), False
+    return (float(value) if dtype.is_floating_point else int(value)), False
 
 
 class _Launch:

@@ -11,7 +11,7 @@ import torch
 from ...codegen.launch import layout_key, planned
 from ...codegen.pointwise import TL_DTYPE
 from ...dispatch import Row
-from ...utils.dtypes import FLOAT_DTYPES, float_accumulator
+from ...utils.dtypes import FLOAT_DTYPES, float_accumulator, number_fits
 from ...utils.layout import INT32_LIMIT, cdiv, next_power_of_2, span
 from .common import SUPPORTED, dtype_reason, out_reason, suggested_format
 from .gather import GatherPlan, fill_argument, gather_config, one_source
@@ -61,17 +61,11 @@ def constant_pad_nd(self, pad, value=0, *, out=None):
 
 
 def _fill_reason(value, dtype):
-    """Why ``value`` does not go to ``dtype`` as PyTorch would take it (it may raise), or None."""
-    if dtype == torch.bool:
-        return None if type(value) in (bool, int, float) else "fill value of another kind"
-    if dtype.is_floating_point:
-        if type(value) not in (bool, int, float) or (isinstance(value, int) and abs(value) >= 2**63):
-            return "fill value of another kind"
-        finite = value == value and abs(value) != float("inf")
-        return "fill value overflows" if finite and abs(value) > torch.finfo(dtype).max else None
-    info = torch.iinfo(dtype)
-    if type(value) not in (bool, int) or not info.min <= value <= info.max:
-        return "fill value out of the integer range"
+    """Why ``value`` does not go to ``dtype`` as PyTorch converts it (it may raise), or None."""
+    if type(value) not in (bool, int, float) or not number_fits(value, dtype):
+        return "fill value of another kind, or out of range"
+    if isinstance(value, float) and not (dtype.is_floating_point or dtype == torch.bool):
+        return "a float fill value for integers (Triton passes it as fp32)"
     return None
 
 

@@ -142,6 +142,8 @@ def _pixel_unshuffle_unsupported(self, downscale_factor, *, out=None):
     factor = downscale_factor
     if self.dim() < 3 or factor <= 0 or self.shape[-1] % factor or self.shape[-2] % factor:
         return "invalid shape or factor"
+    if not self.numel():
+        return "PyTorch's kernel returns an empty input's shape"
     return dtype_reason(self) or out_reason(out, _unshuffled_shape(self, factor), self.dtype, self)
 
 
