@@ -10,7 +10,7 @@ of a zero result: the source's last dim is read along dim1 (offset >= 0) or dim2
 import torch
 
 from ...codegen.launch import layout_key, planned
-from ...dispatch import Row
+from ...dispatch import aten_rows
 from ...utils.layout import overlaps_itself
 from .common import dtype_reason, out_reason, wrapped_dim
 from .gather import GatherPlan, fill_argument, one_source
@@ -144,15 +144,7 @@ def _diagonal_backward_unsupported(grad_output, input_sizes, offset, dim1, dim2,
     return dtype_reason(grad_output) or out_reason(out, input_sizes, grad_output.dtype, grad_output)
 
 
-ATEN = (
-    Row("tril", tril, _triangle_unsupported),
-    Row("tril.out", tril, _triangle_unsupported),
-    Row("tril_", tril_, _triangle_inplace_unsupported),
-    Row("triu", triu, _triangle_unsupported),
-    Row("triu.out", triu, _triangle_unsupported),
-    Row("triu_", triu_, _triangle_inplace_unsupported),
-    Row("diag_embed", diag_embed, _diag_embed_unsupported),
-    Row("diag_embed.out", diag_embed, _diag_embed_unsupported),
-    Row("diagonal_backward", diagonal_backward, _diagonal_backward_unsupported),
-    Row("diagonal_backward.out", diagonal_backward, _diagonal_backward_unsupported),
-)
+ATEN = (*aten_rows("tril", tril, _triangle_unsupported, ("", "out"), tril_, _triangle_inplace_unsupported),
+        *aten_rows("triu", triu, _triangle_unsupported, ("", "out"), triu_, _triangle_inplace_unsupported),
+        *aten_rows("diag_embed", diag_embed, _diag_embed_unsupported, ("", "out")),
+        *aten_rows("diagonal_backward", diagonal_backward, _diagonal_backward_unsupported, ("", "out")))

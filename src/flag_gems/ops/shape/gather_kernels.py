@@ -77,12 +77,11 @@ def _source_body(k, rank):
     s = f"s{k}_"
     lines = [
         f"tile = pid - {s}first",
+        "if INDEX64:",
+        "    tile = tile.to(tl.int64)",
         f"col_blocks = tl.cdiv({s}size{last}, BLOCK_C)",
         "rows = (tile // col_blocks) * BLOCK_R + tl.arange(0, BLOCK_R)",
         "cols = (tile % col_blocks) * BLOCK_C + tl.arange(0, BLOCK_C)",
-        "if INDEX64:",
-        "    rows = rows.to(tl.int64)",
-        "    cols = cols.to(tl.int64)",
         f"mask = (rows < {s}rows)[:, None] & (cols < {s}size{last})[None, :]",
         f"src_row = rows * 0 + {s}base",
         f"out_row = rows * 0 + {s}out_base",
@@ -112,7 +111,8 @@ def _source_body(k, rank):
         f"if PAIR != {NO_PAIR}:",
     ]
     for d in range(rank):
-        lines += [f"    if PAIR_P == {d}:", f"        pair_i = i{d}", f"    if PAIR_Q == {d}:", f"        pair_j = i{d}"]
+        lines += [f"    if PAIR_P == {d}:", f"        pair_i = i{d}",
+                  f"    if PAIR_Q == {d}:", f"        pair_j = i{d}"]
     lines += [
         "    keep = keep & pair_holds(pair_i, pair_j, pair_k, PAIR)",
         f"src_at = src_row[:, None] + (j{last} * {s}st{last})[None, :]",

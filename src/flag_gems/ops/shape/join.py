@@ -7,7 +7,7 @@ repeated layout is the allocation and the replay of its plan."""
 import torch
 
 from ...codegen.launch import layout_key, planned
-from ...dispatch import Row
+from ...dispatch import aten_rows
 from .common import dtype_reason, out_reason, suggested_format, wrapped_dim
 from .gather import Dim, GatherPlan
 
@@ -55,8 +55,11 @@ def _join_plan(inputs, dim, out, inserted):
 
 
 def _join(inputs, dim, result, inserted):
-    key = (dim, inserted, layout_key(result), *map(layout_key, inputs))
-    return planned(_plans, key, lambda: _join_plan(inputs, dim, result, inserted))(result, inputs)
+    """``result`` holding ``inputs`` one after another along ``dim``."""
+    if result.numel():
+        key = (dim, inserted, layout_key(result), *map(layout_key, inputs))
+        planned(_plans, key, lambda: _join_plan(inputs, dim, result, inserted))(result, inputs)
+    return result
 
 
 def _cat_shape(joined, dim):
@@ -69,12 +72,10 @@ def cat(tensors, dim=0, *, out=None):
     """``tensors`` joined along ``dim``, in their promoted dtype."""
     joined = [t for t in tensors if not _skipped(t)]
     dim = wrapped_dim(dim, joined[0].dim())
-    shape = _cat_shape(joined, dim)
-    result = out if out is not None else torch.empty(
-        shape, dtype=_promoted(tensors), device=joined[0].device, memory_format=_cat_format(tensors))
-    if result.numel():
-        _join(joined, dim, result, inserted=False)
-    return result
+    if out is None:
+        out = torch.empty(_cat_shape(joined, dim), dtype=_promoted(tensors), device=joined[0].device,
+                          memory_format=_cat_format(tensors))
+    return _join(joined, dim, out, inserted=False)
 
 
 def _cat_unsupported(tensors, dim=0, *, out=None):
@@ -105,11 +106,9 @@ def _stacked_shape(tensors, dim):
 def stack(tensors, dim=0, *, out=None):
     """``tensors`` (all of one shape) joined along a new dim ``dim``, in their promoted dtype."""
     dim = wrapped_dim(dim, tensors[0].dim() + 1)
-    shape = _stacked_shape(tensors, dim)
-    result = out if out is not None else torch.empty(shape, dtype=_promoted(tensors), device=tensors[0].device)
-    if result.numel():
-        _join(tensors, dim, result, inserted=True)
-    return result
+    if out is None:
+        out = torch.empty(_stacked_shape(tensors, dim), dtype=_promoted(tensors), device=tensors[0].device)
+    return _join(tensors, dim, out, inserted=True)
 
 
 def _stack_unsupported(tensors, dim=0, *, out=None):
@@ -124,9 +123,5 @@ def _stack_unsupported(tensors, dim=0, *, out=None):
     return dtype_reason(*tensors) or out_reason(out, _stacked_shape(tensors, wrapped), _promoted(tensors), *tensors)
 
 
-ATEN = (
-    Row("cat", cat, _cat_unsupported),
-    Row("cat.out", cat, _cat_unsupported),
-    Row("stack", stack, _stack_unsupported),
-    Row("stack.out", stack, _stack_unsupported),
-)
+ATEN = (*aten_rows("cat", cat, _cat_unsupported, ("", "out")),
+        *aten_rows("stack", stack, _stack_unsupported, ("", "out")))

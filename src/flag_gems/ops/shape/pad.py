@@ -8,9 +8,10 @@ sum, for each input element, the output gradients it was copied to (pad_kernels)
 
 import torch
 
+from ... import runtime
 from ...codegen.launch import layout_key, planned
 from ...codegen.pointwise import TL_DTYPE
-from ...dispatch import Row
+from ...dispatch import aten_rows
 from ...utils.dtypes import FLOAT_DTYPES, float_accumulator, number_fits
 from ...utils.layout import INT32_LIMIT, cdiv, next_power_of_2, span
 from .common import SUPPORTED, dtype_reason, out_reason, suggested_format
@@ -44,7 +45,7 @@ def _pad_modes(self, pad, mode):
 def _pad_forward(self, pad, mode, out, fill=0):
     if out.numel():
         pad = tuple(pad)
-        key = (mode, pad, fill, layout_key(self), layout_key(out))
+        key = (mode, pad, repr(fill), layout_key(self), layout_key(out))  # repr: -0.0 and NaN as keys
         planned(_plans, key, lambda: GatherPlan(one_source(out.shape, self.stride(), out.stride(),
                                                            _pad_modes(self, pad, mode)),
                                                 fill=fill_argument(fill, out.dtype)))(out, (self,))
@@ -126,7 +127,8 @@ def _pad_backward(grad_output, self, padding, mode, grad_input):
     loops = [bound for (before, after), out_size in zip(pairs, out_sizes[2:])
              for bound in _candidates(mode, before, after, out_size)]
     rows = N * C * D * H
-    block_r, block_c, warps = gather_config(next_power_of_2(rows), next_power_of_2(W), False)
+    block_r, block_c, warps = runtime.config("pad_backward", gather_config)(next_power_of_2(rows), next_power_of_2(W),
+                                                                         False)
     index64 = max(span(grad_output), span(grad_input), grad_output.numel()) >= INT32_LIMIT
     PAD_BACKWARD((cdiv(rows, block_r) * cdiv(W, block_c),), grad_output, grad_input, rows, C, D, H, W,
                  *out_sizes[2:], *out_strides, *in_strides, *(before for before, _ in pairs), *loops,
@@ -166,9 +168,8 @@ def _pad_operator(name, dims, mode):
     forward.__doc__ = f"``self`` padded along its last {dims} dims."
     backward.__name__ = backward.__qualname__ = f"{name}_backward"
     backward.__doc__ = f"The gradient of ``{name}`` with respect to ``self``."
-    rows = (Row(name, forward, forward_unsupported), Row(f"{name}.out", forward, forward_unsupported),
-            Row(f"{name}_backward", backward, backward_unsupported),
-            Row(f"{name}_backward.grad_input", backward, backward_unsupported))
+    rows = (*aten_rows(name, forward, forward_unsupported, ("", "out")),
+            *aten_rows(f"{name}_backward", backward, backward_unsupported, ("", "grad_input")))
     return forward, backward, rows
 
 
@@ -180,7 +181,6 @@ replication_pad2d, replication_pad2d_backward, _REPLICATION_2D = _pad_operator("
 replication_pad3d, replication_pad3d_backward, _REPLICATION_3D = _pad_operator("replication_pad3d", 3, CLAMP)
 
 ATEN = (
-    Row("constant_pad_nd", constant_pad_nd, _constant_pad_unsupported),
-    Row("constant_pad_nd.out", constant_pad_nd, _constant_pad_unsupported),
+    *aten_rows("constant_pad_nd", constant_pad_nd, _constant_pad_unsupported, ("", "out")),
     *_REFLECTION_1D, *_REFLECTION_2D, *_REFLECTION_3D, *_REPLICATION_1D, *_REPLICATION_2D, *_REPLICATION_3D,
 )

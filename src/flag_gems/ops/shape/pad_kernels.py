@@ -44,11 +44,10 @@ def pad_backward_kernel(grad_out, grad_in, rows, C, D, H, W, D_out, H_out, W_out
     to; along each dim the candidates are t in [first, end)."""
     col_blocks = tl.cdiv(W, BLOCK_C)
     pid = tl.program_id(0)
+    if INDEX64:
+        pid = pid.to(tl.int64)
     row = (pid // col_blocks) * BLOCK_R + tl.arange(0, BLOCK_R)
     w = (pid % col_blocks) * BLOCK_C + tl.arange(0, BLOCK_C)
-    if INDEX64:
-        row = row.to(tl.int64)
-        w = w.to(tl.int64)
     mask = (row < rows)[:, None] & (w < W)[None, :]
     h = row % H
     d = (row // H) % D

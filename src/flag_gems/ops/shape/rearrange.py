@@ -7,7 +7,7 @@ pixel_unshuffle reads the input's rows and columns regrouped into
 import torch
 
 from ...codegen.launch import layout_key, planned
-from ...dispatch import Row
+from ...dispatch import aten_rows
 from .common import dtype_reason, out_reason, wrapped_dim, wrapped_dims
 from .gather import Dim, GatherPlan, one_source
 from .gather_kernels import WRAP
@@ -147,13 +147,7 @@ def _pixel_unshuffle_unsupported(self, downscale_factor, *, out=None):
     return dtype_reason(self) or out_reason(out, _unshuffled_shape(self, factor), self.dtype, self)
 
 
-ATEN = (
-    Row("flip", flip, _flip_unsupported),
-    Row("flip.out", flip, _flip_unsupported),
-    Row("roll", roll, _roll_unsupported),
-    Row("roll.out", roll, _roll_unsupported),
-    Row("repeat", repeat, _repeat_unsupported),
-    Row("repeat.out", repeat, _repeat_unsupported),
-    Row("pixel_unshuffle", pixel_unshuffle, _pixel_unshuffle_unsupported),
-    Row("pixel_unshuffle.out", pixel_unshuffle, _pixel_unshuffle_unsupported),
-)
+ATEN = (*aten_rows("flip", flip, _flip_unsupported, ("", "out")),
+        *aten_rows("roll", roll, _roll_unsupported, ("", "out")),
+        *aten_rows("repeat", repeat, _repeat_unsupported, ("", "out")),
+        *aten_rows("pixel_unshuffle", pixel_unshuffle, _pixel_unshuffle_unsupported, ("", "out")))

@@ -13,7 +13,7 @@ import triton
 import triton.language as tl
 
 from ...codegen.launch import Launcher
-from ...dispatch import Row, native_calls
+from ...dispatch import aten_rows, native_calls
 from ...utils.layout import cdiv
 
 __all__ = ["repeat_interleave"]
@@ -88,7 +88,5 @@ def _repeat_interleave_unsupported(repeats, *, output_size=None, out=None):
     return None
 
 
-ATEN = (
-    Row("repeat_interleave.Tensor", repeat_interleave, _repeat_interleave_unsupported),
-    Row("repeat_interleave.Tensor_out", repeat_interleave, _repeat_interleave_unsupported),
-)
+ATEN = tuple(aten_rows("repeat_interleave", repeat_interleave, _repeat_interleave_unsupported,
+                       ("Tensor", "Tensor_out")))

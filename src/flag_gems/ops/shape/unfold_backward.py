@@ -12,7 +12,7 @@ import triton.language as tl
 
 from ...codegen.launch import Launcher
 from ...codegen.pointwise import TL_DTYPE
-from ...dispatch import Row
+from ...dispatch import aten_rows
 from ...utils.dtypes import accumulator
 from ...utils.layout import INT32_LIMIT, cdiv, merge_dims, span
 from .common import dtype_reason, out_reason, wrapped_dim
@@ -27,9 +27,10 @@ def _unfold_backward_kernel(grad, out, numel, L, B, windows, step, size, most_wi
                             g_sa, g_sw, g_sb, g_sq, o_sa, o_sl, o_sb,
                             ACC: tl.constexpr, BLOCK: tl.constexpr, INDEX64: tl.constexpr):
     """out[a, l, b] = sum over the windows w holding l of grad[a, w, b, l - w * step]."""
-    at = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    pid = tl.program_id(0)
     if INDEX64:
-        at = at.to(tl.int64)
+        pid = pid.to(tl.int64)
+    at = pid * BLOCK + tl.arange(0, BLOCK)
     mask = at < numel
     b = at % B
     l = (at // B) % L
@@ -86,7 +87,4 @@ def _unfold_backward_unsupported(grad_in, input_sizes, dim, size, step, *, out=N
     return dtype_reason(grad_in) or out_reason(out, input_sizes, grad_in.dtype, grad_in)
 
 
-ATEN = (
-    Row("unfold_backward", unfold_backward, _unfold_backward_unsupported),
-    Row("unfold_backward.out", unfold_backward, _unfold_backward_unsupported),
-)
+ATEN = tuple(aten_rows("unfold_backward", unfold_backward, _unfold_backward_unsupported, ("", "out")))
