@@ -71,38 +71,43 @@ def pair_holds(i, j, k, PAIR: tl.constexpr):
     return holds
 
 
-def _source_body(k, rank):
-    """The lines that copy one tile of source ``k`` (indented for its branch)."""
+def _tile_source(rank):
+    """``copy_tile``: one tile of one source copied (each source's branch calls it, so no
+    name is defined in two branches of the kernel's ``if``, where Triton would need one
+    type for it)."""
     last = rank - 1
-    s = f"s{k}_"
+    dims = range(rank)
+    params = ["pid", "out", "src", "fill_value", "pair_k", *_shared_params(rank), *_per_source(rank, "")]
     lines = [
-        f"tile = pid - {s}first",
+        "@triton.jit",
+        f"def copy_tile({', '.join(params)},",
+        f"              {', '.join(f'{name}: tl.constexpr' for name in _tile_constexprs(rank))}):",
+        "tile = pid - first",
         "if INDEX64:",
         "    tile = tile.to(tl.int64)",
-        f"col_blocks = tl.cdiv({s}size{last}, BLOCK_C)",
+        f"col_blocks = tl.cdiv(size{last}, BLOCK_C)",
         "rows = (tile // col_blocks) * BLOCK_R + tl.arange(0, BLOCK_R)",
         "cols = (tile % col_blocks) * BLOCK_C + tl.arange(0, BLOCK_C)",
-        f"mask = (rows < {s}rows)[:, None] & (cols < {s}size{last})[None, :]",
-        f"src_row = rows * 0 + {s}base",
-        f"out_row = rows * 0 + {s}out_base",
+        f"mask = (rows < row_count)[:, None] & (cols < size{last})[None, :]",
+        "src_row = rows * 0 + base",
+        "out_row = rows * 0 + out_base",
         "keep_row = rows >= 0",
         "rest = rows",
     ]
     for d in range(last - 1, -1, -1):
         if d > 0:
-            lines += [f"i{d} = rest % {s}size{d}", f"rest = rest // {s}size{d}"]
+            lines += [f"i{d} = rest % size{d}", f"rest = rest // size{d}"]
         else:
             lines.append(f"i{d} = rest")
         lines += [
             f"j{d} = source_coordinate(i{d}, map_size{d}, shift{d}, MODE{d})",
             f"if MODE{d} == {PAD}:",
             f"    keep_row = keep_row & (j{d} >= 0) & (j{d} < map_size{d})",
-            f"src_row += j{d} * {s}st{d}",
+            f"src_row += j{d} * st{d}",
             f"out_row += i{d} * out_st{d}",
             f"i{d} = i{d}[:, None]",  # from here on, as a column of the tile
         ]
     lines += [
-        f"i{last} = cols",
         f"j{last} = source_coordinate(cols, map_size{last}, shift{last}, MODE{last})",
         "keep = mask & keep_row[:, None]",
         f"if MODE{last} == {PAD}:",
@@ -110,33 +115,49 @@ def _source_body(k, rank):
         f"i{last} = cols[None, :]",
         f"if PAIR != {NO_PAIR}:",
     ]
-    for d in range(rank):
+    for d in dims:
         lines += [f"    if PAIR_P == {d}:", f"        pair_i = i{d}",
                   f"    if PAIR_Q == {d}:", f"        pair_j = i{d}"]
     lines += [
         "    keep = keep & pair_holds(pair_i, pair_j, pair_k, PAIR)",
-        f"src_at = src_row[:, None] + (j{last} * {s}st{last})[None, :]",
+        f"src_at = src_row[:, None] + (j{last} * st{last})[None, :]",
         f"out_at = out_row[:, None] + (cols * out_st{last})[None, :]",
-        f"value = tl.load(src{k} + src_at, mask=keep, other=0).to(out.dtype.element_ty)",
+        "value = tl.load(src + src_at, mask=keep, other=0).to(out.dtype.element_ty)",
         "tl.store(out + out_at, tl.where(keep, value, fill_value), mask=mask)",
     ]
-    return lines
+    return lines[:3] + ["    " + line for line in lines[3:]]
+
+
+def _shared_params(rank):
+    """What every source shares per dim: the output's strides and the modes' parameters."""
+    return ([f"out_st{d}" for d in range(rank)] + [f"map_size{d}" for d in range(rank)]
+            + [f"shift{d}" for d in range(rank)])
+
+
+def _per_source(rank, prefix):
+    """A source's parameters: its index space's sizes, its strides, the offset of its
+    origin, where its part of the output starts, its rows and its first program."""
+    return ([f"{prefix}size{d}" for d in range(rank)] + [f"{prefix}st{d}" for d in range(rank)]
+            + [f"{prefix}{name}" for name in ("base", "out_base", "row_count", "first")])
+
+
+def _tile_constexprs(rank):
+    return [f"MODE{d}" for d in range(rank)] + ["PAIR", "PAIR_P", "PAIR_Q", "BLOCK_R", "BLOCK_C", "INDEX64"]
 
 
 def gather_source(rank, sources):
     """The kernel's source for an index space of ``rank`` dims and ``sources`` inputs."""
-    dims = range(rank)
-    params = ["out", *(f"src{k}" for k in range(sources)), "fill", "pair_k"]
-    params += [f"out_st{d}" for d in dims] + [f"map_size{d}" for d in dims] + [f"shift{d}" for d in dims]
+    params = ["out", *(f"src{k}" for k in range(sources)), "fill", "pair_k", *_shared_params(rank)]
     for k in range(sources):
-        params += [f"s{k}_size{d}" for d in dims] + [f"s{k}_st{d}" for d in dims]
-        params += [f"s{k}_base", f"s{k}_out_base", f"s{k}_rows", f"s{k}_first"]
-    constexprs = [f"MODE{d}" for d in dims] + ["PAIR", "PAIR_P", "PAIR_Q", "FILL_BITS", "BLOCK_R", "BLOCK_C",
-                                                "INDEX64"]
+        params += _per_source(rank, f"s{k}_")
+    constexprs = _tile_constexprs(rank) + ["FILL_BITS"]
     lines = [
         "import triton",
         "import triton.language as tl",
         f"from {__name__} import pair_holds, source_coordinate",
+        "",
+        "",
+        *_tile_source(rank),
         "",
         "",
         '@triton.jit(do_not_specialize=["fill", "pair_k"])',
@@ -148,6 +169,8 @@ def gather_source(rank, sources):
         "    else:",
         "        fill_value = tl.cast(fill, out.dtype.element_ty)",
     ]
+    shared = ", ".join(_shared_params(rank))
+    settings = ", ".join(f"{name}={name}" for name in _tile_constexprs(rank))
     for k in range(sources):
         if sources == 1:
             branch = None
@@ -157,10 +180,10 @@ def gather_source(rank, sources):
             branch = f"    elif pid < s{k + 1}_first:"
         else:
             branch = "    else:"
-        indent = "    " if branch is None else "        "
         if branch is not None:
             lines.append(branch)
-        lines += [indent + line for line in _source_body(k, rank)]
+        lines.append(f"{'        ' if branch else '    '}copy_tile(pid, out, src{k}, fill_value, pair_k, {shared}, "
+                     f"{', '.join(_per_source(rank, f's{k}_'))}, {settings})")
     return "\n".join(lines) + "\n"
 
 
