@@ -88,13 +88,20 @@ def _cat_unsupported(tensors, dim=0, *, out=None):
     wrapped = wrapped_dim(dim, first.dim())
     if first.dim() == 0 or wrapped is None:
         return "invalid dim or a 0-d input"
+    sizes, device = list(first.shape), first.device
     for t in joined[1:]:
-        if t.dim() != first.dim() or any(a != b for d, (a, b) in enumerate(zip(t.shape, first.shape))
-                                         if d != wrapped):
+        other = list(t.shape)  # lists: slicing and comparing torch.Size costs microseconds
+        if len(other) != len(sizes):
+            return "inputs of several ranks"
+        other[wrapped] = sizes[wrapped]
+        if other != sizes:
             return "sizes differ outside dim"
-    if any(t.device != first.device for t in tensors):
+    if any(t.device != device for t in tensors):
         return "inputs on several devices"
-    return dtype_reason(*tensors) or out_reason(out, _cat_shape(joined, wrapped), _promoted(tensors), *tensors)
+    reason = dtype_reason(*tensors)
+    if reason is None and out is not None:
+        reason = out_reason(out, _cat_shape(joined, wrapped), _promoted(tensors), *tensors)
+    return reason
 
 
 def _stacked_shape(tensors, dim):
@@ -118,9 +125,12 @@ def _stack_unsupported(tensors, dim=0, *, out=None):
     wrapped = wrapped_dim(dim, first.dim() + 1)
     if wrapped is None:
         return "invalid dim"
-    if any(t.shape != first.shape for t in tensors) or any(t.device != first.device for t in tensors):
+    if any(t.shape != first.shape or t.device != first.device for t in tensors):
         return "inputs of several shapes or devices"
-    return dtype_reason(*tensors) or out_reason(out, _stacked_shape(tensors, wrapped), _promoted(tensors), *tensors)
+    reason = dtype_reason(*tensors)
+    if reason is None and out is not None:
+        reason = out_reason(out, _stacked_shape(tensors, wrapped), _promoted(tensors), *tensors)
+    return reason
 
 
 ATEN = (*aten_rows("cat", cat, _cat_unsupported, ("", "out")),
