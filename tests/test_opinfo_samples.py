@@ -31,7 +31,8 @@ def _ours(op, bases):
 COMPOSITES = {"true_divide", "nn.functional.cross_entropy", "nn.functional.rms_norm", "linalg.norm",
               "masked.amax", "masked.amin", "masked.argmax", "masked.argmin", "masked.cumprod", "masked.cumsum",
               "masked.log_softmax", "masked.logsumexp", "masked.mean", "masked.norm", "masked.prod",
-              "masked.softmax", "masked.std", "masked.sum", "masked.var"}
+              "masked.softmax", "masked.std", "masked.sum", "masked.var",
+              "nn.functional.pad", "diag", "diagonal", "unfold"}
 _BASES = _aten_bases()
 OPS = [op for op in op_db if _ours(op, _BASES) or op.name in COMPOSITES]
 DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.int32, torch.int64, torch.uint8,

@@ -28,7 +28,8 @@ def test_modules_layout():
     assert modules.GemsRMSNorm is normalization.GemsRMSNorm and modules.GemsSiluAndMul is activation.GemsSiluAndMul
     assert modules.GemsRope is rotary_embedding.GemsRope
     assert modules.GemsDeepseekYarnRoPE is rotary_embedding.GemsDeepseekYarnRoPE
-    assert set(modules.__all__) == {"GemsRMSNorm", "GemsSiluAndMul", "GemsRope", "GemsDeepseekYarnRoPE"}
+    assert set(modules.__all__) == {"GemsRMSNorm", "GemsSiluAndMul", "GemsRope", "GemsDeepseekYarnRoPE",
+                                    "FusedLinearCrossEntropyLoss"}
 
 
 @pytest.mark.parametrize("interleaved", [False, True])

@@ -92,3 +92,21 @@ def number_as_tensor(value, dtype):
     """A 0-d CPU tensor of ``dtype`` holding the Python number ``value``, made through the
     widest type of its kind, then cast: an out-of-range number wraps as aten's cast does."""
     return torch.tensor(value, dtype=WIDEST_OF_CATEGORY[NUMBER_CATEGORY[type(value)]]).to(dtype)
+
+
+def number_fits(value, dtype):
+    """Whether PyTorch converts the Python number ``value`` to ``dtype`` without an overflow
+    error (c10's checked conversion): float types take infinities, NaN and values within
+    their range; integer types take values within theirs, and unsigned ones negative
+    integers that wrap around once; bool takes any number."""
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        return False  # no Scalar holds it
+    if dtype == torch.bool or isinstance(value, bool):
+        return True
+    if dtype.is_floating_point:
+        info = torch.finfo(dtype)
+        return value != value or abs(value) == float("inf") or info.min <= value <= info.max
+    info = torch.iinfo(dtype)
+    if isinstance(value, int) and info.min == 0 and value < 0:
+        return -value <= info.max
+    return info.min <= value <= info.max

@@ -13,7 +13,7 @@ import triton.language as tl  # noqa: F401 - Triton's interpreter needs it besid
 from ... import runtime
 from ...codegen.pointwise import Pointwise
 from ...dispatch import Row
-from ...utils.dtypes import COMPUTE_DTYPE
+from ...utils.dtypes import COMPUTE_DTYPE, number_fits
 from ...utils.layout import broadcast_shapes, overlaps_itself, partially_overlaps
 
 __all__ = ["copy_", "to_copy", "clone", "fill_", "zero_"]
@@ -120,17 +120,6 @@ def _clone_unsupported(self, *, memory_format=None, out=None):
     return None
 
 
-def _fits(value, dtype):
-    """Whether PyTorch converts the number to ``dtype`` without an overflow error."""
-    if dtype == torch.bool or isinstance(value, bool):
-        return True
-    if dtype.is_floating_point:
-        return not isinstance(value, int) or abs(value) < 2**1024
-    info = torch.iinfo(dtype)
-    return isinstance(value, int) and info.min <= value <= info.max or (
-        isinstance(value, float) and value == value and info.min <= value <= info.max)
-
-
 def fill_(self, value):
     """Every element of ``self`` set to ``value`` (a number or a 0-d tensor)."""
     if isinstance(value, torch.Tensor) and value.device != self.device:
@@ -148,7 +137,7 @@ def _fill_unsupported(self, value):
         if value.device != self.device and not value.is_cpu:
             return "value on another device"
         return None
-    if type(value) not in (bool, int, float) or not _fits(value, self.dtype):
+    if type(value) not in (bool, int, float) or not number_fits(value, self.dtype):
         return f"value {value!r} does not fit {self.dtype}"
     return None
 

@@ -1,0 +1,1 @@
+"""Joining and shape operators: cat, stack, repeat, flip, roll, pads, triangles, diagonals."""
