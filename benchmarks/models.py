@@ -28,17 +28,20 @@ QUICK = dict(prefill=16, prompt=4, new_tokens=4, batches=(1, 2), train=(2, 16), 
 # Calls that make no data of their own though aten does not mark them views.
 VIEW_LIKE = {"_unsafe_view.default", "lift_fresh.default"}
 
-COLUMNS = ("model", "measure", "native", "enable()", "ratio")
+COLUMNS = ("model", "measure", "native", "enable()", "ratio", "+ patch_model", "ratio ")
 TEXT_COLUMNS = {"model", "measure"}
 MEANINGS = (
     ("prefill ms", "one forward of a batch of 1 x prefill tokens, no grad, median"),
     ("decode b1 / b8 tok/s", "greedy `generate` of the new tokens from a short prompt at batch 1 and 8: "
                              "new tokens per second over the whole call, median"),
     ("train step ms", "forward with labels and backward, no optimizer, median"),
+    ("train peak GiB", "peak GPU memory allocated during one training step (the model's own memory included)"),
     ("host ms / GPU ms", "self CPU time and GPU kernel time of one profiled prefill forward (torch.profiler)"),
     ("logits error", "max |logits - fp32 model's logits| / max |fp32 logits|, prefill"),
-    ("ratio", "native / enable() for times, enable() / native for tokens per second: above 1 means faster; "
-              "for errors, enable() / native"),
+    ("ratio", "native / enable() for times and memory, enable() / native for tokens per second: above 1 means "
+              "faster or smaller; for errors, enable() / native"),
+    ("+ patch_model", "`enable()` with `flag_gems.patch_model(model)`: the fused norms, MLP activation, rotary "
+                      "embedding, residual adds and linear + loss; its ratio is against native likewise"),
 )
 
 
@@ -81,6 +84,19 @@ def _profiled(fn, device):
     host = sum(e.self_cpu_time_total for e in events) / 1e3
     gpu = sum(getattr(e, "self_device_time_total", 0) for e in events) / 1e3 if device != "cpu" else None
     return host, gpu
+
+
+def _peak(fn, device):
+    """GiB of GPU memory allocated at the peak of one call (None on the CPU)."""
+    import torch
+
+    if device == "cpu":
+        return None
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    fn()
+    torch.cuda.synchronize()
+    return torch.cuda.max_memory_allocated() / 2**30
 
 
 def _error(logits, reference):
@@ -153,7 +169,7 @@ def _measures(model, ids, prompts, labels, plan, device):
         measures.append((f"decode b{batch} tok/s", decode(prompt), max(3, plan["repeats"] // 4),
                          lambda ms, batch=batch: batch * plan["new_tokens"] / ms * 1e3))
     measures.append(("train step ms", train_step, plan["repeats"], lambda ms: ms))
-    return measures, prefill
+    return measures, prefill, train_step
 
 
 def _unplanned():
@@ -191,19 +207,21 @@ def measure_model(name, sizes, plan, device):
     if device != "cpu":
         model.to(torch.bfloat16)
 
-    measures, prefill = _measures(model, ids, prompts, labels, plan, device)
-    native, ours = {}, {}
+    measures, prefill, train_step = _measures(model, ids, prompts, labels, plan, device)
+    native, ours, patched = {}, {}, {}
     try:
         # each measure native then ours, in turn, so that a drift of the machine hits both
-        for name, call, repeats, to_number in measures:
+        for label, call, repeats, to_number in measures:
             flag_gems.disable()
-            native[name] = to_number(_timed(call, device, repeats))
+            native[label] = to_number(_timed(call, device, repeats))
             flag_gems.enable()
-            ours[name] = to_number(_timed(call, device, repeats))
+            ours[label] = to_number(_timed(call, device, repeats))
         flag_gems.disable()
+        native["train peak GiB"] = _peak(train_step, device)
         native["host ms"], native["GPU ms"] = _profiled(prefill, device)
         native_logits = prefill()
         flag_gems.enable()
+        ours["train peak GiB"] = _peak(train_step, device)
         ours["host ms"], ours["GPU ms"] = _profiled(prefill, device)
         our_logits = prefill()
         with torch.no_grad():
@@ -211,12 +229,24 @@ def measure_model(name, sizes, plan, device):
             replayed = _routed_calls()
             model(ids)
             replayed = _routed_calls() - replayed
+        flag_gems.patch_model(model)  # last: in place
+        for label, call, repeats, to_number in measures:
+            patched[label] = to_number(_timed(call, device, repeats))
+        patched["train peak GiB"] = _peak(train_step, device)
+        patched["host ms"], patched["GPU ms"] = _profiled(prefill, device)
+        patched_logits = prefill()
     finally:
         flag_gems.disable()
     coverage = (*coverage, replayed)
-    native["logits error"], ours["logits error"] = _error(native_logits, reference), _error(our_logits, reference)
-    rows = [(measure, native[measure], ours[measure]) for measure in native]
+    for results, logits in ((native, native_logits), (ours, our_logits), (patched, patched_logits)):
+        results["logits error"] = _error(logits, reference)
+    rows = [(measure, native[measure], ours[measure], patched[measure]) for measure in native]
+    print(text_table([(name, rows, coverage)], _plain), flush=True)  # as it comes: a later model may not finish
     return rows, coverage
+
+
+def _plain(value):
+    return "-" if value is None else f"{value:.4g}"
 
 
 def _ratio(measure, native, ours):
@@ -247,9 +277,10 @@ def problems(results):
 def _table(results, number):
     rows = []
     for name, measures, coverage in results:
-        for measure, native, ours in measures:
-            ratio = _ratio(measure, native, ours)
-            rows.append((name, measure, number(native), number(ours), f"{number(ratio)}x" if ratio else "-"))
+        for measure, native, ours, patched in measures:
+            ratios = [_ratio(measure, native, value) for value in (ours, patched)]
+            ratios = [f"{number(r)}x" if r else "-" for r in ratios]
+            rows.append((name, measure, number(native), number(ours), ratios[0], number(patched), ratios[1]))
     return rows
 
 

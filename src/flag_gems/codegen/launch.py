@@ -19,6 +19,7 @@ import triton
 
 from ..fastpath import direct_launch
 from ..runtime import compile_options
+from ..runtime.nesting import native_calls
 from ..runtime.warm_up import triton_warm_up
 from . import interpreter_casts
 from ..utils.layout import next_power_of_2
@@ -104,8 +105,10 @@ class Launcher:
             interpreter_casts.fix()
             _check_interpreter_memory(args)
             # Triton's interpreter keeps its grid and patched builtins per process: one launch
-            # at a time. Masked-off lanes hold placeholder values; numpy need not warn about them.
-            with _INTERPRETER_LOCK, numpy.errstate(all="ignore"):
+            # at a time, and the torch calls it makes itself (host copies) run native, never a
+            # kernel of ours launched inside this one (an explicit fused call under enable()).
+            # Masked-off lanes hold placeholder values; numpy need not warn about them.
+            with _INTERPRETER_LOCK, native_calls(), numpy.errstate(all="ignore"):
                 self.kernel[grid](*args, **constexprs)
             return
         key = _launch_key(args, tuple(constexprs.items()))
