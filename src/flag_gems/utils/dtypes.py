@@ -1,5 +1,7 @@
 """Dtype sets, PyTorch's type promotion, and the dtypes kernels compute in."""
 
+import math
+
 import torch
 
 FLOAT_DTYPES = frozenset((torch.float16, torch.bfloat16, torch.float32, torch.float64))
@@ -92,3 +94,27 @@ def number_as_tensor(value, dtype):
     """A 0-d CPU tensor of ``dtype`` holding the Python number ``value``, made through the
     widest type of its kind, then cast: an out-of-range number wraps as aten's cast does."""
     return torch.tensor(value, dtype=WIDEST_OF_CATEGORY[NUMBER_CATEGORY[type(value)]]).to(dtype)
+
+
+_INT64_RANGE = (-(2**63), 2**63 - 1)
+_LIMITS = {dtype: (torch.iinfo(dtype).min, torch.iinfo(dtype).max)
+           for dtype in (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)}
+_LIMITS.update({dtype: (-torch.finfo(dtype).max, torch.finfo(dtype).max) for dtype in FLOAT_DTYPES})
+
+
+def scalar_overflows(value, dtype):
+    """Whether PyTorch refuses to convert the Python number ``value`` to ``dtype`` (c10's
+    checked conversion, as ``fill_``, ``full`` and the range factories apply it): out of
+    range, NaN or infinity for an integer dtype, or an integer beyond int64."""
+    if type(value) is int and not _INT64_RANGE[0] <= value <= _INT64_RANGE[1]:
+        return True
+    if dtype == torch.bool or type(value) is bool:
+        return False
+    low, high = _LIMITS[dtype]
+    if dtype.is_floating_point:
+        return not (math.isinf(value) or math.isnan(value) or low <= value <= high)
+    if type(value) is float:
+        return math.isnan(value) or not low <= value <= high
+    if low == 0:  # unsigned: a negative integer wraps if its magnitude fits
+        return value > high or -value > high
+    return not low <= value <= high
