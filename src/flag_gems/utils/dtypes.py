@@ -52,6 +52,13 @@ def category(dtype):
 _NUMBER_DTYPE = {bool: lambda: torch.bool, int: lambda: torch.int64, float: torch.get_default_dtype}
 
 
+def number_dtype(value):
+    """The dtype PyTorch gives a real Python number (``torch.full``'s dtype for its fill
+    value, a number's in promotion); None for anything else."""
+    make = _NUMBER_DTYPE.get(type(value))
+    return None if make is None else make()
+
+
 def promoted_dtype(operands):
     """PyTorch's promoted dtype of tensors, 0-d tensors and Python numbers."""
     tensors = [op for op in operands if isinstance(op, torch.Tensor)]
@@ -67,7 +74,7 @@ def promoted_dtype(operands):
     # version imports sympy on its first call, which costs a first call ~2.5 s.
     dimensioned = _promote_all(t.dtype for t in tensors if t.dim() > 0)
     zero_dim = _promote_all(t.dtype for t in tensors if t.dim() == 0)
-    numbers = _promote_all(_NUMBER_DTYPE[type(op)]() for op in operands if not isinstance(op, torch.Tensor))
+    numbers = _promote_all(number_dtype(op) for op in operands if not isinstance(op, torch.Tensor))
     return _by_category(dimensioned, _by_category(zero_dim, numbers))
 
 
