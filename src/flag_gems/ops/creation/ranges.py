@@ -19,8 +19,8 @@ PyTorch's own kernel uses on the result's device type, so results agree to the b
 Endpoints reach the kernel exactly: an integer as an integer, a float as the bits of its
 double, a 0-d tensor on the result's device by pointer (never read on the host). One
 step is ``fill_`` of a number (``start``, or ``base ** start``), as in PyTorch. The
-length of arange is PyTorch's (compute_arange_size: in int64 for integer bounds of an
-int64 result, else ceil((end - start) / step) in double); a range PyTorch refuses
+length of arange is PyTorch's (compute_arange_size: for an int64 result in int64 from
+the bounds truncated to integers, else ceil((end - start) / step) in double); a range PyTorch refuses
 (step 0, a step against the direction, infinite bounds) goes to native, which raises.
 
 PyTorch's CPU arange writes each vector of lanes as ``base + k * step`` from a rounded
@@ -186,7 +186,8 @@ def _arange_dtype(start, end, step):
 
 
 def _arange_length(start, end, step, dtype):
-    """PyTorch's element count, or None where it raises."""
+    """PyTorch's element count, or None where it raises (or, for an integer step that
+    truncates to 0, may write zeros)."""
     if any(type(value) not in (bool, int, float) for value in (start, end, step)):
         return None
     low, high, stride = float(start), float(end), float(step)
@@ -194,7 +195,10 @@ def _arange_length(start, end, step, dtype):
         return None
     if (high - low) * stride < 0:
         return None
-    if dtype == torch.int64 and all(type(value) is int for value in (start, end, step)):
+    if dtype == torch.int64:  # in int64, from the bounds truncated to integers
+        if any(scalar_overflows(value, dtype) for value in (start, end, step)) or int(step) == 0:
+            return None
+        start, end, step = int(start), int(end), int(step)
         sign = 1 if step > 0 else -1
         length = (end - start + step - sign) // step  # signs agree: floor is C++'s truncation
     else:
