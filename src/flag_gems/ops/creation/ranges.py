@@ -291,6 +291,7 @@ def _spaced(start, end, steps, base, dtype, device, out):
 
 
 def _endpoint_unsupported(value, dtype, device, steps):
+    """Why the kernel does not take an endpoint converted to ``dtype`` (None: not converted)."""
     if isinstance(value, torch.Tensor):
         if value.dim() != 0:
             return "an endpoint tensor of more than 0 dimensions (native raises)"
@@ -303,7 +304,7 @@ def _endpoint_unsupported(value, dtype, device, steps):
         value = value.item()
     if type(value) not in (bool, int, float):
         return "a complex endpoint"
-    if scalar_overflows(value, dtype):
+    if dtype is not None and scalar_overflows(value, dtype):
         return f"endpoint {value!r} does not fit {dtype}"
     return None
 
@@ -315,7 +316,8 @@ def _spaced_unsupported(start, end, steps, base, dtype, layout, device, pin_memo
         return "negative steps"
     reason = _result_unsupported(dtype, layout, device, pin_memory, out, steps)
     reason = reason or _endpoint_unsupported(start, dtype, device, steps)
-    reason = reason or _endpoint_unsupported(end, dtype, device, steps)
+    # one step holds the start alone: PyTorch never converts the end
+    reason = reason or _endpoint_unsupported(end, dtype if steps != 1 else None, device, steps)
     if reason is None and steps == 1:
         value = _single_value(start, base)
         if value is None or scalar_overflows(value, dtype):
