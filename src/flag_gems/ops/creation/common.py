@@ -14,8 +14,8 @@ def options_unsupported(dtype, layout=None, device=None, pin_memory=None):
     """Why our kernels do not make a new ``dtype`` tensor with these factory options, or None."""
     if layout not in (None, torch.strided) or pin_memory:
         return "a layout other than strided, or pinned memory"
-    if device is not None and torch.device(device).type != _DEVICE_TYPE:
-        return f"device {device} is not ours"
+    if (torch.device(device).type if device is not None else "cpu") != _DEVICE_TYPE:
+        return f"device {device} is not ours"  # an aten call with no device makes a CPU tensor
     if dtype not in SUPPORTED:
         return f"dtype {dtype} is not supported"
     return None

@@ -54,7 +54,7 @@ def _eye_unsupported(n, m=None, *, dtype=None, layout=None, device=None, pin_mem
     if n < 0 or m < 0:
         return "a negative size (native raises)"
     if out is not None:
-        return options_unsupported(out.dtype) or out_unsupported(out, (n, m), out.dtype)
+        return options_unsupported(out.dtype, device=out.device) or out_unsupported(out, (n, m), out.dtype)
     return options_unsupported(dtype or torch.get_default_dtype(), layout, device, pin_memory)
 
 

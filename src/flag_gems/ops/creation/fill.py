@@ -21,6 +21,8 @@ __all__ = ["full", "zeros", "ones", "full_like", "zeros_like", "ones_like", "new
 def _unsupported(shape, dtype, value, device=None, layout=None, pin_memory=None, out=None):
     """Why the kernel does not make a ``shape`` tensor of ``dtype`` filled with ``value``
     (written into ``out`` when given), or None."""
+    if out is not None and device is None:  # an out= form: the result is made where out is
+        device = out.device
     reason = options_unsupported(dtype, layout, device, pin_memory)
     if reason is None and any(size < 0 for size in shape):
         reason = "a negative size"

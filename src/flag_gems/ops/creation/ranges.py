@@ -56,6 +56,7 @@ _BLOCK, _WARPS = 1024, 4
 
 @triton.jit
 def _number(x, KIND: tl.constexpr):
+    """The number argument ``x`` carries, by its KIND (see _argument)."""
     if KIND == 0:
         return x.to(tl.int64)
     elif KIND == 1:
@@ -120,7 +121,7 @@ def _sequence_kernel(out, stride, n, halfway, first, second, base, BLOCK: tl.con
         value = tl.where(index < halfway, _moved(start.to(STEP), step, count, T, ROUND, FUSED),
                          _moved(end.to(STEP), -step, remaining, T, ROUND, FUSED))
         if LOG:
-            power_base = _number(base, 1)
+            power_base = _number(base, 1)  # a double's bits
             if BASE_IN_T:
                 power_base = _convert(power_base, T)
             value = _pow(tl.zeros(value.shape, STEP) + power_base.to(STEP), value)
@@ -347,7 +348,8 @@ def _logspace_unsupported(start, end, steps, base=10.0, *, dtype=None, layout=No
 _SPACED_OVERLOADS = ("", "out", "Tensor_Tensor", "Tensor_Scalar", "Scalar_Tensor", "Tensor_Tensor_out",
                      "Tensor_Scalar_out", "Scalar_Tensor_out")
 ATEN = (
-    aten_rows("arange", arange, _arange_unsupported, ("", "start", "start_step", "out", "start_out"))
+    # start_step first: flag_gems.ops.arange falls back to the first row's overload
+    aten_rows("arange", arange, _arange_unsupported, ("start_step", "start", "", "out", "start_out"))
     + aten_rows("linspace", linspace, _linspace_unsupported, _SPACED_OVERLOADS)
     + aten_rows("logspace", logspace, _logspace_unsupported, _SPACED_OVERLOADS)
 )
