@@ -36,32 +36,34 @@ REAL_PART = Pointwise(_real_part, "polar_real")
 IMAGINARY_PART = Pointwise(_imaginary_part, "polar_imaginary")
 
 
-def polar(abs, angle, *, out=None):  # noqa: A002 - aten's argument name
-    """``abs * exp(i * angle)``, of complex64 for float32 inputs and complex128 for float64."""
+def polar(magnitude, angle, *, out=None):
+    """``magnitude * exp(i * angle)`` (aten's ``abs`` is the magnitude), of complex64 for
+    float32 inputs and complex128 for float64."""
     if out is None:
-        out = output_like(broadcast_shape((abs, angle)), _COMPLEX[abs.dtype], abs.device, (abs, angle))
+        out = output_like(broadcast_shape((magnitude, angle)), _COMPLEX[magnitude.dtype], magnitude.device,
+                          (magnitude, angle))
     parts = torch.view_as_real(out)
-    compute = COMPUTE_DTYPE[abs.dtype]
-    REAL_PART(parts.select(-1, 0), compute, abs, angle)
-    IMAGINARY_PART(parts.select(-1, 1), compute, abs, angle)
+    compute = COMPUTE_DTYPE[magnitude.dtype]
+    REAL_PART(parts.select(-1, 0), compute, magnitude, angle)
+    IMAGINARY_PART(parts.select(-1, 1), compute, magnitude, angle)
     return out
 
 
-def _polar_unsupported(abs, angle, *, out=None):  # noqa: A002 - aten's argument name
-    if abs.dtype not in _COMPLEX or angle.dtype != abs.dtype or abs.dtype not in SUPPORTED:
+def _polar_unsupported(magnitude, angle, *, out=None):
+    if magnitude.dtype not in _COMPLEX or angle.dtype != magnitude.dtype or magnitude.dtype not in SUPPORTED:
         return "inputs other than two float32 or two float64 tensors (native raises)"
-    if angle.device != abs.device:
+    if angle.device != magnitude.device:
         return "inputs on two devices"
-    if abs.is_neg() or angle.is_neg():
+    if magnitude.is_neg() or angle.is_neg():
         return "an input with a lazy negation bit"
     try:
-        shape = broadcast_shape((abs, angle))
+        shape = broadcast_shape((magnitude, angle))
     except RuntimeError:
         return "inputs that do not broadcast (native raises)"
     if out is not None:
-        if out.shape != shape or out.dtype != _COMPLEX[abs.dtype] or out.device != abs.device:
+        if out.shape != shape or out.dtype != _COMPLEX[magnitude.dtype] or out.device != magnitude.device:
             return "out differs from the result (native resizes it or raises)"
-        return separate_output_reason(out, abs, angle)
+        return separate_output_reason(out, magnitude, angle)
     return None
 
 

@@ -75,26 +75,12 @@ def _convert(x, dtype: tl.constexpr):
 
 
 @triton.jit
-def _rounded(x, T: tl.constexpr, ROUND: tl.constexpr):
-    """``x`` rounded to ``T`` where PyTorch computes in c10's half arithmetic."""
-    if ROUND:
-        return x.to(T).to(tl.float32)
-    else:
-        return x
+def _rounded(x, T: tl.constexpr):
+    """``x`` (float) rounded to the half type ``T``, as c10's half arithmetic rounds each result."""
+    return x.to(T).to(tl.float32)
 
 
-@triton.jit
-def _moved(origin, step, count, T: tl.constexpr, ROUND: tl.constexpr, FUSED: tl.constexpr):
-    """``origin + step * count`` rounded as PyTorch's kernel rounds it (C++ compilers fuse
-    it into one fma; c10's half types round the product and the sum)."""
-    if ROUND:
-        return _rounded(origin + _rounded(step * count, T, True), T, True)
-    elif FUSED:
-        return tl.fma(step, count, origin)
-    else:
-        return origin + step * count
-
-
+# Helpers are called only where their work is needed: the interpreter pays for every call.
 @triton.jit(do_not_specialize=["n", "halfway", "first", "second", "base"])
 def _sequence_kernel(out, stride, n, halfway, first, second, base, BLOCK: tl.constexpr,
                      FIRST: tl.constexpr, SECOND: tl.constexpr, ARANGE: tl.constexpr, STEP: tl.constexpr,
@@ -102,24 +88,48 @@ def _sequence_kernel(out, stride, n, halfway, first, second, base, BLOCK: tl.con
                      LOG: tl.constexpr, BASE_IN_T: tl.constexpr, INDEX64: tl.constexpr):
     """``out[i * stride]`` for i < n: arange from (first, step ``second``), or linspace
     (logspace with LOG) from endpoints (first, second), counted down from ``second`` from
-    ``halfway`` on. STEP is the type of the step and values, DIFF that of ``end - start``."""
+    ``halfway`` on. STEP is the type of the step and values, DIFF that of ``end - start``;
+    ROUND rounds every step of the arithmetic to T (c10's half types), ROUND_DIFF the
+    difference alone; FUSED computes ``a + b * c`` as one fma (as C++ compilers do)."""
     T = out.dtype.element_ty
     pid = tl.program_id(0)
     if INDEX64:
         pid = pid.to(tl.int64)
     index = pid * BLOCK + tl.arange(0, BLOCK)
     mask = index < n
-    count = _rounded(index.to(STEP), T, ROUND)
+    count = index.to(STEP)
     if ARANGE:
-        value = _moved(_number(first, FIRST).to(STEP), _number(second, SECOND).to(STEP), count, T, False, FUSED)
+        start = _number(first, FIRST).to(STEP)
+        step = _number(second, SECOND).to(STEP)
+        if FUSED:
+            value = tl.fma(step, count, start)
+        else:
+            value = start + step * count
     else:
         start = _convert(_number(first, FIRST), T)
         end = _convert(_number(second, SECOND), T)
-        difference = _rounded(end.to(DIFF) - start.to(DIFF), T, ROUND_DIFF).to(STEP)
-        step = _rounded(ieee_div(difference, _rounded((n - 1).to(STEP), T, ROUND)), T, ROUND)
-        remaining = _rounded((n - 1 - index).to(STEP), T, ROUND)
-        value = tl.where(index < halfway, _moved(start.to(STEP), step, count, T, ROUND, FUSED),
-                         _moved(end.to(STEP), -step, remaining, T, ROUND, FUSED))
+        difference = end.to(DIFF) - start.to(DIFF)
+        start = start.to(STEP)
+        end = end.to(STEP)
+        if ROUND_DIFF:
+            difference = _rounded(difference, T)
+        intervals = (n - 1).to(STEP)
+        remaining = (n - 1 - index).to(STEP)
+        if ROUND:
+            step = _rounded(ieee_div(difference.to(STEP), _rounded(intervals, T)), T)
+            count = _rounded(count, T)
+            remaining = _rounded(remaining, T)
+            up = _rounded(start + _rounded(step * count, T), T)
+            down = _rounded(end - _rounded(step * remaining, T), T)
+        else:
+            step = ieee_div(difference.to(STEP), intervals)
+            if FUSED:
+                up = tl.fma(step, count, start)
+                down = tl.fma(-step, remaining, end)
+            else:
+                up = start + step * count
+                down = end - step * remaining
+        value = tl.where(index < halfway, up, down)
         if LOG:
             power_base = _number(base, 1)  # a double's bits
             if BASE_IN_T:
