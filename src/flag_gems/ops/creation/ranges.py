@@ -270,7 +270,9 @@ def _spacing(dtype, on_cpu, log):
         return dict(STEP=own, DIFF=own, ROUND_DIFF=half, ROUND=half, FUSED=True, BASE_IN_T=True)
     if on_cpu:  # integers: the endpoints converted to double before subtracting
         return dict(STEP=tl.float64, DIFF=tl.float64, ROUND_DIFF=False, ROUND=False, FUSED=True, BASE_IN_T=False)
-    return dict(STEP=tl.float32, DIFF=own, ROUND_DIFF=False, ROUND=False, FUSED=True, BASE_IN_T=False)
+    # integers on a GPU: in float; linspace converts the endpoints before subtracting, logspace after
+    return dict(STEP=tl.float32, DIFF=own if log else tl.float32, ROUND_DIFF=False, ROUND=False, FUSED=True,
+                BASE_IN_T=False)
 
 
 def _host_number(value):
