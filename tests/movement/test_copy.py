@@ -81,10 +81,7 @@ def test_copy_into_any_layout():
 
 @pytest.mark.parametrize("dtype", ALL_DTYPES, ids=str)
 def test_fill_and_zero(dtype):
-    values = [True, 0, 3, 2.75] if dtype != torch.bool else [True, False, 2]
-    for value in values:
-        if not dtype.is_floating_point and dtype != torch.bool and isinstance(value, float):
-            continue  # a float into an integer tensor: covered by test_errors_match_torch
+    for value in [True, False, 0, 3, 2.75, 0.5, -0.0]:  # floats truncate into integers, 0.5 is true
         ours, native = _routed(lambda: torch.empty(SHAPE, device=DEVICE, dtype=dtype).fill_(value))
         _equal(ours, native)
     for value in (torch.tensor(5, device=DEVICE), torch.tensor(5)):  # 0-d tensors, device and CPU
@@ -126,11 +123,12 @@ def test_bfloat16_rounds_to_nearest_even():
 
 @pytest.mark.parametrize("case", [
     lambda: torch.empty(3, dtype=torch.uint8, device=DEVICE).fill_(300),  # overflow
+    lambda: torch.empty(3, dtype=torch.float16, device=DEVICE).fill_(1e6),  # overflow of a float type
     lambda: torch.empty(3, device=DEVICE).fill_(torch.ones(2, device=DEVICE)),  # non 0-d value
     lambda: torch.empty(3, device=DEVICE).copy_(torch.ones(4, device=DEVICE)),  # shapes
     lambda: torch.zeros(3, device=DEVICE).expand(2, 3).fill_(1.0),  # internal overlap
     lambda: (lambda t: t[1:].copy_(t[:-1]))(torch.arange(6.0, device=DEVICE)),  # partial overlap
-], ids=["fill-overflow", "fill-tensor", "copy-shapes", "fill-overlap", "copy-overlap"])
+], ids=["fill-overflow", "fill-float-overflow", "fill-tensor", "copy-shapes", "fill-overlap", "copy-overlap"])
 def test_errors_match_torch(case):
     assert_same_error(case)
 

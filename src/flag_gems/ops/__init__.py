@@ -1,5 +1,5 @@
 """Operator families: one package per family (``pointwise/``, ``reduction/``, ``norm/``,
-``loss/``, ``matmul/``, ``movement/``), one module per operator group. A module declares
+``loss/``, ``matmul/``, ``movement/``, ``creation/``), one module per operator group. A module declares
 its aten rows (``ATEN``) next to its kernels and lists its explicit-call functions in
 ``__all__``; every module under this package is discovered, none is listed by hand.
 

@@ -1,5 +1,7 @@
 """Dtype sets, PyTorch's type promotion, and the dtypes kernels compute in."""
 
+import math
+
 import torch
 
 FLOAT_DTYPES = frozenset((torch.float16, torch.bfloat16, torch.float32, torch.float64))
@@ -50,6 +52,13 @@ def category(dtype):
 _NUMBER_DTYPE = {bool: lambda: torch.bool, int: lambda: torch.int64, float: torch.get_default_dtype}
 
 
+def number_dtype(value):
+    """The dtype PyTorch gives a real Python number (``torch.full``'s dtype for its fill
+    value, a number's in promotion); None for anything else."""
+    make = _NUMBER_DTYPE.get(type(value))
+    return None if make is None else make()
+
+
 def promoted_dtype(operands):
     """PyTorch's promoted dtype of tensors, 0-d tensors and Python numbers."""
     tensors = [op for op in operands if isinstance(op, torch.Tensor)]
@@ -65,7 +74,7 @@ def promoted_dtype(operands):
     # version imports sympy on its first call, which costs a first call ~2.5 s.
     dimensioned = _promote_all(t.dtype for t in tensors if t.dim() > 0)
     zero_dim = _promote_all(t.dtype for t in tensors if t.dim() == 0)
-    numbers = _promote_all(_NUMBER_DTYPE[type(op)]() for op in operands if not isinstance(op, torch.Tensor))
+    numbers = _promote_all(number_dtype(op) for op in operands if not isinstance(op, torch.Tensor))
     return _by_category(dimensioned, _by_category(zero_dim, numbers))
 
 
@@ -94,19 +103,25 @@ def number_as_tensor(value, dtype):
     return torch.tensor(value, dtype=WIDEST_OF_CATEGORY[NUMBER_CATEGORY[type(value)]]).to(dtype)
 
 
-def number_fits(value, dtype):
-    """Whether PyTorch converts the Python number ``value`` to ``dtype`` without an overflow
-    error (c10's checked conversion): float types take infinities, NaN and values within
-    their range; integer types take values within theirs, and unsigned ones negative
-    integers that wrap around once; bool takes any number."""
-    if isinstance(value, int) and not -(2**63) <= value < 2**63:
-        return False  # no Scalar holds it
-    if dtype == torch.bool or isinstance(value, bool):
+_INT64_RANGE = (-(2**63), 2**63 - 1)
+_LIMITS = {dtype: (torch.iinfo(dtype).min, torch.iinfo(dtype).max)
+           for dtype in (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)}
+_LIMITS.update({dtype: (-torch.finfo(dtype).max, torch.finfo(dtype).max) for dtype in FLOAT_DTYPES})
+
+
+def scalar_overflows(value, dtype):
+    """Whether PyTorch refuses to convert the Python number ``value`` to ``dtype`` (c10's
+    checked conversion, as ``fill_``, ``full`` and the range factories apply it): out of
+    range, NaN or infinity for an integer dtype, or an integer beyond int64."""
+    if type(value) is int and not _INT64_RANGE[0] <= value <= _INT64_RANGE[1]:
         return True
+    if dtype == torch.bool or type(value) is bool:
+        return False
+    low, high = _LIMITS[dtype]
     if dtype.is_floating_point:
-        info = torch.finfo(dtype)
-        return value != value or abs(value) == float("inf") or info.min <= value <= info.max
-    info = torch.iinfo(dtype)
-    if isinstance(value, int) and info.min == 0 and value < 0:
-        return -value <= info.max
-    return info.min <= value <= info.max
+        return not (math.isinf(value) or math.isnan(value) or low <= value <= high)
+    if type(value) is float:
+        return math.isnan(value) or not low <= value <= high
+    if low == 0:  # unsigned: a negative integer wraps if its magnitude fits
+        return value > high or -value > high
+    return not low <= value <= high

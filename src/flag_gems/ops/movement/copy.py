@@ -13,7 +13,7 @@ import triton.language as tl  # noqa: F401 - Triton's interpreter needs it besid
 from ... import runtime
 from ...codegen.pointwise import Pointwise
 from ...dispatch import Row
-from ...utils.dtypes import COMPUTE_DTYPE, number_fits
+from ...utils.dtypes import COMPUTE_DTYPE, scalar_overflows
 from ...utils.layout import broadcast_shapes, overlaps_itself, partially_overlaps
 
 __all__ = ["copy_", "to_copy", "clone", "fill_", "zero_"]
@@ -32,7 +32,14 @@ COPY = Pointwise(_identity, "copy")
 
 def _write(dest, src):
     """``dest[...] = src`` converted to dest's dtype (src a tensor or a number)."""
-    source_dtype = src.dtype if isinstance(src, torch.Tensor) else dest.dtype
+    if isinstance(src, torch.Tensor):
+        source_dtype = src.dtype
+    else:
+        source_dtype = dest.dtype
+        if not dest.dtype.is_floating_point:
+            # As c10 converts a number: 0.5 is true, 2**24 + 1.0 an exact integer (Triton
+            # would pass a float as fp32 and the kernel cast it to int32 or int1).
+            src = bool(src) if dest.dtype == torch.bool else int(src)
     # Float-to-integer casts truncate like C++; keep wide sources wide until the final cast.
     COPY(dest, COMPUTE_DTYPE[source_dtype], src)
     return dest
@@ -128,17 +135,25 @@ def fill_(self, value):
 
 
 def _fill_unsupported(self, value):
-    reason = _destination_unsupported(self)
-    if reason is not None:
-        return reason
+    return _destination_unsupported(self) or fill_value_unsupported(value, self.dtype, self.device)
+
+
+def fill_value_unsupported(value, dtype, device):
+    """Why ``fill_`` does not take ``value`` (a number or a 0-d tensor) for a ``dtype``
+    tensor on ``device``, or None. A number PyTorch would refuse to convert counts, so
+    that native raises its error."""
     if isinstance(value, torch.Tensor):
         if value.dim() != 0 or value.dtype not in _SUPPORTED:
             return "value is not a supported 0-d tensor"
-        if value.device != self.device and not value.is_cpu:
+        if value.device == device:
+            return None  # copied as copy_ converts, unchecked, as PyTorch does
+        if not value.is_cpu:
             return "value on another device"
-        return None
-    if type(value) not in (bool, int, float) or not number_fits(value, self.dtype):
-        return f"value {value!r} does not fit {self.dtype}"
+        value = value.item()  # a CPU number: PyTorch converts it as checked
+    if type(value) not in (bool, int, float):
+        return f"value {value!r} is not a real number"
+    if scalar_overflows(value, dtype):
+        return f"value {value!r} does not fit {dtype}"
     return None
 
 

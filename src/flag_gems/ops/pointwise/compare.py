@@ -22,8 +22,6 @@ masked_fill values that overflow self's dtype (native raises), a masked_fill val
 tensor on the device (native reads it there), out= tensors that need resizing.
 """
 
-import math
-
 import torch
 import triton
 import triton.language as tl
@@ -31,7 +29,7 @@ import triton.language as tl
 from ...codegen.elementwise import Elementwise, ElementwiseOperator, Promotion
 from ...dispatch import Row, aten_rows
 from ...fastpath import CppRoute
-from ...utils.dtypes import COMPUTE_DTYPE, promoted_dtype
+from ...utils.dtypes import COMPUTE_DTYPE, promoted_dtype, scalar_overflows
 from ...utils.layout import broadcast_shape
 
 __all__ = [
@@ -390,26 +388,6 @@ def nan_to_num_(self, nan=None, posinf=None, neginf=None):
 # ---- masked_fill -------------------------------------------------------------------------
 
 
-def _fill_overflows(value, dtype):
-    """Whether PyTorch refuses to convert the Scalar ``value`` to ``dtype`` (c10's checked
-    conversion): out of range, or NaN/infinity for an integer dtype."""
-    if dtype == torch.bool or type(value) is bool:
-        return False
-    if dtype.is_floating_point:
-        high = torch.finfo(dtype).max
-        if type(value) is float and (math.isinf(value) or math.isnan(value)):
-            return False
-        return not -high <= value <= high
-    low, high = _INT_RANGE[dtype]
-    if type(value) is float:
-        if math.isnan(value) or math.isinf(value):
-            return True
-        return not low <= value <= high or value >= 2.0**63
-    if low == 0:  # unsigned: negative integers wrap if their magnitude fits
-        return value > high or -value > high
-    return not low <= value <= high
-
-
 def _fill_scalar(value):
     """The Python number masked_fill fills with, or None when we do not take ``value``."""
     if isinstance(value, torch.Tensor):
@@ -436,7 +414,7 @@ def _masked_fill_common(self, mask, value):
         return "value of another kind than a number or a 0-d CPU tensor"
     if type(scalar) is int and not -(2**63) <= scalar < 2**63:
         return "value out of int64 range"
-    if _fill_overflows(scalar, self.dtype):
+    if scalar_overflows(scalar, self.dtype):
         return f"value {scalar!r} overflows {self.dtype}"
     return None
 

@@ -12,7 +12,7 @@ from ... import runtime
 from ...codegen.launch import layout_key, planned
 from ...codegen.pointwise import TL_DTYPE
 from ...dispatch import aten_rows
-from ...utils.dtypes import FLOAT_DTYPES, float_accumulator, number_fits
+from ...utils.dtypes import FLOAT_DTYPES, float_accumulator, scalar_overflows
 from ...utils.layout import INT32_LIMIT, cdiv, next_power_of_2, span
 from .common import SUPPORTED, dtype_reason, out_reason, suggested_format
 from .gather import GatherPlan, fill_argument, gather_config, one_source
@@ -63,7 +63,7 @@ def constant_pad_nd(self, pad, value=0, *, out=None):
 
 def _fill_reason(value, dtype):
     """Why ``value`` does not go to ``dtype`` as PyTorch converts it (it may raise), or None."""
-    if type(value) not in (bool, int, float) or not number_fits(value, dtype):
+    if type(value) not in (bool, int, float) or scalar_overflows(value, dtype):
         return "fill value of another kind, or out of range"
     if isinstance(value, float) and not (dtype.is_floating_point or dtype == torch.bool):
         return "a float fill value for integers (Triton passes it as fp32)"

@@ -1,0 +1,1 @@
+"""Creation operators: filled tensors, ranges, eye, polar and the view-copy operators."""
