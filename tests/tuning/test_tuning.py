@@ -397,8 +397,8 @@ def test_pointwise_tuning_never_writes_the_callers_tensor(monkeypatch):
     assert _stored_keys("pointwise_strided") == [[512, 512, True, 4]]
 def test_mm_asks_the_tuner_once_per_call(monkeypatch):
     asked = []
-    choice = matmul_ops._TUNER.choice
-    monkeypatch.setattr(matmul_ops._TUNER, "choice", lambda raw, runner: asked.append(1) or choice(raw, runner))
+    choice = matmul_ops._MM.tuner.choice
+    monkeypatch.setattr(matmul_ops._MM.tuner, "choice", lambda raw, runner: asked.append(1) or choice(raw, runner))
     a, b = make((5, 8), torch.float32), make((8, 6), torch.float32)
     with flag_gems.use_gems(include=["mm"]):
         torch.mm(a, b)

@@ -124,11 +124,11 @@ class GemmTuner:
     its implementation. ``run`` arguments are factories of ``run(config)`` (a candidate
     into scratch, ``tuning.NATIVE`` PyTorch's own), made only when a key is new."""
 
-    def __init__(self, name, *, batched=False, heuristic=heuristic, space=_space, prune=fits):
-        key, check = bucket, prune
+    def __init__(self, name, *, batched=False, key=bucket, heuristic=heuristic, space=_space, prune=fits):
+        check, matrix_bucket = prune, key
         if batched:
             def key(Z, *raw):
-                return (tuning.next_power_of_2(Z), *bucket(*raw))
+                return (tuning.next_power_of_2(Z), *matrix_bucket(*raw))
 
             def check(key, config):
                 return prune(key[1:], config)
