@@ -1,4 +1,5 @@
-"""Matrix multiply: compute-bound, reported in TFLOP/s (2*M*N*K per call, times the batch)."""
+"""Matrix products: compute-bound ones reported in TFLOP/s (2*M*N*K per call, times the
+batch), matrix-vector and dot products (memory-bound) in GB/s."""
 
 import contextlib
 import os
@@ -95,4 +96,9 @@ CASES = [
     Case("baddbmm_bf16", torch.bfloat16, ((32, 1024, 1024), (32, 1024, 128), (32, 128, 1024)),
          ((2, 32, 32), (2, 32, 16), (2, 16, 32)), lambda bias, a, b: torch.baddbmm(bias, a, b, beta=0.5, alpha=0.125),
          flops=_biased_flops, atol_scale="max", setup=_our_kernel),
+    # Memory-bound: GB/s (each operand read once, the result written once).
+    Case("mv_bf16", torch.bfloat16, ((4096, 4096), (4096,)), ((64, 64), (64,)), torch.mv, setup=_our_kernel,
+         atol_scale="max"),
+    Case("dot_fp32", torch.float32, ((64 * 2**20,), (64 * 2**20,)), ((4096,), (4096,)), torch.dot,
+         setup=_our_kernel, atol_scale="max"),
 ]

@@ -24,6 +24,14 @@ def our_kernel(monkeypatch):
     flag_gems.tuning.forget_choices()
 
 
+def reference(bias, a, b, beta=1, alpha=1, product=torch.matmul):
+    """``beta * bias + alpha * product(a, b)`` in fp64 by BLAS's rules: alpha == 0 forms no
+    product, beta == 0 (or a None bias) reads no bias."""
+    result = product(a.double(), b.double())
+    result = alpha * result if alpha != 0 else torch.zeros_like(result)
+    return result + beta * bias.double() if beta != 0 and bias is not None else result
+
+
 def close(ours, reference, k, equal_nan=False):
     """``ours`` against the fp64 ``reference`` of sums of ``k`` products (in its own dtype)."""
     dtype = ours.dtype

@@ -6,7 +6,7 @@ import torch
 import flag_gems
 
 from conftest import DEVICE, FLOAT_DTYPES, ON_GPU, assert_same_error, make, pick
-from matmul_checks import close, our_kernel, ran  # noqa: F401 - our_kernel: autouse fixture
+from matmul_checks import close, our_kernel, ran, reference  # noqa: F401 - our_kernel: autouse fixture
 
 SHAPES = [  # (m, k, n)
     (1, 1, 1), (5, 7, 3), (33, 19, 70),
@@ -14,13 +14,6 @@ SHAPES = [  # (m, k, n)
     pick((3, 200, 5), (127, 4093, 255)),  # odd sizes: masked edges
 ]
 NAN = float("nan")
-
-
-def reference(bias, a, b, beta, alpha, product=lambda a, b: a @ b):
-    """fp64, BLAS's rules: alpha == 0 forms no product, beta == 0 reads no bias."""
-    result = product(a.double(), b.double())
-    result = alpha * result if alpha != 0 else torch.zeros_like(result)
-    return result + beta * bias.double() if beta != 0 else result
 
 
 def check(bias, a, b, beta=1, alpha=1, equal_nan=False):

@@ -6,7 +6,7 @@ import torch
 import flag_gems
 
 from conftest import DEVICE, FLOAT_DTYPES, assert_same_error, make, pick
-from matmul_checks import close, our_kernel, ran  # noqa: F401 - our_kernel: autouse fixture
+from matmul_checks import close, our_kernel, ran, reference  # noqa: F401 - our_kernel: autouse fixture
 
 SHAPES = [  # (batch, m, k, n)
     (1, 1, 1, 1), (3, 5, 7, 3), (2, 33, 19, 40),
@@ -14,13 +14,6 @@ SHAPES = [  # (batch, m, k, n)
     pick((5, 3, 70, 5), (7, 127, 1000, 255)),  # odd sizes: masked edges
 ]
 NAN = float("nan")
-
-
-def reference(bias, a, b, beta=1, alpha=1):
-    """fp64, BLAS's rules: alpha == 0 forms no product, beta == 0 reads no bias."""
-    result = torch.bmm(a.double(), b.double())
-    result = alpha * result if alpha != 0 else torch.zeros_like(result)
-    return result + beta * bias.double() if beta != 0 and bias is not None else result
 
 
 def check(a, b, bias=None, beta=1, alpha=1):

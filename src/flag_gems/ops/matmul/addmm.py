@@ -71,7 +71,7 @@ def _native_addr(result, a, b, bias, beta, alpha):
     return torch.addr(bias, a, b, beta=beta, alpha=alpha, out=result)
 
 
-_ADDR = _Outer("addr", _native_addr, tuner=gemm.GemmTuner(
+_ADDR = _Outer("addr", _native_addr, tuner=gemm.ProductTuner(
     "addr", key=_outer_bucket, heuristic=_outer_heuristic, space=_OUTER_SPACE, prune=_outer_fits))
 addr, addr_, _ADDR_ROWS = bias_operator(
     "addr", _ADDR, "``beta * self + alpha * outer(vec1, vec2)``; ``self`` broadcasts to the result.")

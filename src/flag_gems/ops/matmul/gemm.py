@@ -1,7 +1,7 @@
 """What the GEMM-shaped operators share on the host: tiles, their tuners, and the checks
 of their operands.
 
-Every operator (mm, addmm, bmm, baddbmm, addr) has its own ``GemmTuner`` (its own cache
+Every operator (mm, addmm, bmm, baddbmm, addr) has its own ``ProductTuner`` (its own cache
 entries: PyTorch's own kernel for that operator is the native candidate) over one config
 space: (BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M, num_warps, num_stages). The key buckets M, N,
 K (and the batch) to powers of two and adds the dtype, the layout of each operand and
@@ -10,7 +10,8 @@ PyTorch's kernel. A bucket with no tuned entry (in the local cache or shipped wi
 package, ``tuning/shipped``) runs PyTorch's kernel where it is a candidate (GPUs: ours
 runs where tuning saw it win), else ``default_config`` (the interpreter,
 ``GEMS_TUNE_NATIVE=0``, mode ``off``). A vendor's ``configs["mm"]`` (heuristic) and
-``configs["mm.space"]`` serve every one of them.
+``configs["mm.space"]`` serve every one of them. The GEMV operators (``gemv.py``) use
+``ProductTuner`` and the checks below with their own kernels and tiles.
 """
 
 import threading
@@ -119,12 +120,14 @@ class _Handoff(threading.local):
     pending = None
 
 
-class GemmTuner:
-    """One operator's configs for the GEMM kernel, and the condition's choice handed to
-    its implementation. ``run`` arguments are factories of ``run(config)`` (a candidate
+class ProductTuner:
+    """One operator's configs for its kernel, and the condition's choice handed to its
+    implementation; the GEMM kernel's tiles unless told otherwise (the GEMV kernels'
+    tuners pass theirs). ``runner`` arguments are factories of ``run(config)`` (a candidate
     into scratch, ``tuning.NATIVE`` PyTorch's own), made only when a key is new."""
 
-    def __init__(self, name, *, batched=False, key=bucket, heuristic=heuristic, space=_space, prune=fits):
+    def __init__(self, name, *, batched=False, key=bucket, heuristic=heuristic, space=_space, prune=fits,
+                 sources=(gemm_kernels.gemm_kernel, gemm_kernels.epilogue), fields=CONFIG_FIELDS):
         check, matrix_bucket = prune, key
         if batched:
             def key(Z, *raw):
@@ -134,9 +137,8 @@ class GemmTuner:
                 return prune(key[1:], config)
 
             heuristic = _skip_batch(heuristic)
-        self.tuner = tuning.Tuner(name, heuristic=heuristic, space=space, key=key, prune=check,
-                                  sources=[gemm_kernels.gemm_kernel, gemm_kernels.epilogue], fields=CONFIG_FIELDS,
-                                  native=True, native_unless_tuned=True)
+        self.tuner = tuning.Tuner(name, heuristic=heuristic, space=space, key=key, prune=check, sources=sources,
+                                  fields=fields, native=True, native_unless_tuned=True)
         self._handoff = _Handoff()
 
     def choice(self, raw, runner):

@@ -10,7 +10,7 @@ import torch
 from ...dispatch import aten_rows
 from ...runtime.nesting import native_calls
 from ...utils.layout import broadcast_strides
-from .gemm import NATIVE, GemmTuner, batched_key, bias_reason, destination_reason, matrix_key, \
+from .gemm import NATIVE, ProductTuner, batched_key, bias_reason, destination_reason, matrix_key, \
     operands_reason, precision, scalars_reason
 from .gemm_kernels import NO_STRIDES, batch_strides, launch
 
@@ -26,7 +26,7 @@ class Product:
     def __init__(self, name, native, rank=2, tuner=None):
         self.rank = rank
         self.native = native
-        self.tuner = tuner or GemmTuner(name, batched=rank == 3)
+        self.tuner = tuner or ProductTuner(name, batched=rank == 3)
 
     def result_shape(self, a, b):
         return (*a.shape[:-1], b.shape[-1])
