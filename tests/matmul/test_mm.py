@@ -7,7 +7,7 @@ import flag_gems
 from flag_gems.testing import assert_close
 
 from conftest import DEVICE, FLOAT_DTYPES, ON_GPU, make, pick
-from matmul_checks import close, our_kernel  # noqa: F401 - our_kernel: autouse fixture
+from matmul_checks import close, our_kernel, ran  # noqa: F401 - our_kernel: autouse fixture
 
 SHAPES = [
     (1, 1, 1), (5, 7, 3), (33, 70, 19), (64, 128, 32),
@@ -105,3 +105,28 @@ def test_mm_errors_and_fallbacks():
         ints = make((3, 4), torch.int64)
         if not ON_GPU:  # torch has an integer mm on CPU only: it runs natively
             torch.testing.assert_close(torch.mm(ints, ints.t()), ints @ ints.t())
+
+
+FAMILY = {  # every operator of the matmul family: (aten name, call)
+    "mm": lambda: torch.mm(make((3, 4), torch.float32), make((4, 5), torch.float32)),
+    "addmm": lambda: torch.addmm(make((5,), torch.float32), make((3, 4), torch.float32), make((4, 5), torch.float32)),
+    "addr": lambda: torch.addr(make((3, 5), torch.float32), make((3,), torch.float32), make((5,), torch.float32)),
+    "bmm": lambda: torch.bmm(make((2, 3, 4), torch.float32), make((2, 4, 5), torch.float32)),
+    "baddbmm": lambda: torch.baddbmm(make((5,), torch.float32), make((2, 3, 4), torch.float32),
+                                     make((2, 4, 5), torch.float32)),
+    "mv": lambda: torch.mv(make((3, 4), torch.float32), make((4,), torch.float32)),
+    "addmv": lambda: torch.addmv(make((3,), torch.float32), make((3, 4), torch.float32), make((4,), torch.float32)),
+    "dot": lambda: torch.dot(make((4,), torch.float32), make((4,), torch.float32)),
+    "vdot": lambda: torch.vdot(make((4,), torch.float32), make((4,), torch.float32)),
+}
+
+
+@pytest.mark.parametrize("name", FAMILY)
+def test_untuned_buckets_run_native(name, monkeypatch):
+    """Where PyTorch's kernel is a candidate (GPUs), a bucket with no tuned entry runs it."""
+    monkeypatch.setenv("GEMS_TUNE_NATIVE", "1")
+    flag_gems.tuning.forget_choices()
+    assert ran(name, FAMILY[name])[1] == ["native (no tuned entry wins here)"]
+    monkeypatch.setenv("GEMS_TUNE_NATIVE", "0")
+    flag_gems.tuning.forget_choices()
+    assert ran(name, FAMILY[name])[1] == ["triton"]

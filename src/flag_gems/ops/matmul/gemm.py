@@ -42,9 +42,13 @@ def default_config(M, N, K, dtype):
     return 64, 128, 64, 8, 4, 4
 
 
+# What ``torch.backends.cuda.matmul.allow_tf32`` reads, without its Python __getattr__ (~1 us).
+_allow_tf32 = getattr(torch._C, "_get_cublas_allow_tf32", None) or (lambda: torch.backends.cuda.matmul.allow_tf32)
+
+
 def tf32(dtype):
     """Whether a product of ``dtype`` may round its inputs to TF32 (PyTorch's flag)."""
-    return dtype is torch.float32 and torch.backends.cuda.matmul.allow_tf32
+    return dtype is torch.float32 and _allow_tf32()
 
 
 def precision(dtype):
@@ -156,12 +160,10 @@ class ProductTuner:
         self._handoff.pending = (a, b, config)
         return None
 
-    def config(self, a, b, raw, runner):
-        """For an implementation: the config its condition chose for ``a``, ``b``, else the tuner's."""
+    def taken(self, a, b):
+        """For an implementation: the config its condition chose for ``a``, ``b``, or None."""
         pending, self._handoff.pending = self._handoff.pending, None
-        if pending is not None and pending[0] is a and pending[1] is b:
-            return pending[2]
-        return self.choice(raw, runner)
+        return pending[2] if pending is not None and pending[0] is a and pending[1] is b else None
 
 
 def _skip_batch(function):
@@ -175,11 +177,13 @@ def operands_reason(a, b, rank=2):
     """Why ``a @ b`` of two float matrices (rank 2) or batches of them (rank 3) is not ours, or None."""
     if a.dtype not in DTYPES or b.dtype != a.dtype:
         return f"dtypes {a.dtype}, {b.dtype} not supported"
-    if a.dim() != rank or b.dim() != rank or a.shape[-1] != b.shape[-2] or a.shape[:-2] != b.shape[:-2]:
+    a_shape, b_shape = a.shape, b.shape
+    if len(a_shape) != rank or len(b_shape) != rank or a_shape[-1] != b_shape[-2] or a_shape[0] != b_shape[0] \
+            and rank == 3:
         return "not multipliable matrices" if rank == 2 else "not multipliable batches of matrices"
     if b.device != a.device:
         return "operands on different devices"
-    if tf32(a.dtype) and a.is_cuda and b.stride(-1) == 1 and b.shape[-1] > 1:
+    if a.is_cuda and tf32(a.dtype) and b.stride(-1) == 1 and b.shape[-1] > 1:
         # Triton cannot feed Hopper's tensor cores a transposed 32-bit operand: measured 4x
         # slower than cuBLAS on an H100, while a K-major mat2 (nn.Linear's weight) runs well.
         return "tf32 with a row-major mat2 is faster natively"

@@ -118,11 +118,6 @@ def batch_strides(tensor):
     return strides if len(strides) == 3 else (0, *strides)
 
 
-def extent(sizes, strides):
-    """The largest offset a kernel reaches through ``strides`` over ``sizes`` (all sizes > 0)."""
-    return sum((size - 1) * abs(stride) for size, stride in zip(sizes, strides))
-
-
 def accumulator(dtype):
     return tl.float64 if dtype == torch.float64 else tl.float32
 
@@ -135,15 +130,21 @@ def launch(config, c, a, a_strides, b, b_strides, K, *, bias=None, bias_strides=
     if alpha == 0 and not outer:
         K = 0
     block_m, block_n, block_k, group_m, warps, stages = config
-    Z, M, N = c.shape if c.dim() == 3 else (1, *c.shape)
-    c_strides = batch_strides(c)
-    sizes_a, sizes_b, sizes_c = (Z, M, max(K, 1)), (Z, max(K, 1), N), (Z, M, N)
-    far = max(extent(sizes_a, a_strides), extent(sizes_b, b_strides), extent(sizes_c, c_strides),
-              extent(sizes_c, bias_strides))
+    if c.dim() == 3:
+        Z, M, N = c.shape
+        c_strides = c.stride()
+    else:
+        Z, (M, N), c_strides = 1, c.shape, (0, *c.stride())
+    # The farthest element each operand reaches (strides are never negative): int64 offsets past 2**31.
+    z, m, n, k = Z - 1, M - 1, N - 1, max(K - 1, 0)
+    far = max(z * a_strides[0] + m * a_strides[1] + k * a_strides[2],
+              z * b_strides[0] + k * b_strides[1] + n * b_strides[2],
+              z * c_strides[0] + m * c_strides[1] + n * c_strides[2],
+              z * bias_strides[0] + m * bias_strides[1] + n * bias_strides[2])
     grid = (Z * cdiv(M, block_m) * cdiv(N, block_n),)
     _GEMM(grid, a, b, c, c if bias is None else bias, M, N, K, float(alpha), float(beta),
           *a_strides, *b_strides, *c_strides, *bias_strides,
           BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, GROUP_M=group_m, PRECISION=precision,
-          ACC=accumulator(c.dtype), EVEN_K=K % block_k == 0, INDEX64=far >= INT32_LIMIT,
-          BATCHED=Z > 1, OUTER=outer, ALPHA=alpha != 1, BIAS=bias is not None and beta != 0,
-          BETA=beta != 1, num_warps=warps, num_stages=stages)
+          ACC=accumulator(c.dtype), EVEN_K=K % block_k == 0,
+          INDEX64=far >= INT32_LIMIT, BATCHED=Z > 1, OUTER=outer, ALPHA=alpha != 1,
+          BIAS=bias is not None and beta != 0, BETA=beta != 1, num_warps=warps, num_stages=stages)

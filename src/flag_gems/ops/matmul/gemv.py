@@ -116,7 +116,8 @@ def _native_vdot(result, a, x, bias, beta, alpha):
 
 _DOT_TUNER = _tuner("dot")
 
-mv, _MV_ROWS = plain_operator("mv", _Gemv("mv", _native_mv, tuner=_tuner("mv")), "``self @ vec``: a matrix times a vector.")
+mv, _MV_ROWS = plain_operator("mv", _Gemv("mv", _native_mv, tuner=_tuner("mv")),
+                              "``self @ vec``: a matrix times a vector.")
 addmv, addmv_, _ADDMV_ROWS = bias_operator(
     "addmv", _Gemv("addmv", _native_addmv, tuner=_tuner("addmv")),
     "``beta * self + alpha * mat @ vec``; ``self`` broadcasts to the result.")

@@ -15,7 +15,7 @@ import triton.language as tl
 
 from ...codegen.launch import Launcher
 from ...utils.layout import INT32_LIMIT, cdiv, next_power_of_2
-from .gemm_kernels import accumulator, epilogue, extent
+from .gemm_kernels import accumulator, epilogue
 
 
 @triton.jit
@@ -65,6 +65,11 @@ def gemv_finish_kernel(partial, y, bias, M, SLICES, alpha, beta, stride_y, strid
         acc += tl.load(at, mask=((s + rs) < SLICES)[:, None] & rows[None, :], other=0.0)
     total = epilogue(tl.sum(acc, axis=0), bias + rm * stride_bias, rows, alpha, beta, ALPHA, BIAS, BETA)
     tl.store(y + rm * stride_y, total.to(y.dtype.element_ty), mask=rows)
+
+
+def extent(sizes, strides):
+    """The farthest offset ``strides`` reach over ``sizes`` (all sizes > 0)."""
+    return sum((size - 1) * abs(stride) for size, stride in zip(sizes, strides))
 
 
 _GEMV = Launcher(gemv_kernel)

@@ -15,7 +15,6 @@ from .gemm import NATIVE, ProductTuner, batched_key, bias_reason, destination_re
 from .gemm_kernels import NO_STRIDES, batch_strides, launch
 
 
-
 class Product:
     """``alpha * a @ b + beta * bias`` for one aten operator on the GEMM kernel: its tuner,
     its condition and its implementation. ``rank`` 2 multiplies matrices (mm, addmm), 3
@@ -52,10 +51,12 @@ class Product:
         result = torch.empty(shape, dtype=a.dtype, device=a.device) if out is None else out
         if result.numel() == 0:
             return result
-        config = self.tuner.config(a, b, self.raw_key(a, b), self._runner(shape, a, b, bias, beta, alpha))
-        if config is NATIVE:  # called on its own, not after ``unsupported``
-            with native_calls():
-                return self.native(result, a, b, bias, beta, alpha)
+        config = self.tuner.taken(a, b)
+        if config is None:  # called on its own, not after ``unsupported``
+            config = self.tuner.choice(self.raw_key(a, b), self._runner(shape, a, b, bias, beta, alpha))
+            if config is NATIVE:
+                with native_calls():
+                    return self.native(result, a, b, bias, beta, alpha)
         self.launch(config, result, a, b, bias, beta, alpha)
         return result
 
