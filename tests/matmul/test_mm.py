@@ -7,6 +7,7 @@ import flag_gems
 from flag_gems.testing import assert_close
 
 from conftest import DEVICE, FLOAT_DTYPES, ON_GPU, make, pick
+from matmul_checks import close, our_kernel, ran  # noqa: F401 - our_kernel: autouse fixture
 
 SHAPES = [
     (1, 1, 1), (5, 7, 3), (33, 70, 19), (64, 128, 32),
@@ -17,39 +18,12 @@ SHAPES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _our_kernel(monkeypatch):
-    """Untuned buckets run cuBLAS on the GPU (native is a candidate there): these tests run
-    our kernel, with its heuristic tiles."""
-    monkeypatch.setenv("GEMS_TUNE_NATIVE", "0")
-    flag_gems.tuning.forget_choices()
-    yield
-    monkeypatch.undo()
-    flag_gems.tuning.forget_choices()
-
-
-def _tolerance(dtype, k):
-    # Each output sums K products: error grows with sqrt(K) for halves.
-    if dtype == torch.float32 and torch.backends.cuda.matmul.allow_tf32 and ON_GPU:
-        return dict(rtol=2e-3, atol=2e-3 * k**0.5)
-    return {}
-
-
 def check(a, b, **kwargs):
     native = torch.mm(a, b)
     with flag_gems.use_gems():
         ours = torch.mm(a, b, **kwargs)
     assert ours.dtype == native.dtype and ours.shape == native.shape
-    reference = a.double() @ b.double()
-    k = a.shape[1]
-    if a.dtype in (torch.float16, torch.bfloat16):
-        # Compare at fp32 resolution scaled to the half type's rounding of inputs and output.
-        torch.testing.assert_close(ours.double(), reference, rtol=2e-2 if a.dtype == torch.bfloat16 else 2e-3,
-                                   atol=0.05 * k**0.5 if a.dtype == torch.bfloat16 else 5e-3 * k**0.5)
-    elif _tolerance(a.dtype, k):
-        torch.testing.assert_close(ours.double(), reference, **_tolerance(a.dtype, k))
-    else:
-        assert_close(ours, reference, a.dtype, reduce_dim=k)
+    close(ours, a.double() @ b.double(), a.shape[1])
     return ours
 
 
@@ -131,3 +105,28 @@ def test_mm_errors_and_fallbacks():
         ints = make((3, 4), torch.int64)
         if not ON_GPU:  # torch has an integer mm on CPU only: it runs natively
             torch.testing.assert_close(torch.mm(ints, ints.t()), ints @ ints.t())
+
+
+FAMILY = {  # every operator of the matmul family: (aten name, call)
+    "mm": lambda: torch.mm(make((3, 4), torch.float32), make((4, 5), torch.float32)),
+    "addmm": lambda: torch.addmm(make((5,), torch.float32), make((3, 4), torch.float32), make((4, 5), torch.float32)),
+    "addr": lambda: torch.addr(make((3, 5), torch.float32), make((3,), torch.float32), make((5,), torch.float32)),
+    "bmm": lambda: torch.bmm(make((2, 3, 4), torch.float32), make((2, 4, 5), torch.float32)),
+    "baddbmm": lambda: torch.baddbmm(make((5,), torch.float32), make((2, 3, 4), torch.float32),
+                                     make((2, 4, 5), torch.float32)),
+    "mv": lambda: torch.mv(make((3, 4), torch.float32), make((4,), torch.float32)),
+    "addmv": lambda: torch.addmv(make((3,), torch.float32), make((3, 4), torch.float32), make((4,), torch.float32)),
+    "dot": lambda: torch.dot(make((4,), torch.float32), make((4,), torch.float32)),
+    "vdot": lambda: torch.vdot(make((4,), torch.float32), make((4,), torch.float32)),
+}
+
+
+@pytest.mark.parametrize("name", FAMILY)
+def test_untuned_buckets_run_native(name, monkeypatch):
+    """Where PyTorch's kernel is a candidate (GPUs), a bucket with no tuned entry runs it."""
+    monkeypatch.setenv("GEMS_TUNE_NATIVE", "1")
+    flag_gems.tuning.forget_choices()
+    assert ran(name, FAMILY[name])[1] == ["native (no tuned entry wins here)"]
+    monkeypatch.setenv("GEMS_TUNE_NATIVE", "0")
+    flag_gems.tuning.forget_choices()
+    assert ran(name, FAMILY[name])[1] == ["triton"]

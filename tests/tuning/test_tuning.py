@@ -20,6 +20,7 @@ import yaml
 import flag_gems
 from flag_gems import pretune, runtime, tuning
 from flag_gems.codegen import pointwise, reduction
+from flag_gems.ops.matmul import gemm
 from flag_gems.ops.matmul import mm as matmul_ops
 from flag_gems.testing import assert_close
 from flag_gems.tuning import __main__ as cache_cli
@@ -249,10 +250,10 @@ def test_shipped_files_are_current():
 
 def test_mm_key_buckets():
     row = (1, 1), (1, 1)
-    assert matmul_ops._bucket(5, 17, 3, torch.float16, *row, False) == (8, 32, 4, "float16", "n", "n", False)
-    assert matmul_ops._bucket(1, 4096, 4096, torch.bfloat16, *row, False)[:3] == (1, 4096, 4096)
-    assert matmul_ops._bucket(12, 4000, 4097, torch.bfloat16, *row, False)[:3] == (16, 4096, 8192)
-    assert matmul_ops._bucket(4, 4, 4, torch.float32, (1, 4), (8, 2), True)[4:] == ("t", "s", True)
+    assert gemm.bucket(5, 17, 3, torch.float16, *row, False) == (8, 32, 4, "float16", "n", "n", False)
+    assert gemm.bucket(1, 4096, 4096, torch.bfloat16, *row, False)[:3] == (1, 4096, 4096)
+    assert gemm.bucket(12, 4000, 4097, torch.bfloat16, *row, False)[:3] == (16, 4096, 8192)
+    assert gemm.bucket(4, 4, 4, torch.float32, (1, 4), (8, 2), True)[4:] == ("t", "s", True)
     a = make((6, 9), torch.float32)
     b = make((9, 5), torch.float32)
     same_bucket = make((7, 9), torch.float32), make((9, 8), torch.float32)
@@ -266,23 +267,23 @@ def test_mm_key_buckets():
 
 
 def test_mm_pruning(monkeypatch):
-    space = matmul_ops.default_space()
+    space = gemm.default_space()
     big = (4096, 4096, 4096, "bfloat16", "n", "n", False)
     monkeypatch.setattr(tuning, "max_shared_memory", lambda device_index=0: None)
-    fits = [c for c in space if matmul_ops._fits(big, c)]
+    fits = [c for c in space if gemm.fits(big, c)]
     assert (128, 256, 64, 8, 8, 3) in fits and (128, 256, 64, 8, 4, 3) not in fits  # 256 accumulators a thread
     assert all(c[0] > 16 for c in fits)  # no decode tiles for a large M
     decode = (16, 4096, 4096, "bfloat16", "n", "n", False)
-    assert all(c[0] == 16 for c in space if matmul_ops._fits(decode, c))
+    assert all(c[0] == 16 for c in space if gemm.fits(decode, c))
     small = (64, 64, 64, "float16", "n", "n", False)
-    assert all(c[0] <= 64 and c[1] <= 64 and c[2] <= 64 for c in space if matmul_ops._fits(small, c))
+    assert all(c[0] <= 64 and c[1] <= 64 and c[2] <= 64 for c in space if gemm.fits(small, c))
 
     monkeypatch.setattr(tuning, "max_shared_memory", lambda device_index=0: 100 * 1024)
-    fits = [c for c in space if matmul_ops._fits(big, c)]
+    fits = [c for c in space if gemm.fits(big, c)]
     assert (64, 128, 64, 8, 4, 4) in fits  # (64*64 + 64*128) * 2 bytes * 4 stages = 96 KiB
     assert (128, 128, 64, 8, 4, 4) not in fits  # 128 KiB
     fp32 = (4096, 4096, 4096, "float32", "n", "n", True)
-    assert (64, 128, 64, 8, 4, 4) not in [c for c in space if matmul_ops._fits(fp32, c)]  # 4-byte tiles: 192 KiB
+    assert (64, 128, 64, 8, 4, 4) not in [c for c in space if gemm.fits(fp32, c)]  # 4-byte tiles: 192 KiB
 
 
 def test_mm_tuned_results_are_right():
@@ -396,8 +397,8 @@ def test_pointwise_tuning_never_writes_the_callers_tensor(monkeypatch):
     assert _stored_keys("pointwise_strided") == [[512, 512, True, 4]]
 def test_mm_asks_the_tuner_once_per_call(monkeypatch):
     asked = []
-    choice = matmul_ops._choice
-    monkeypatch.setattr(matmul_ops, "_choice", lambda a, b: asked.append(1) or choice(a, b))
+    choice = matmul_ops._MM.tuner.choice
+    monkeypatch.setattr(matmul_ops._MM.tuner, "choice", lambda raw, runner: asked.append(1) or choice(raw, runner))
     a, b = make((5, 8), torch.float32), make((8, 6), torch.float32)
     with flag_gems.use_gems(include=["mm"]):
         torch.mm(a, b)

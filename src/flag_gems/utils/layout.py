@@ -75,6 +75,14 @@ def broadcast_shapes(shapes):
     return torch.Size(result)
 
 
+def broadcast_strides(tensor, shape):
+    """``tensor``'s strides read as broadcast to ``shape`` (which it must broadcast to): 0
+    for each dim it lacks or has of size 1."""
+    strides = [0] * (len(shape) - tensor.dim())
+    strides += [st if s != 1 else 0 for s, st in zip(tensor.shape, tensor.stride())]
+    return strides
+
+
 def shares_storage(a, b):
     return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
 
