@@ -1,5 +1,7 @@
 """Dtype sets, PyTorch's type promotion, and the dtypes kernels compute in."""
 
+import math
+
 import torch
 
 FLOAT_DTYPES = frozenset((torch.float16, torch.bfloat16, torch.float32, torch.float64))
@@ -92,3 +94,42 @@ def number_as_tensor(value, dtype):
     """A 0-d CPU tensor of ``dtype`` holding the Python number ``value``, made through the
     widest type of its kind, then cast: an out-of-range number wraps as aten's cast does."""
     return torch.tensor(value, dtype=WIDEST_OF_CATEGORY[NUMBER_CATEGORY[type(value)]]).to(dtype)
+
+
+INT_RANGE = {
+    dtype: (torch.iinfo(dtype).min, torch.iinfo(dtype).max)
+    for dtype in (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+}
+
+
+def number_as(value, dtype):
+    """A Python number as ``dtype`` holds it after PyTorch's (C++ static_cast) conversion."""
+    if dtype == torch.bool:
+        return bool(value)
+    if not dtype.is_floating_point:
+        low, high = INT_RANGE[dtype]
+        return (int(value) - low) % (high - low + 1) + low  # integers wrap around
+    if dtype == torch.float64:
+        return float(value)
+    source = torch.float64 if type(value) is float else torch.int64
+    return torch.tensor(value, dtype=source).to(dtype).item()
+
+
+def scalar_overflows(value, dtype):
+    """Whether PyTorch refuses to convert the Scalar ``value`` to ``dtype`` (c10's checked
+    conversion): out of range, or NaN/infinity for an integer dtype."""
+    if dtype == torch.bool or type(value) is bool:
+        return False
+    if dtype.is_floating_point:
+        high = torch.finfo(dtype).max
+        if type(value) is float and (math.isinf(value) or math.isnan(value)):
+            return False
+        return not -high <= value <= high
+    low, high = INT_RANGE[dtype]
+    if type(value) is float:
+        if math.isnan(value) or math.isinf(value):
+            return True
+        return not low <= value <= high or value >= 2.0**63
+    if low == 0:  # unsigned: negative integers wrap if their magnitude fits
+        return value > high or -value > high
+    return not low <= value <= high
