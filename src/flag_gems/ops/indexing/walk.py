@@ -1,0 +1,200 @@
+"""The kernel every indexing operator runs: a walk over an iteration shape, through index tensors.
+
+A *walk* visits every element of a shape (any rank, any strides per operand) and moves one
+value per element: ``dst[d_off] <- src[s_off]`` (or a number), where the offsets are the
+element's coordinates dotted with each operand's strides, and the values of the index tensors
+(read at their own strides over the same shape) add ``index * step`` to one side: the source
+for a gather (``index_select``, ``gather``, ``embedding``, ``index``), the destination for a
+scatter (``scatter*``, ``index_add``, ``index_put``, the embedding gradient). How the value
+lands is a *write*: a store, or an atomic add, max, min or product.
+
+Each (rank, index count, side, value kind, write) has its own kernel, generated like the
+pointwise ones (``codegen.pointwise``): mergeable dims are collapsed first, the shape is tiled
+as [rows x last dim] so the coordinate arithmetic is paid per row, and an index constant
+along the last dim (an ``index_select``'s or an embedding's) is loaded once per row.
+
+Index values outside their range fail a ``tl.device_assert`` (compiled in, as native CUDA
+kernels assert) and are masked, so no lane reads or writes outside its tensor. On the CPU
+device the operators check their indices on the host first and send bad ones to the native
+kernel, which raises PyTorch's own error.
+"""
+
+from collections import namedtuple
+
+import triton
+import triton.language as tl
+
+from ... import runtime
+from ...codegen.cache import load_generated
+from ...codegen.launch import Launcher
+from ...codegen.pointwise import collapse
+from ...utils.layout import INT32_LIMIT, cdiv, next_power_of_2
+
+# Keep tl.device_assert in the compiled kernels (Triton drops it unless debug is on), without
+# the integer overflow checks debug mode would add to every 32-bit operation.
+ASSERTS = {"debug": True, "sanitize_overflow": False}
+
+
+@triton.jit
+def store(base, offsets, value, mask):
+    tl.store(base + offsets, value.to(base.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def atomic_add(base, offsets, value, mask):
+    tl.atomic_add(base + offsets, value.to(base.dtype.element_ty), mask=mask, sem="relaxed")
+
+
+@triton.jit
+def atomic_max(base, offsets, value, mask):
+    tl.atomic_max(base + offsets, value.to(base.dtype.element_ty), mask=mask, sem="relaxed")
+
+
+@triton.jit
+def atomic_min(base, offsets, value, mask):
+    tl.atomic_min(base + offsets, value.to(base.dtype.element_ty), mask=mask, sem="relaxed")
+
+
+@triton.jit
+def atomic_mul(base, offsets, value, mask):
+    """A product by compare-and-swap (there is no atomic multiply) on the element's bits, so a
+    NaN compares equal to itself. Masked-off lanes swap the first element with itself."""
+    element = base.dtype.element_ty
+    if element.primitive_bitwidth == 64:
+        bits = (base + tl.where(mask, offsets, 0)).to(tl.pointer_type(tl.int64), bitcast=True)
+    else:
+        bits = (base + tl.where(mask, offsets, 0)).to(tl.pointer_type(tl.int32), bitcast=True)
+    factor = value.to(element)
+    seen = tl.load(bits)
+    pending = mask
+    while tl.max(pending.to(tl.int32)) > 0:
+        product = seen.to(element, bitcast=True) * factor
+        wanted = tl.where(pending, product.to(seen.dtype, bitcast=True), seen)
+        before = tl.atomic_cas(bits, seen, wanted, sem="relaxed")
+        pending = pending & (before != seen)
+        seen = before
+
+
+WRITES = ("store", "atomic_add", "atomic_max", "atomic_min", "atomic_mul")
+
+
+def walk_source(rank, n_indices, scatter, scalar_value, write):
+    """A walk kernel's module source. ``scatter``: the indices move the destination (else the
+    source); ``scalar_value``: the value is a number (``value``), not a tensor (``src``)."""
+    assert write in WRITES
+    tensors = ["dst"] + ([] if scalar_value else ["src"]) + [f"ix{k}" for k in range(n_indices)]
+    moved = "dst" if scatter else "src"
+    last = rank - 1
+    sizes = [f"size{d}" for d in range(rank)]
+    strides = [f"{t}_st{d}" for t in tensors for d in range(rank)]
+    steps = [f"step{k}" for k in range(n_indices)] + [f"bound{k}" for k in range(n_indices)]
+    unspecialized = ["alpha", "skip"] + (["value"] if scalar_value else [])
+    flags = "".join(f" ROW_IX{k}: tl.constexpr," for k in range(n_indices))
+    lines = [
+        "import triton",
+        "import triton.language as tl",
+        f"from {__name__} import {write} as write",
+        "",
+        "",
+        f"@triton.jit(do_not_specialize={unspecialized!r})",
+        f"def kernel(dst, {', '.join(['value' if scalar_value else 'src'] + tensors[len(tensors) - n_indices:])},",
+        f"           {', '.join(sizes + strides + steps)}, n_rows, alpha, skip,",
+        f"           BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr,{flags} WRAP: tl.constexpr,",
+        "           HAS_ALPHA: tl.constexpr, HAS_SKIP: tl.constexpr, INDEX64: tl.constexpr):",
+        "    pid = tl.program_id(0)",
+        f"    col_blocks = tl.cdiv(size{last}, BLOCK_C)",
+        "    rows = (pid // col_blocks) * BLOCK_R + tl.arange(0, BLOCK_R)",
+        "    cols = (pid % col_blocks) * BLOCK_C + tl.arange(0, BLOCK_C)",
+        "    if INDEX64:",
+        "        rows = rows.to(tl.int64)",
+        "        cols = cols.to(tl.int64)",
+        "    row_mask = rows < n_rows",
+        f"    mask = row_mask[:, None] & (cols < size{last})[None, :]",
+    ]
+    lines += [f"    {t}_row = rows * 0" for t in tensors]
+    if rank > 1:  # split the row number into the outer dims, innermost first
+        lines.append("    rest = rows")
+        for d in range(rank - 2, -1, -1):
+            lines += [f"    coord = rest % size{d}", f"    rest = rest // size{d}"] if d > 0 else ["    coord = rest"]
+            lines += [f"    {t}_row += coord * {t}_st{d}" for t in tensors]
+    lines += [f"    {t}_at = {t}_row[:, None] + cols[None, :] * {t}_st{last}" for t in ("dst", "src")
+              if t in tensors]
+    lines.append("    ok = mask")
+    for k in range(n_indices):
+        lines += [
+            f"    if ROW_IX{k}:",
+            f"        i{k} = tl.load(ix{k} + ix{k}_row, mask=row_mask, other=0).to(tl.int64)[:, None]",
+            "    else:",
+            f"        i{k} = tl.load(ix{k} + (ix{k}_row[:, None] + cols[None, :] * ix{k}_st{last}), mask=mask,",
+            "                     other=0).to(tl.int64)",
+            "    if WRAP:",
+            f"        i{k} = tl.where(i{k} < 0, i{k} + bound{k}, i{k})",
+            f"    inside = (i{k} >= 0) & (i{k} < bound{k})",
+            "    tl.device_assert(inside | ~mask, \"index out of bounds\")",
+            "    ok = ok & inside",
+            f"    {moved}_at = {moved}_at + i{k} * step{k}",
+        ]
+    if n_indices:
+        lines += ["    if HAS_SKIP:", "        ok = ok & (i0 != skip)"]
+    if scalar_value:
+        lines.append("    v = value")
+    else:
+        lines.append(f"    v = tl.load(src + src_at, mask={'mask' if scatter else 'ok'}, other=0)")
+    lines += ["    if HAS_ALPHA:", "        v = v * alpha", f"    write(dst, dst_at, v, {'ok' if scatter else 'mask'})"]
+    return "\n".join(lines) + "\n"
+
+
+Index = namedtuple("Index", "tensor strides step bound")
+Index.__doc__ = """One index tensor of a walk: read at ``strides`` over the walk's shape, each
+unit of its value moves the indexed side by ``step`` elements; values lie in [0, bound)
+(or [-bound, bound) in a walk that wraps negative indices)."""
+
+
+def walk_config(rows, last):
+    """(BLOCK_R, BLOCK_C, num_warps) of a walk over ``rows`` x ``last`` (powers of two)."""
+    block_c = min(last, 1024)
+    block_r = min(rows, max(1, 4096 // block_c))
+    return block_r, block_c, 4 if block_r * block_c <= 2048 else 8
+
+
+_launchers = {}
+
+
+def _launcher(rank, n_indices, scatter, scalar_value, write):
+    key = (rank, n_indices, scatter, scalar_value, write)
+    launcher = _launchers.get(key)
+    if launcher is None:
+        source = walk_source(*key)
+        name = f"walk_r{rank}_i{n_indices}_{'scatter' if scatter else 'gather'}_{'value' if scalar_value else 'src'}"
+        launcher = _launchers[key] = Launcher(load_generated("indexing", f"{name}_{write}", source).kernel)
+    return launcher
+
+
+def walk(shape, dst, dst_strides, indices, *, src=None, src_strides=None, value=None, scatter=False,
+         write="store", wrap=False, alpha=None, skip=None):
+    """Move every element of ``shape``: ``dst`` (written at ``dst_strides``) takes ``src`` (read
+    at ``src_strides``) or the number ``value``, the ``indices`` (``Index`` tuples) moving
+    ``dst`` if ``scatter`` else ``src``. ``alpha`` scales each value; an index equal to
+    ``skip`` (of the first index) moves nothing."""
+    numel = 1
+    for size in shape:
+        numel *= size
+    if numel == 0:
+        return
+    operand_strides = [dst_strides] + ([] if src is None else [src_strides]) + [ix.strides for ix in indices]
+    sizes, strides = collapse(list(shape), [list(s) for s in operand_strides])
+    rank = len(sizes)
+    n_rows = numel // sizes[-1]
+    span = max(sum((s - 1) * abs(st[d]) for d, s in enumerate(sizes)) for st in strides)
+    reach = max((ix.bound * abs(ix.step) for ix in indices), default=0)
+    block_r, block_c, warps = runtime.config("indexed_walk", walk_config)(next_power_of_2(n_rows),
+                                                                           next_power_of_2(sizes[-1]))
+    launcher = _launcher(rank, len(indices), scatter, src is None, write)
+    grid = (cdiv(n_rows, block_r) * cdiv(sizes[-1], block_c),)
+    steps = [ix.step for ix in indices] + [ix.bound for ix in indices]
+    flags = {f"ROW_IX{k}": strides[len(strides) - len(indices) + k][-1] == 0 for k in range(len(indices))}
+    launcher(grid, dst, value if src is None else src, *(ix.tensor for ix in indices), *sizes,
+             *(st for tensor_strides in strides for st in tensor_strides), *steps, n_rows,
+             1 if alpha is None else alpha, 0 if skip is None else skip, BLOCK_R=block_r, BLOCK_C=block_c,
+             **flags, WRAP=wrap, HAS_ALPHA=alpha is not None, HAS_SKIP=skip is not None,
+             INDEX64=max(span + reach, numel) >= INT32_LIMIT, num_warps=warps, **ASSERTS)
