@@ -17,7 +17,7 @@ indexed side by its dim's stride.
 import torch
 
 from ...codegen.pointwise import broadcast_strides
-from ...dispatch import Row
+from ...dispatch import aten_rows
 from ...utils.layout import broadcast_shapes
 from .common import index_reason, inplace_reason, operands_reason, out_reason, update
 from .compaction import nonzero_of
@@ -161,12 +161,8 @@ def _index_put_inplace_unsupported(self, indices, values, accumulate=False, unsa
 
 
 ATEN = (
-    Row("index.Tensor", index, _index_unsupported),
-    Row("index.Tensor_out", index, _index_unsupported),
-    Row("index_put", index_put, _index_put_unsupported),
-    Row("index_put.out", index_put, _index_put_unsupported),
-    Row("index_put_", index_put_, _index_put_inplace_unsupported),
-    Row("_index_put_impl", index_put, _index_put_unsupported),
-    Row("_index_put_impl.out", index_put, _index_put_unsupported),
-    Row("_index_put_impl_", index_put_, _index_put_inplace_unsupported),
+    *aten_rows("index", index, _index_unsupported, ("Tensor", "Tensor_out")),
+    *aten_rows("index_put", index_put, _index_put_unsupported, ("", "out"), index_put_, _index_put_inplace_unsupported),
+    *aten_rows("_index_put_impl", index_put, _index_put_unsupported, ("", "out"), index_put_,
+               _index_put_inplace_unsupported),
 )

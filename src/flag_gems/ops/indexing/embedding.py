@@ -11,7 +11,7 @@ index occurs (counted by a walk of atomic increments).
 
 import torch
 
-from ...dispatch import Row
+from ...dispatch import aten_rows
 from ...utils.dtypes import COMPUTE_DTYPE
 from .common import MEAN, index_reason, operands_reason, out_reason, update
 from .walk import Index, walk
@@ -89,8 +89,6 @@ def _embedding_dense_backward_unsupported(grad_output, indices, num_weights, pad
 
 
 ATEN = (
-    Row("embedding", embedding, _embedding_unsupported),
-    Row("embedding.out", embedding, _embedding_unsupported),
-    Row("embedding_dense_backward", embedding_dense_backward, _embedding_dense_backward_unsupported),
-    Row("embedding_dense_backward.out", embedding_dense_backward, _embedding_dense_backward_unsupported),
+    *aten_rows("embedding", embedding, _embedding_unsupported, ("", "out")),
+    *aten_rows("embedding_dense_backward", embedding_dense_backward, _embedding_dense_backward_unsupported, ("", "out")),
 )

@@ -8,7 +8,7 @@ buffer, see ``common.update``), so duplicate indices add up.
 
 import torch
 
-from ...dispatch import Row
+from ...dispatch import aten_rows
 from .common import (index_reason, inplace_reason, kernel_number, operands_reason, out_reason, sizes_of, update,
                      without, wrap_dim)
 from .walk import Index, walk
@@ -94,7 +94,7 @@ def _index_add_common(self, dim, index, source, alpha):
     if not isinstance(index, torch.Tensor) or index.dim() > 1:
         return "index is not a 1-d tensor"
     self_shape, source_shape = sizes_of(self)[0], sizes_of(source)[0]
-    if len(self_shape) != len(source_shape) or source_shape[dim] != index.numel() or any(
+    if self.dim() != source.dim() or source_shape[dim] != index.numel() or any(
             a != b for d, (a, b) in enumerate(zip(self_shape, source_shape)) if d != dim):
         return "source's shape does not match self's and index's"
     if alpha != 1 and (isinstance(alpha, float) and not self.dtype.is_floating_point
@@ -115,9 +115,6 @@ def _index_add_inplace_unsupported(self, dim, index, source, *, alpha=1):
 
 
 ATEN = (
-    Row("index_select", index_select, _index_select_unsupported),
-    Row("index_select.out", index_select, _index_select_unsupported),
-    Row("index_add", index_add, _index_add_unsupported),
-    Row("index_add.out", index_add, _index_add_unsupported),
-    Row("index_add_", index_add_, _index_add_inplace_unsupported),
+    *aten_rows("index_select", index_select, _index_select_unsupported, ("", "out")),
+    *aten_rows("index_add", index_add, _index_add_unsupported, ("", "out"), index_add_, _index_add_inplace_unsupported),
 )

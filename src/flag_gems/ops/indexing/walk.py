@@ -27,7 +27,7 @@ import triton.language as tl
 from ... import runtime
 from ...codegen.cache import load_generated
 from ...codegen.launch import Launcher
-from ...codegen.pointwise import collapse
+from ...codegen.pointwise import collapse, tile_lines
 from ...utils.layout import INT32_LIMIT, cdiv, next_power_of_2
 
 # Keep tl.device_assert in the compiled kernels (Triton drops it unless debug is on), without
@@ -46,33 +46,56 @@ def atomic_add(base, offsets, value, mask):
 
 
 @triton.jit
-def atomic_max(base, offsets, value, mask):
-    tl.atomic_max(base + offsets, value.to(base.dtype.element_ty), mask=mask, sem="relaxed")
+def _combined(current, value, OP: tl.constexpr):
+    if OP == 0:
+        return current * value
+    if OP == 1:
+        return tl.maximum(current, value, propagate_nan=tl.PropagateNan.ALL)
+    return tl.minimum(current, value, propagate_nan=tl.PropagateNan.ALL)
 
 
 @triton.jit
-def atomic_min(base, offsets, value, mask):
-    tl.atomic_min(base + offsets, value.to(base.dtype.element_ty), mask=mask, sem="relaxed")
-
-
-@triton.jit
-def atomic_mul(base, offsets, value, mask):
-    """A product by compare-and-swap (there is no atomic multiply) on the element's bits, so a
-    NaN compares equal to itself. Masked-off lanes swap the first element with itself."""
+def _compare_and_swap(base, offsets, value, mask, OP: tl.constexpr):
+    """``OP`` (0 product, 1 max, 2 min: NaN wins, as in aten) by compare-and-swap on the
+    element's bits, so a NaN compares equal to itself. Masked-off lanes and lanes whose
+    element already holds the result swap their element with itself."""
     element = base.dtype.element_ty
     if element.primitive_bitwidth == 64:
         bits = (base + tl.where(mask, offsets, 0)).to(tl.pointer_type(tl.int64), bitcast=True)
     else:
         bits = (base + tl.where(mask, offsets, 0)).to(tl.pointer_type(tl.int32), bitcast=True)
-    factor = value.to(element)
+    operand = value.to(element)
     seen = tl.load(bits)
-    pending = mask
+    wanted = tl.where(mask, _combined(seen.to(element, bitcast=True), operand, OP).to(seen.dtype, bitcast=True), seen)
+    pending = wanted != seen
     while tl.max(pending.to(tl.int32)) > 0:
-        product = seen.to(element, bitcast=True) * factor
-        wanted = tl.where(pending, product.to(seen.dtype, bitcast=True), seen)
         before = tl.atomic_cas(bits, seen, wanted, sem="relaxed")
         pending = pending & (before != seen)
         seen = before
+        combined = _combined(seen.to(element, bitcast=True), operand, OP).to(seen.dtype, bitcast=True)
+        wanted = tl.where(pending, combined, seen)
+        pending = pending & (wanted != seen)
+
+
+@triton.jit
+def atomic_mul(base, offsets, value, mask):
+    _compare_and_swap(base, offsets, value, mask, 0)
+
+
+@triton.jit
+def atomic_max(base, offsets, value, mask):
+    if base.dtype.element_ty.is_floating():
+        _compare_and_swap(base, offsets, value, mask, 1)  # Triton's float atomic_max loses NaNs
+    else:
+        tl.atomic_max(base + offsets, value.to(base.dtype.element_ty), mask=mask, sem="relaxed")
+
+
+@triton.jit
+def atomic_min(base, offsets, value, mask):
+    if base.dtype.element_ty.is_floating():
+        _compare_and_swap(base, offsets, value, mask, 2)
+    else:
+        tl.atomic_min(base + offsets, value.to(base.dtype.element_ty), mask=mask, sem="relaxed")
 
 
 WRITES = ("store", "atomic_add", "atomic_max", "atomic_min", "atomic_mul")
@@ -101,22 +124,8 @@ def walk_source(rank, n_indices, scatter, scalar_value, write):
         f"           {', '.join(sizes + strides + steps)}, n_rows, alpha, skip,",
         f"           BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr,{flags} WRAP: tl.constexpr,",
         "           HAS_ALPHA: tl.constexpr, HAS_SKIP: tl.constexpr, INDEX64: tl.constexpr):",
-        "    pid = tl.program_id(0)",
-        f"    col_blocks = tl.cdiv(size{last}, BLOCK_C)",
-        "    rows = (pid // col_blocks) * BLOCK_R + tl.arange(0, BLOCK_R)",
-        "    cols = (pid % col_blocks) * BLOCK_C + tl.arange(0, BLOCK_C)",
-        "    if INDEX64:",
-        "        rows = rows.to(tl.int64)",
-        "        cols = cols.to(tl.int64)",
-        "    row_mask = rows < n_rows",
-        f"    mask = row_mask[:, None] & (cols < size{last})[None, :]",
     ]
-    lines += [f"    {t}_row = rows * 0" for t in tensors]
-    if rank > 1:  # split the row number into the outer dims, innermost first
-        lines.append("    rest = rows")
-        for d in range(rank - 2, -1, -1):
-            lines += [f"    coord = rest % size{d}", f"    rest = rest // size{d}"] if d > 0 else ["    coord = rest"]
-            lines += [f"    {t}_row += coord * {t}_st{d}" for t in tensors]
+    lines += tile_lines(rank, tensors)
     lines += [f"    {t}_at = {t}_row[:, None] + cols[None, :] * {t}_st{last}" for t in ("dst", "src")
               if t in tensors]
     lines.append("    ok = mask")
@@ -140,7 +149,8 @@ def walk_source(rank, n_indices, scatter, scalar_value, write):
         lines.append("    v = value")
     else:
         lines.append(f"    v = tl.load(src + src_at, mask={'mask' if scatter else 'ok'}, other=0)")
-    lines += ["    if HAS_ALPHA:", "        v = v * alpha", f"    write(dst, dst_at, v, {'ok' if scatter else 'mask'})"]
+    # in the destination's dtype first: no half-precision math (the interpreter's bf16 is wrong)
+    lines += ["    if HAS_ALPHA:", "        v = v.to(dst.dtype.element_ty) * alpha", f"    write(dst, dst_at, v, {'ok' if scatter else 'mask'})"]
     return "\n".join(lines) + "\n"
 
 
