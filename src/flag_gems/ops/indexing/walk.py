@@ -111,7 +111,7 @@ def walk_source(rank, n_indices, scatter, scalar_value, write):
     sizes = [f"size{d}" for d in range(rank)]
     strides = [f"{t}_st{d}" for t in tensors for d in range(rank)]
     steps = [f"step{k}" for k in range(n_indices)] + [f"bound{k}" for k in range(n_indices)]
-    unspecialized = ["alpha", "skip"] + (["value"] if scalar_value else [])
+    unspecialized = ["dst_offset", "alpha", "skip"] + (["value"] if scalar_value else [])
     flags = "".join(f" ROW_IX{k}: tl.constexpr," for k in range(n_indices))
     lines = [
         "import triton",
@@ -121,11 +121,11 @@ def walk_source(rank, n_indices, scatter, scalar_value, write):
         "",
         f"@triton.jit(do_not_specialize={unspecialized!r})",
         f"def kernel(dst, {', '.join(['value' if scalar_value else 'src'] + tensors[len(tensors) - n_indices:])},",
-        f"           {', '.join(sizes + strides + steps)}, n_rows, alpha, skip,",
+        f"           {', '.join(sizes + strides + steps)}, n_rows, dst_offset, alpha, skip,",
         f"           BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr,{flags} WRAP: tl.constexpr,",
         "           HAS_ALPHA: tl.constexpr, HAS_SKIP: tl.constexpr, INDEX64: tl.constexpr):",
     ]
-    lines += tile_lines(rank, tensors)
+    lines += tile_lines(rank, tensors) + ["    dst_row += dst_offset"]
     lines += [f"    {t}_at = {t}_row[:, None] + cols[None, :] * {t}_st{last}" for t in ("dst", "src")
               if t in tensors]
     lines.append("    ok = mask")
@@ -181,11 +181,12 @@ def _launcher(rank, n_indices, scatter, scalar_value, write):
 
 
 def walk(shape, dst, dst_strides, indices, *, src=None, src_strides=None, value=None, scatter=False,
-         write="store", wrap=False, alpha=None, skip=None):
+         write="store", wrap=False, alpha=None, skip=None, dst_offset=0):
     """Move every element of ``shape``: ``dst`` (written at ``dst_strides``) takes ``src`` (read
     at ``src_strides``) or the number ``value``, the ``indices`` (``Index`` tuples) moving
     ``dst`` if ``scatter`` else ``src``. ``alpha`` scales each value; an index equal to
-    ``skip`` (of the first index) moves nothing."""
+    ``skip`` (of the first index) moves nothing. ``dst`` is written from its element
+    ``dst_offset`` on (a slice of it)."""
     numel = 1
     for size in shape:
         numel *= size
@@ -204,7 +205,7 @@ def walk(shape, dst, dst_strides, indices, *, src=None, src_strides=None, value=
     steps = [ix.step for ix in indices] + [ix.bound for ix in indices]
     flags = {f"ROW_IX{k}": strides[len(strides) - len(indices) + k][-1] == 0 for k in range(len(indices))}
     launcher(grid, dst, value if src is None else src, *(ix.tensor for ix in indices), *sizes,
-             *(st for tensor_strides in strides for st in tensor_strides), *steps, n_rows,
+             *(st for tensor_strides in strides for st in tensor_strides), *steps, n_rows, dst_offset,
              1 if alpha is None else alpha, 0 if skip is None else skip, BLOCK_R=block_r, BLOCK_C=block_c,
              **flags, WRAP=wrap, HAS_ALPHA=alpha is not None, HAS_SKIP=skip is not None,
-             INDEX64=max(span + reach, numel) >= INT32_LIMIT, num_warps=warps, **ASSERTS)
+             INDEX64=max(span + reach + dst_offset, numel) >= INT32_LIMIT, num_warps=warps, **ASSERTS)
