@@ -41,6 +41,13 @@ def sizes_of(tensor):
     return (tuple(tensor.shape), tuple(tensor.stride())) if tensor.dim() else ((1,), (0,))
 
 
+def flat(tensor):
+    """``tensor`` in flat (row-major) order in memory: itself when contiguous, else a copy."""
+    if tensor.is_contiguous():
+        return tensor
+    return copy_(torch.empty(tensor.shape, dtype=tensor.dtype, device=tensor.device), tensor)
+
+
 def without(strides, dim):
     """``strides`` with ``dim``'s replaced by 0: the indexed dim, moved by an index instead."""
     strides = list(strides)

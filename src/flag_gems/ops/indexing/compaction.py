@@ -6,8 +6,10 @@ prefix sum, with the total at the end), and after the host has read the total (t
 size: native synchronizes here too) each program writes its set elements at their positions.
 What it writes is the *mode*: ``coords`` (``nonzero``: one row of coordinates per element),
 ``select`` (``masked_select``: self's values), ``scatter`` (``masked_scatter``: self's
-element takes the source's next value). The counting and writing kernels are generated per
-rank, as the walk's are (see ``walk``).
+element takes the source's next value), ``positions`` (of a 1-d mask: each set element's
+index plus a bias), ``ranks`` (of a 1-d mask: for every element, how many set elements come
+up to it, minus one). The counting and writing kernels are generated per rank, as the
+walk's are (see ``walk``).
 """
 
 import torch
@@ -27,7 +29,7 @@ def compaction_source(rank, mode):
     tensors = ["mask"] + (["self"] if mode in ("select", "scatter") else [])
     strides = [f"{t}_st{d}" for t in tensors for d in range(rank)]
     head = {"count": "counts", "coords": "offsets, out, out_st0, out_st1", "select": "self, offsets, out, out_st0",
-            "scatter": "self, offsets, source"}[mode]
+            "scatter": "self, offsets, source", "positions": "offsets, out, bias", "ranks": "offsets, out"}[mode]
     lines = [
         "import triton",
         "import triton.language as tl",
@@ -46,7 +48,10 @@ def compaction_source(rank, mode):
     for d in range(rank - 1, -1, -1):
         lines += [f"    c{d} = rest % size{d}", f"    rest = rest // size{d}"] if d else ["    c0 = rest"]
         lines += [f"    {t}_at += c{d} * {t}_st{d}" for t in tensors]
-    lines.append("    chosen = (tl.load(mask + mask_at, mask=inside, other=0) != 0) & inside")
+    lines += ["    value = tl.load(mask + mask_at, mask=inside, other=0)",
+              "    if value.dtype == tl.bfloat16:",
+              "        value = value.to(tl.float32)  # the interpreter compares bf16 as raw bits: -0.0 != 0",
+              "    chosen = (value != 0) & inside"]
     if mode == "count":
         lines.append("    tl.store(counts + pid, tl.sum(chosen.to(tl.int32), 0))")
         return "\n".join(lines) + "\n"
@@ -56,6 +61,10 @@ def compaction_source(rank, mode):
         lines += [f"    tl.store(out + at * out_st0 + {d} * out_st1, c{d}, mask=chosen)" for d in range(rank)]
     elif mode == "select":
         lines.append("    tl.store(out + at * out_st0, tl.load(self + self_at, mask=chosen), mask=chosen)")
+    elif mode == "positions":
+        lines.append("    tl.store(out + at, (lin + bias).to(out.dtype.element_ty), mask=chosen)")
+    elif mode == "ranks":
+        lines.append("    tl.store(out + lin, at + flags - 1, mask=inside)")
     else:
         lines.append("    tl.store(self + self_at, tl.load(source + at, mask=chosen), mask=chosen)")
     return "\n".join(lines) + "\n"
@@ -127,6 +136,20 @@ class Compaction:
         if self.count:
             self._launch("scatter", (self_, self.offsets, source), tuple(self_strides) or (0,))
         return self_
+
+
+    def positions(self, out, bias=0):
+        """Each set element's index plus ``bias`` into the contiguous ``out`` (a 1-d mask)."""
+        if self.count:
+            self._launch("positions", (self.offsets, out, bias), ())
+        return out
+
+    def ranks(self, out):
+        """For every element of a 1-d mask, the number of set elements up to it, minus one,
+        into the contiguous int64 ``out``."""
+        if self.programs:
+            self._launch("ranks", (self.offsets, out), ())
+        return out
 
 
 def nonzero_of(mask):

@@ -16,8 +16,7 @@ from ...codegen.pointwise import TL_DTYPE, Pointwise
 from ...dispatch import aten_rows
 from ...utils.dtypes import COMPUTE_DTYPE, promoted_dtype
 from ...utils.layout import INT32_LIMIT, cdiv
-from ..movement.copy import copy_
-from .common import kernel_number, operands_reason, out_reason
+from .common import flat, kernel_number, operands_reason, out_reason
 
 __all__ = ["isin"]
 
@@ -59,13 +58,6 @@ def _matches(element, test, invert):
 MATCHES = Pointwise(_matches, "isin_scalar")
 
 
-def _flat(tensor):
-    """``tensor`` in flat order: itself when contiguous, else a contiguous copy."""
-    if tensor.is_contiguous():
-        return tensor
-    return copy_(torch.empty(tensor.shape, dtype=tensor.dtype, device=tensor.device), tensor)
-
-
 def isin(elements, test_elements, *, assume_unique=False, invert=False, out=None):
     """Whether each element is among ``test_elements``; either may be a number (not both)."""
     common = promoted_dtype((elements, test_elements))
@@ -78,8 +70,8 @@ def isin(elements, test_elements, *, assume_unique=False, invert=False, out=None
         out = torch.empty(() if scalar else elements.shape, dtype=torch.bool, device=test_elements.device)
     n = out.numel()
     if n:
-        tests = _flat(test_elements)
-        values = tests if scalar else _flat(elements)
+        tests = flat(test_elements)
+        values = tests if scalar else flat(elements)
         _ISIN((cdiv(n, BLOCK),), values, kernel_number(elements, common) if scalar else 0, tests, out, n,
               tests.numel(), COMPUTE=TL_DTYPE[COMPUTE_DTYPE[common]], SCALAR=scalar, INVERT=invert, BLOCK=BLOCK,
               TEST_BLOCK=TEST_BLOCK, INDEX64=n + BLOCK >= INT32_LIMIT)
