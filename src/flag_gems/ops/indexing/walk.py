@@ -26,7 +26,7 @@ import triton.language as tl
 
 from ... import runtime
 from ...codegen.cache import load_generated
-from ...codegen.launch import Launcher
+from ...codegen.launch import Launcher, planned
 from ...codegen.pointwise import collapse, tile_lines
 from ...utils.layout import INT32_LIMIT, cdiv, next_power_of_2
 
@@ -180,6 +180,38 @@ def _launcher(rank, n_indices, scatter, scalar_value, write):
     return launcher
 
 
+class _Plan:
+    """What a walk decides from its layout: its kernel, grid, int arguments and constexprs
+    (None for an empty shape), kept for later walks of that layout."""
+
+    __slots__ = ("launcher", "grid", "ints", "constexprs")
+
+    def __init__(self, shape, operand_strides, indices, scatter, scalar, write, wrap, flags, dst_offset):
+        numel = 1
+        for size in shape:
+            numel *= size
+        self.launcher = None
+        if numel == 0:
+            return
+        sizes, strides = collapse(list(shape), [list(s) for s in operand_strides])
+        n_rows = numel // sizes[-1]
+        span = max(sum((s - 1) * abs(st[d]) for d, s in enumerate(sizes)) for st in strides)
+        reach = max((bound * abs(step) for _, step, bound in indices), default=0)
+        block_r, block_c, warps = runtime.config("indexed_walk", walk_config)(next_power_of_2(n_rows),
+                                                                               next_power_of_2(sizes[-1]))
+        self.launcher = _launcher(len(sizes), len(indices), scatter, scalar, write)
+        self.grid = (cdiv(n_rows, block_r) * cdiv(sizes[-1], block_c),)
+        self.ints = (*sizes, *(st for tensor_strides in strides for st in tensor_strides),
+                     *(step for _, step, _ in indices), *(bound for _, _, bound in indices), n_rows)
+        row_flags = {f"ROW_IX{k}": strides[len(strides) - len(indices) + k][-1] == 0 for k in range(len(indices))}
+        self.constexprs = dict(BLOCK_R=block_r, BLOCK_C=block_c, **row_flags, WRAP=wrap, HAS_ALPHA=flags[0],
+                               HAS_SKIP=flags[1], INDEX64=max(span + reach + dst_offset, numel) >= INT32_LIMIT,
+                               num_warps=warps, **ASSERTS)
+
+
+_plans = {}
+
+
 def walk(shape, dst, dst_strides, indices, *, src=None, src_strides=None, value=None, scatter=False,
          write="store", wrap=False, alpha=None, skip=None, dst_offset=0):
     """Move every element of ``shape``: ``dst`` (written at ``dst_strides``) takes ``src`` (read
@@ -187,25 +219,13 @@ def walk(shape, dst, dst_strides, indices, *, src=None, src_strides=None, value=
     ``dst`` if ``scatter`` else ``src``. ``alpha`` scales each value; an index equal to
     ``skip`` (of the first index) moves nothing. ``dst`` is written from its element
     ``dst_offset`` on (a slice of it)."""
-    numel = 1
-    for size in shape:
-        numel *= size
-    if numel == 0:
-        return
-    operand_strides = [dst_strides] + ([] if src is None else [src_strides]) + [ix.strides for ix in indices]
-    sizes, strides = collapse(list(shape), [list(s) for s in operand_strides])
-    rank = len(sizes)
-    n_rows = numel // sizes[-1]
-    span = max(sum((s - 1) * abs(st[d]) for d, s in enumerate(sizes)) for st in strides)
-    reach = max((ix.bound * abs(ix.step) for ix in indices), default=0)
-    block_r, block_c, warps = runtime.config("indexed_walk", walk_config)(next_power_of_2(n_rows),
-                                                                           next_power_of_2(sizes[-1]))
-    launcher = _launcher(rank, len(indices), scatter, src is None, write)
-    grid = (cdiv(n_rows, block_r) * cdiv(sizes[-1], block_c),)
-    steps = [ix.step for ix in indices] + [ix.bound for ix in indices]
-    flags = {f"ROW_IX{k}": strides[len(strides) - len(indices) + k][-1] == 0 for k in range(len(indices))}
-    launcher(grid, dst, value if src is None else src, *(ix.tensor for ix in indices), *sizes,
-             *(st for tensor_strides in strides for st in tensor_strides), *steps, n_rows, dst_offset,
-             1 if alpha is None else alpha, 0 if skip is None else skip, BLOCK_R=block_r, BLOCK_C=block_c,
-             **flags, WRAP=wrap, HAS_ALPHA=alpha is not None, HAS_SKIP=skip is not None,
-             INDEX64=max(span + reach + dst_offset, numel) >= INT32_LIMIT, num_warps=warps, **ASSERTS)
+    operand_strides = (tuple(dst_strides),) + (() if src is None else (tuple(src_strides),)) + tuple(
+        tuple(ix.strides) for ix in indices)
+    layout = tuple((ix.tensor.dtype, ix.step, ix.bound) for ix in indices)
+    flags = (alpha is not None, skip is not None)
+    key = (tuple(shape), operand_strides, layout, scatter, src is None, write, wrap, flags, dst_offset)
+    plan = planned(_plans, key, lambda: _Plan(shape, operand_strides, layout, scatter, src is None, write, wrap,
+                                              flags, dst_offset))
+    if plan.launcher is not None:
+        plan.launcher(plan.grid, dst, value if src is None else src, *(ix.tensor for ix in indices), *plan.ints,
+                      dst_offset, 1 if alpha is None else alpha, 0 if skip is None else skip, **plan.constexprs)
