@@ -46,7 +46,8 @@ def test_embedding_backward(dtype):
     ids = index([[1, 5, 1, 1], [0, 2, 5, 1]])
     grad = values((2, 4, 4), dtype)
     wide = weight.detach().double().requires_grad_()
-    for options in ({}, {"padding_idx": 1}, {"scale_grad_by_freq": True}, {"padding_idx": -1, "scale_grad_by_freq": True}):
+    for options in ({}, {"padding_idx": 1}, {"scale_grad_by_freq": True},
+                    {"padding_idx": -1, "scale_grad_by_freq": True}):
         check(lambda: _gradient(weight, ids, grad, **options), exact=dtype == torch.float64,
               reference=lambda: _gradient(wide, ids, grad.double(), **options).to(dtype))
 

@@ -90,5 +90,6 @@ def _embedding_dense_backward_unsupported(grad_output, indices, num_weights, pad
 
 ATEN = (
     *aten_rows("embedding", embedding, _embedding_unsupported, ("", "out")),
-    *aten_rows("embedding_dense_backward", embedding_dense_backward, _embedding_dense_backward_unsupported, ("", "out")),
+    *aten_rows("embedding_dense_backward", embedding_dense_backward, _embedding_dense_backward_unsupported,
+               ("", "out")),
 )

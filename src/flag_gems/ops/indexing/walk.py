@@ -150,7 +150,8 @@ def walk_source(rank, n_indices, scatter, scalar_value, write):
     else:
         lines.append(f"    v = tl.load(src + src_at, mask={'mask' if scatter else 'ok'}, other=0)")
     # in the destination's dtype first: no half-precision math (the interpreter's bf16 is wrong)
-    lines += ["    if HAS_ALPHA:", "        v = v.to(dst.dtype.element_ty) * alpha", f"    write(dst, dst_at, v, {'ok' if scatter else 'mask'})"]
+    lines += ["    if HAS_ALPHA:", "        v = v.to(dst.dtype.element_ty) * alpha",
+              f"    write(dst, dst_at, v, {'ok' if scatter else 'mask'})"]
     return "\n".join(lines) + "\n"
 
 
