@@ -142,9 +142,11 @@ def _mean(total, count):
     sum is the start value), integers round down."""
     count = tl.maximum(count, 1)
     if total.dtype.is_floating():
-        return ieee_div(total, count)
-    quotient = total // count
-    return tl.where((total % count != 0) & (total < 0), quotient - 1, quotient)
+        mean = ieee_div(total, count)
+    else:
+        quotient = total // count
+        mean = tl.where((total % count != 0) & (total < 0), quotient - 1, quotient)
+    return mean
 
 
 MEAN = Pointwise(_mean, "indexing_mean")

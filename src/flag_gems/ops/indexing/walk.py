@@ -48,10 +48,12 @@ def atomic_add(base, offsets, value, mask):
 @triton.jit
 def _combined(current, value, OP: tl.constexpr):
     if OP == 0:
-        return current * value
-    if OP == 1:
-        return tl.maximum(current, value, propagate_nan=tl.PropagateNan.ALL)
-    return tl.minimum(current, value, propagate_nan=tl.PropagateNan.ALL)
+        result = current * value
+    elif OP == 1:
+        result = tl.maximum(current, value, propagate_nan=tl.PropagateNan.ALL)
+    else:
+        result = tl.minimum(current, value, propagate_nan=tl.PropagateNan.ALL)
+    return result
 
 
 @triton.jit
