@@ -69,12 +69,12 @@ def operands_reason(*tensors):
     return None
 
 
-def index_reason(index, bound, device, negative=False, dtypes=INDEX_DTYPES):
+def index_reason(index, bound, device, negative=False):
     """Why ``index`` cannot index a dim of ``bound`` elements on ``device``, or None. An index on the
     CPU is read on the host: a value outside [0, bound) ([-bound, bound) with ``negative``)
     sends the call to the native kernel, which raises PyTorch's error. Device indices are
     checked by the kernels' asserts."""
-    if not isinstance(index, torch.Tensor) or index.dtype not in dtypes:
+    if not isinstance(index, torch.Tensor) or index.dtype not in INDEX_DTYPES:
         return "index is not an int32 or int64 tensor"
     if index.device != device:
         return "index on another device"
