@@ -1,6 +1,11 @@
 """Shared test set-up: the same files run on the CPU interpreter (small shapes)
 and on a GPU (real shapes)."""
 
+import atexit
+import os
+import shutil
+import tempfile
+
 import pytest
 import torch
 
@@ -35,21 +40,37 @@ def reference_dtype(dtype):
     return torch.float64 if dtype.is_floating_point else dtype
 
 
-def error_of(fn):
-    """The exception type ``fn()`` raises, or None."""
+def error_of(fn, message=False):
+    """The exception type ``fn()`` raises (with ``message``: its type and message), or None."""
     try:
         fn()
     except Exception as error:  # noqa: BLE001 - tests compare exception types
-        return type(error)
+        return (type(error), str(error)) if message else type(error)
     return None
 
 
-def assert_same_error(fn):
-    """``fn()`` raises the same exception type (or none) through flag_gems as natively."""
-    native = error_of(fn)
+def assert_same_error(fn, message=False):
+    """``fn()`` raises the same exception type (with ``message``: and message), or none,
+    through flag_gems as natively."""
+    native = error_of(fn, message)
     with flag_gems.use_gems():
-        ours = error_of(fn)
-    assert ours is native, f"native raised {native}, flag_gems {ours}"
+        ours = error_of(fn, message)
+    assert ours == native, f"native raised {native}, flag_gems {ours}"
+
+
+_LOG_DIR = tempfile.mkdtemp(prefix="flag_gems_tests_")
+_LOG = os.path.join(_LOG_DIR, "record.log")
+atexit.register(shutil.rmtree, _LOG_DIR, ignore_errors=True)
+
+
+def routed(fn):
+    """``fn()`` through the dispatcher, and the (operator, where it ran) of each routed call."""
+    if os.path.exists(_LOG):
+        os.remove(_LOG)
+    with flag_gems.use_gems(record=True, path=_LOG):
+        result = fn()
+    with open(_LOG) as log:
+        return result, [tuple(line.split("\t")[:2]) for line in log]
 
 
 @pytest.fixture(autouse=True)

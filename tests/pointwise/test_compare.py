@@ -1,18 +1,14 @@
 """Comparisons, logic, bit operators, isnan/isinf, nan_to_num, where and masked_fill:
 ours through the dispatcher against native, exactly (dtype, shape, strides, values)."""
 
-import atexit
-import os
-import shutil
-import tempfile
-
 import pytest
 import torch
 
 import flag_gems
 from flag_gems.testing import assert_equal
 
-from conftest import assert_same_error, ALL_DTYPES, DEVICE, FLOAT_DTYPES, INT_DTYPES, ON_GPU, error_of, make, pick
+from conftest import (assert_same_error, ALL_DTYPES, DEVICE, FLOAT_DTYPES, INT_DTYPES, ON_GPU, error_of, make, pick,
+                      routed)
 
 SHAPE = pick((4, 33), (1024, 1027))
 COMPARISONS = ["eq", "ne", "lt", "le", "gt", "ge"]
@@ -31,9 +27,6 @@ SHAPE_PAIRS = [
     ((3, 4), ()),
 ]
 OURS = ("triton", "c++")  # record-log kinds of our kernels (C++ launches them once compiled, on the GPU)
-_LOG_DIR = tempfile.mkdtemp(prefix="compare_ops_")
-_LOG = os.path.join(_LOG_DIR, "record.log")
-atexit.register(shutil.rmtree, _LOG_DIR, ignore_errors=True)
 
 
 def values(shape, dtype, low=-3, high=4):
@@ -49,17 +42,6 @@ def takes(op, *dtypes):
     if op.startswith("bitwise") and any(d.is_floating_point for d in dtypes):
         return False
     return not (op in SHIFTS and torch.bool in dtypes)
-
-
-def routed(fn):
-    """``fn()`` through the dispatcher, and where each routed call ran."""
-    if os.path.exists(_LOG):
-        os.remove(_LOG)
-    with flag_gems.use_gems(record=True, path=_LOG):
-        result = fn()
-    with open(_LOG) as log:
-        where_ran = [line.split("\t")[:2] for line in log]
-    return result, where_ran
 
 
 def same(ours, native):

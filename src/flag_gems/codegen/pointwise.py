@@ -97,6 +97,35 @@ def flat_source(formula, pattern, takes_result_dtype=False):
     ) + "\n"
 
 
+def tile_lines(rank, tensors):
+    """The opening of a kernel over [rows x last dim] tiles of a ``rank``-dim shape
+    (``size0``..., ``n_rows``, ``BLOCK_R``, ``BLOCK_C``, ``INDEX64``): ``rows``, ``cols``,
+    ``row_mask``, ``mask``, and per tensor ``t`` (strides ``t_st0``...) the offset of each
+    row's first element, ``t_row``. The row number is split into the outer dims, innermost first."""
+    last = rank - 1
+    lines = [
+        "    pid = tl.program_id(0)",
+        f"    col_blocks = tl.cdiv(size{last}, BLOCK_C)",
+        "    rows = (pid // col_blocks) * BLOCK_R + tl.arange(0, BLOCK_R)",
+        "    cols = (pid % col_blocks) * BLOCK_C + tl.arange(0, BLOCK_C)",
+        "    if INDEX64:",
+        "        rows = rows.to(tl.int64)",
+        "        cols = cols.to(tl.int64)",
+        "    row_mask = rows < n_rows",
+        f"    mask = row_mask[:, None] & (cols < size{last})[None, :]",
+    ]
+    lines += [f"    {t}_row = rows * 0" for t in tensors]
+    if rank > 1:
+        lines.append("    rest = rows")
+        for d in range(rank - 2, -1, -1):
+            if d > 0:
+                lines += [f"    index = rest % size{d}", f"    rest = rest // size{d}"]
+            else:
+                lines.append("    index = rest")
+            lines += [f"    {t}_row += index * {t}_st{d}" for t in tensors]
+    return lines
+
+
 def strided_source(formula, pattern, rank, takes_result_dtype=False):
     tensors = [f"in{i}" for i, kind in enumerate(pattern) if kind == "T"] + ["out"]
     last = rank - 1
@@ -108,25 +137,7 @@ def strided_source(formula, pattern, rank, takes_result_dtype=False):
         f"def kernel({', '.join(_params(pattern))}, out, {', '.join(sizes + strides)}, n_rows,",
         "           BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr,",
         "           COMPUTE: tl.constexpr, OUT_BOOL: tl.constexpr, INDEX64: tl.constexpr):",
-        "    pid = tl.program_id(0)",
-        f"    col_blocks = tl.cdiv(size{last}, BLOCK_C)",
-        "    rows = (pid // col_blocks) * BLOCK_R + tl.arange(0, BLOCK_R)",
-        "    cols = (pid % col_blocks) * BLOCK_C + tl.arange(0, BLOCK_C)",
-        "    if INDEX64:",
-        "        rows = rows.to(tl.int64)",
-        "        cols = cols.to(tl.int64)",
-        f"    mask = (rows < n_rows)[:, None] & (cols < size{last})[None, :]",
-    ]
-    lines += [f"    {t}_row = rows * 0" for t in tensors]
-    # Split the row index into the outer dims, innermost first.
-    if rank > 1:
-        lines.append("    rest = rows")
-        for d in range(rank - 2, -1, -1):
-            if d > 0:
-                lines += [f"    index = rest % size{d}", f"    rest = rest // size{d}"]
-            else:
-                lines.append("    index = rest")
-            lines += [f"    {t}_row += index * {t}_st{d}" for t in tensors]
+    ] + tile_lines(rank, tensors)
     for t in tensors:
         lines.append(f"    {t}_at = {t} + ({t}_row[:, None] + cols[None, :] * {t}_st{last})")
     lines += _operand_lines(pattern, lambda i: f"tl.load(in{i}_at, mask=mask)")
@@ -246,7 +257,7 @@ FLAT_TUNER = tuning.Tuner("pointwise_flat", heuristic=_flat_heuristic, space=fla
                           prune=_flat_fits, sources=[flat_source, *_GENERATOR], fields=("BLOCK", "num_warps"),
                           on_forget=fastpath.forget_pointwise_kernels)
 STRIDED_TUNER = tuning.Tuner("pointwise_strided", heuristic=_strided_heuristic, space=strided_space,
-                             key=_strided_key, prune=_strided_fits, sources=[strided_source, *_GENERATOR],
+                             key=_strided_key, prune=_strided_fits, sources=[strided_source, tile_lines, *_GENERATOR],
                              fields=("BLOCK_R", "BLOCK_C", "num_warps"))
 
 

@@ -103,10 +103,27 @@ def number_as_tensor(value, dtype):
     return torch.tensor(value, dtype=WIDEST_OF_CATEGORY[NUMBER_CATEGORY[type(value)]]).to(dtype)
 
 
+INT_RANGE = {
+    dtype: (torch.iinfo(dtype).min, torch.iinfo(dtype).max)
+    for dtype in (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+}
+
+
+def number_as(value, dtype):
+    """A Python number as ``dtype`` holds it after PyTorch's (C++ static_cast) conversion."""
+    if dtype == torch.bool:
+        return bool(value)
+    if not dtype.is_floating_point:
+        low, high = INT_RANGE[dtype]
+        return (int(value) - low) % (high - low + 1) + low  # integers wrap around
+    if dtype == torch.float64:
+        return float(value)
+    source = torch.float64 if type(value) is float else torch.int64
+    return torch.tensor(value, dtype=source).to(dtype).item()
+
+
 _INT64_RANGE = (-(2**63), 2**63 - 1)
-_LIMITS = {dtype: (torch.iinfo(dtype).min, torch.iinfo(dtype).max)
-           for dtype in (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)}
-_LIMITS.update({dtype: (-torch.finfo(dtype).max, torch.finfo(dtype).max) for dtype in FLOAT_DTYPES})
+_LIMITS = {**INT_RANGE, **{dtype: (-torch.finfo(dtype).max, torch.finfo(dtype).max) for dtype in FLOAT_DTYPES}}
 
 
 def scalar_overflows(value, dtype):

@@ -29,7 +29,7 @@ import triton.language as tl
 from ...codegen.elementwise import Elementwise, ElementwiseOperator, Promotion
 from ...dispatch import Row, aten_rows
 from ...fastpath import CppRoute
-from ...utils.dtypes import COMPUTE_DTYPE, promoted_dtype, scalar_overflows
+from ...utils.dtypes import COMPUTE_DTYPE, number_as, promoted_dtype, scalar_overflows
 from ...utils.layout import broadcast_shape
 
 __all__ = [
@@ -203,23 +203,6 @@ def _integral_not_bool(dtype):
 _NARROW = frozenset({torch.float16, torch.bfloat16, torch.int8, torch.uint8, torch.int16})
 # Integer dtypes whose values fp16 and bf16 do not all hold.
 _ROUNDED_IN_HALF = frozenset({torch.int16, torch.int32, torch.int64})
-_INT_RANGE = {
-    dtype: (torch.iinfo(dtype).min, torch.iinfo(dtype).max)
-    for dtype in (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
-}
-
-
-def _number_as(value, dtype):
-    """A Python number as ``dtype`` holds it after PyTorch's (C++ static_cast) conversion."""
-    if dtype == torch.bool:
-        return bool(value)
-    if not dtype.is_floating_point:
-        low, high = _INT_RANGE[dtype]
-        return (int(value) - low) % (high - low + 1) + low  # integers wrap around
-    if dtype == torch.float64:
-        return float(value)
-    source = torch.float64 if type(value) is float else torch.int64
-    return torch.tensor(value, dtype=source).to(dtype).item()
 
 
 def _as_common(operands, common):
@@ -229,7 +212,7 @@ def _as_common(operands, common):
     converted = []
     for op in operands:
         if not isinstance(op, torch.Tensor):
-            op = _number_as(op, common)
+            op = number_as(op, common)
         elif op.dtype != common and (op.dim() == 0 or (common.is_floating_point and op.dtype in _ROUNDED_IN_HALF)):
             op = op.to(common)
         converted.append(op)
@@ -374,7 +357,7 @@ def _replacements(dtype, nan, posinf, neginf):
     info = torch.finfo(dtype)
     values = (0.0 if nan is None else nan, info.max if posinf is None else posinf,
               info.min if neginf is None else neginf)
-    return tuple(_number_as(float(v), dtype) for v in values)
+    return tuple(number_as(float(v), dtype) for v in values)
 
 
 def nan_to_num(self, nan=None, posinf=None, neginf=None, *, out=None):
@@ -437,14 +420,14 @@ def _masked_fill_inplace_unsupported(self, mask, value):
 
 def masked_fill(self, mask, value, *, out=None):
     """``self`` with ``value`` where ``mask`` holds; broadcast, and contiguous as PyTorch makes it."""
-    fill = _number_as(_fill_scalar(value), self.dtype)
+    fill = number_as(_fill_scalar(value), self.dtype)
     if out is None:
         out = torch.empty(broadcast_shape((self, mask)), dtype=self.dtype, device=self.device)
     return MASKED_FILL.pointwise(out, COMPUTE_DTYPE[self.dtype], self, mask, fill)
 
 
 def masked_fill_(self, mask, value):
-    fill = _number_as(_fill_scalar(value), self.dtype)
+    fill = number_as(_fill_scalar(value), self.dtype)
     return MASKED_FILL.pointwise(self, COMPUTE_DTYPE[self.dtype], self, mask, fill)
 
 

@@ -1,0 +1,1 @@
+"""Data movement by index: gathers, scatters, advanced indexing, embedding and their kin."""
