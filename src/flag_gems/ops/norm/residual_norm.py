@@ -35,11 +35,16 @@ class _FusedAddRMSNorm(torch.autograd.Function):
         return x, residual
 
     @staticmethod
-    def backward(ctx, dy, dresidual):
-        h, weight, rstd = ctx.saved_tensors
-        dh, dw, _ = _norm_backward(dy, h, ctx.ndim, None, rstd, weight, True, ctx.needs_input_grad[3], False,
-                                   dh=dresidual.contiguous())
-        return dh, dh, None, dw, None
+    def backward(ctx, dy, dsum):
+        return _sum_and_norm_backward(ctx, dy, dsum)
+
+
+def _sum_and_norm_backward(ctx, dy, dsum):
+    """Gradients of (x, residual, shape, weight, eps) from those of (norm of h, h = x + residual)."""
+    h, weight, rstd = ctx.saved_tensors
+    dh, dw, _ = _norm_backward(dy, h, ctx.ndim, None, rstd, weight, True, ctx.needs_input_grad[3], False,
+                               dh=None if dsum is None else dsum.contiguous())
+    return dh, dh, None, dw, None
 
 
 def _fused_add_rms_norm(x, residual, normalized_shape, weight, eps):
@@ -81,10 +86,7 @@ class _AddRMSNorm(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dy, dsum):
-        h, weight, rstd = ctx.saved_tensors
-        dh, dw, _ = _norm_backward(dy, h, ctx.ndim, None, rstd, weight, True, ctx.needs_input_grad[3], False,
-                                   dh=None if dsum is None else dsum.contiguous())
-        return dh, dh, None, dw, None
+        return _sum_and_norm_backward(ctx, dy, dsum)
 
 
 def add_rms_norm(x, residual, normalized_shape, weight=None, eps=1e-5):
