@@ -111,9 +111,14 @@ def is_standard_layer(layer, norm_class):
             and isinstance(children["post_attention_layernorm"], norm_class))
 
 
+@functools.lru_cache(maxsize=None)
+def _signature(forward):
+    return inspect.signature(forward)
+
+
 def _keywords(forward, args, kwargs):
     """``kwargs`` with the positional ``args`` (those after hidden_states) named as ``forward``'s."""
-    names = [p.name for p in inspect.signature(forward).parameters.values()][2:]  # after self, hidden_states
+    names = list(_signature(forward).parameters)[2:]  # after self, hidden_states
     return {**dict(zip(names, args)), **kwargs}
 
 
@@ -155,8 +160,10 @@ def causal_lm_forward(self, *args, **kwargs):
     ``ignore_index``, a mean or a sum over ``num_items_in_batch``) from the hidden states and
     the lm_head weight, chunk by chunk; logits are not returned. Anything else: as before."""
     cls = type(self)
-    arguments = inspect.signature(cls.forward).bind(self, *args, **kwargs).arguments
-    if arguments.get("labels") is None or not self.training:
+    if not self.training:  # generation and evaluation: no argument binding on their path
+        return cls.forward(self, *args, **kwargs)
+    arguments = _signature(cls.forward).bind(self, *args, **kwargs).arguments
+    if arguments.get("labels") is None:
         return cls.forward(self, *args, **kwargs)
     arguments.pop("self")
     extra = arguments.pop("kwargs", {})
