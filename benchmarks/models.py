@@ -1,8 +1,9 @@
 """Hugging Face models built from configs (random weights, nothing downloaded), native
 PyTorch and ``flag_gems.enable()`` in one process.
 
-Per model: prefill latency, greedy decode throughput at batch 1 and 8, one training step
-(forward and backward with labels); self CPU (host) and GPU time of one profiled prefill
+Per model, natively, under ``enable()`` and under ``enable()`` with ``patch_model``: prefill
+latency, greedy decode throughput at batch 1 and 8, one training step (forward and backward
+with labels) and its peak GPU memory; self CPU (host) and GPU time of one profiled prefill
 forward; the logits' error of each against an fp32 copy of the model; which non-view aten
 calls of one forward ran our kernels, and the native calls that remain. run.py calls
 ``measure`` and prints ``text_table`` / ``markdown``. ``transformers`` is a benchmark extra.
@@ -315,7 +316,7 @@ def markdown(results, number, quick):
              f"KV heads, FFN: {', '.join(f'{n} {s}' for n, s in (QUICK_SIZES if quick else LLAMA_SIZES).items())}; "
              f"vocab {plan['vocab']}), bf16 on the GPU; prefill {plan['prefill']} tokens, decode "
              f"{plan['new_tokens']} new tokens after a {plan['prompt']}-token prompt, training batch "
-             f"{plan['train'][0]}x{plan['train'][1]}. Native first, then `flag_gems.enable()`, in one process.", ""]
+             f"{plan['train'][0]}x{plan['train'][1]}. Native and `flag_gems.enable()` in turn per measure, then `enable()` with `flag_gems.patch_model`, in one process.", ""]
     lines += [f"- {measure}: {meaning}" for measure, meaning in MEANINGS]
     lines += ["", "| " + " | ".join(COLUMNS) + " |",
               "| " + " | ".join("---" if c in TEXT_COLUMNS else "---:" for c in COLUMNS) + " |"]
