@@ -1,8 +1,6 @@
 """What the matmul tests share: our kernel forced on, the comparison with PyTorch in fp64,
 and which implementation a call ran."""
 
-import os
-import tempfile
 
 import pytest
 import torch
@@ -10,7 +8,7 @@ import torch
 import flag_gems
 from flag_gems.testing import assert_close
 
-from conftest import ON_GPU
+from conftest import ON_GPU, routed
 
 
 @pytest.fixture(autouse=True)
@@ -49,10 +47,5 @@ def close(ours, reference, k, equal_nan=False):
 
 def ran(name, call):
     """(call's result, the implementation each ``aten::<name>`` call logged: triton or native (...))."""
-    with tempfile.TemporaryDirectory() as folder:
-        log = os.path.join(folder, "record.log")
-        with flag_gems.use_gems(record=True, path=log):
-            result = call()
-        with open(log) as f:
-            lines = f.read().splitlines()
-    return result, [line.split("\t")[1] for line in lines if line.startswith(f"aten::{name}\t")]
+    result, calls = routed(call)
+    return result, [where for op, where in calls if op == f"aten::{name}"]

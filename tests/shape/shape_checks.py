@@ -2,30 +2,20 @@
 bit-equal results, and the overloads named must have run our kernels (read from the
 record log), not the native fallback."""
 
-import os
-import tempfile
-
 import torch
 
-import flag_gems
 from flag_gems.codegen.launch import Replay
 from flag_gems.testing import assert_equal
 
-from conftest import DEVICE
+from conftest import DEVICE, routed
 
 
-def routed(fn):
+def routed_and_native(fn):
     """(ours, native, {overload: [implementation of each call]}) of ``fn()``."""
     native = fn()
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "record.log")
-        with flag_gems.use_gems(record=True, path=path):
-            ours = fn()
-        with open(path) as log:
-            lines = log.read().splitlines()
+    ours, calls = routed(fn)
     ran = {}
-    for line in lines:
-        name, implementation, _ = line.split("\t", 2)
+    for name, implementation in calls:
         ran.setdefault(name[len("aten::"):], []).append(implementation)
     return ours, native, ran
 
@@ -44,7 +34,7 @@ def assert_same(ours, native):
 def check(fn, *overloads):
     """``fn()`` through flag_gems equals native, and every overload in ``overloads``
     ran on our kernels each time it was called (at least once)."""
-    ours, native, ran = routed(fn)
+    ours, native, ran = routed_and_native(fn)
     assert_same(ours, native)
     for name in overloads:
         assert ran.get(name) and all(impl == "triton" for impl in ran[name]), (name, ran)
