@@ -7,7 +7,7 @@ import flag_gems
 from flag_gems.testing import assert_close
 
 from conftest import DEVICE, FLOAT_DTYPES, ON_GPU, make, pick
-from matmul_checks import close, our_kernel, ran  # noqa: F401 - our_kernel: autouse fixture
+from matmul_checks import close, our_kernel, ran, reference  # noqa: F401 - our_kernel: autouse fixture
 
 SHAPES = [
     (1, 1, 1), (5, 7, 3), (33, 70, 19), (64, 128, 32),
@@ -130,3 +130,21 @@ def test_untuned_buckets_run_native(name, monkeypatch):
     monkeypatch.setenv("GEMS_TUNE_NATIVE", "0")
     flag_gems.tuning.forget_choices()
     assert ran(name, FAMILY[name])[1] == ["triton"]
+
+
+@pytest.mark.parametrize("splits", [2, 3, 8])
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_split_k_matches_the_product(splits, dtype, monkeypatch):
+    """K split across programs (decode-shaped products): partial products summed before
+    the epilogue, whatever K's remainder, with alpha, beta and a broadcast bias."""
+    monkeypatch.setitem(flag_gems.runtime.selected_vendor().configs, "mm",
+                        lambda M, N, K, dtype: (16, 32, 16, 1, 4, 2, splits))
+    flag_gems.tuning.forget_choices()
+    m, n = pick((3, 40), (8, 4096))
+    for k in pick((16 * splits * 2, 16 * splits * 2 + 5, 100), (4096, 4096 + 40, 14336)):
+        a, b = make((m, k), dtype), make((n, k), dtype).t()  # nn.Linear's transposed weight
+        with flag_gems.use_gems():
+            close(torch.mm(a, b), a.double() @ b.double(), k)
+            bias = make((n,), dtype)
+            close(torch.addmm(bias, a, b, beta=0.5, alpha=2.0), reference(bias, a, b, 0.5, 2.0), k)
+    flag_gems.tuning.forget_choices()

@@ -30,7 +30,7 @@ addmm, addmm_, _ADDMM_ROWS = bias_operator(
 
 # ------------------------------------------------------------------ addr: the outer product
 
-_OUTER_SPACE = [(m, n, 16, 8, warps, 1) for m in (16, 32, 64, 128) for n in (32, 64, 128, 256) for warps in (4, 8)]
+_OUTER_SPACE = [(m, n, 16, 8, warps, 1, 1) for m in (16, 32, 64, 128) for n in (32, 64, 128, 256) for warps in (4, 8)]
 
 
 def _outer_bucket(M, N, dtype):
@@ -39,7 +39,7 @@ def _outer_bucket(M, N, dtype):
 
 def _outer_heuristic(M, N, dtype):
     """Tiles of the output (BLOCK_K unused): a write-bound kernel, at most 64x128 a program."""
-    return min(64, max(16, tuning.next_power_of_2(M))), min(128, max(32, tuning.next_power_of_2(N))), 16, 8, 4, 1
+    return min(64, max(16, tuning.next_power_of_2(M))), min(128, max(32, tuning.next_power_of_2(N))), 16, 8, 4, 1, 1
 
 
 def _outer_fits(key, config):

@@ -3,7 +3,7 @@ of their operands.
 
 Every operator (mm, addmm, bmm, baddbmm, addr) has its own ``ProductTuner`` (its own cache
 entries: PyTorch's own kernel for that operator is the native candidate) over one config
-space: (BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M, num_warps, num_stages). The key buckets M, N,
+space: (BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M, num_warps, num_stages, SPLIT_K). The key buckets M, N,
 K (and the batch) to powers of two and adds the dtype, the layout of each operand and
 TF32; tuning times the space, pruned to what fits shared memory and registers, and
 PyTorch's kernel. A bucket with no tuned entry (in the local cache or shipped with the
@@ -24,12 +24,12 @@ from ...utils.layout import partially_overlaps, separate_output_reason
 from . import gemm_kernels
 
 DTYPES = runtime.supported_float_dtypes()
-CONFIG_FIELDS = ("BLOCK_M", "BLOCK_N", "BLOCK_K", "GROUP_M", "num_warps", "num_stages")
+CONFIG_FIELDS = ("BLOCK_M", "BLOCK_N", "BLOCK_K", "GROUP_M", "num_warps", "num_stages", "SPLIT_K")
 NATIVE = tuning.NATIVE
 
 
 def default_config(M, N, K, dtype):
-    """(BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M, num_warps, num_stages) for a shape."""
+    """(BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M, num_warps, num_stages) for a shape; K unsplit."""
     if dtype in (torch.float64,) or (dtype == torch.float32 and not torch.backends.cuda.matmul.allow_tf32):
         return 64, 64, 32, 8, 4, 3
     if dtype == torch.float32:  # TF32: 4-byte tiles, so half the K depth fits shared memory
@@ -58,11 +58,15 @@ def precision(dtype):
 def default_space():
     """Candidates for Hopper-class GPUs, likeliest first (quick mode times the first
     few); pruning drops what a key or the device cannot use."""
-    likely = [(128, 256, 64, 8, 8, 3), (128, 128, 64, 8, 4, 4), (64, 128, 64, 8, 4, 4), (128, 128, 64, 8, 8, 3),
-              (64, 256, 64, 8, 4, 3), (128, 64, 64, 8, 4, 4), (64, 64, 64, 8, 4, 5),
-              (16, 64, 256, 1, 4, 3), (16, 128, 128, 1, 4, 4), (16, 32, 256, 1, 4, 4), (16, 64, 128, 1, 4, 5)]
-    decode = [(16, n, k, 1, 4, stages) for n in (32, 64, 128) for k in (64, 128, 256) for stages in (3, 4, 5)]
-    tiles = [(m, n, k, 8, warps, stages) for m in (64, 128) for n in (64, 128, 256) for k in (32, 64, 128)
+    likely = [(128, 256, 64, 8, 8, 3, 1), (128, 128, 64, 8, 4, 4, 1), (64, 128, 64, 8, 4, 4, 1),
+              (128, 128, 64, 8, 8, 3, 1), (64, 256, 64, 8, 4, 3, 1), (128, 64, 64, 8, 4, 4, 1),
+              (64, 64, 64, 8, 4, 5, 1), (64, 64, 128, 8, 4, 4, 4),
+              (16, 64, 256, 1, 4, 3, 1), (16, 64, 256, 1, 4, 3, 4), (16, 128, 128, 1, 4, 4, 1),
+              (16, 64, 128, 1, 4, 4, 8), (16, 32, 256, 1, 4, 4, 1), (16, 128, 256, 1, 4, 3, 2),
+              (16, 64, 128, 1, 4, 5, 1)]
+    decode = [(16, n, k, 1, 4, stages, splits) for n in (32, 64, 128) for k in (64, 128, 256) for stages in (3, 4, 5)
+              for splits in (1, 2, 4, 8)]
+    tiles = [(m, n, k, 8, warps, stages, 1) for m in (64, 128) for n in (64, 128, 256) for k in (32, 64, 128)
              for warps in (4, 8) for stages in (3, 4, 5)]
     return likely + [c for c in decode + tiles if c not in likely]
 
@@ -70,7 +74,7 @@ def default_space():
 def _space():
     """The vendor's mm space (``configs["mm.space"]``) serves every GEMM tuner."""
     override = runtime.config("mm.space", None)
-    return override() if callable(override) else override or default_space()
+    return [with_split(config) for config in (override() if callable(override) else override or default_space())]
 
 
 def _layout(stride):
@@ -84,7 +88,12 @@ def bucket(M, N, K, dtype, a_stride, b_stride, tf32):
 
 
 def heuristic(M, N, K, dtype, a_stride, b_stride, tf32):
-    return runtime.config("mm", default_config)(M, N, K, dtype)
+    return with_split(runtime.config("mm", default_config)(M, N, K, dtype))
+
+
+def with_split(config):
+    """A config of six items (a vendor's, the default) as seven: K unsplit."""
+    return (*config, 1) if len(config) == 6 else tuple(config)
 
 
 _ITEMSIZE = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
@@ -94,8 +103,10 @@ _MAX_ACCUMULATOR_REGISTERS = 128  # per thread; more spills
 def fits(key, config):
     """Whether a tile suits the key's bucket and fits shared memory and registers."""
     m, n, k, dtype = key[:4]
-    block_m, block_n, block_k, _, warps, stages = config
+    block_m, block_n, block_k, _, warps, stages, splits = with_split(config)
     if (block_m <= 16) != (m <= 16):  # decode tiles for decode shapes only
+        return False
+    if splits > 1 and (m > 64 or block_k * splits * 2 > k):  # a split is for few tiles and K long enough
         return False
     if block_m > max(m, 16) or block_n > max(n, 16) or block_k > max(k, 16):
         return False
@@ -131,14 +142,14 @@ class ProductTuner:
     into scratch, ``tuning.NATIVE`` PyTorch's own), made only when a key is new."""
 
     def __init__(self, name, *, batched=False, key=bucket, heuristic=heuristic, space=_space, prune=fits,
-                 sources=(gemm_kernels.gemm_kernel, gemm_kernels.epilogue), fields=CONFIG_FIELDS):
+                 sources=(gemm_kernels.gemm_kernel, gemm_kernels.split_k_sum_kernel, gemm_kernels.epilogue), fields=CONFIG_FIELDS):
         check, matrix_bucket = prune, key
         if batched:
             def key(Z, *raw):
                 return (tuning.next_power_of_2(Z), *matrix_bucket(*raw))
 
-            def check(key, config):
-                return prune(key[1:], config)
+            def check(key, config):  # batches fill the GPU: K is never split
+                return with_split(config)[6] == 1 and prune(key[1:], config)
 
             heuristic = _skip_batch(heuristic)
         self.tuner = tuning.Tuner(name, heuristic=heuristic, space=space, key=key, prune=check, sources=sources,

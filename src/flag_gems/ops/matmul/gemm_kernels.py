@@ -9,6 +9,9 @@ off what a call does not need, so ``mm`` compiles to the plain product:
 - ``OUTER``: a rank-1 product (K == 1) as an elementwise outer product, no ``tl.dot``
   (addr: its products are exact, never TF32)
 - ``ALPHA`` / ``BIAS`` / ``BETA``: scale the product, add the bias, scale the bias
+- ``SPLIT_K``: the K range split across that many programs per tile (long K, few tiles:
+  decode-shaped products); each writes its partial product to an fp32 workspace that
+  ``split_k_sum_kernel`` adds up, in a fixed order, before the epilogue
 
 ``BIAS`` off means the bias is never read: ``beta == 0`` ignores NaNs in it, as PyTorch
 does. ``launch`` passes K = 0 for ``alpha == 0`` (BLAS's rule: the product is not formed).
@@ -37,14 +40,23 @@ def epilogue(acc, bias_at, mask, alpha, beta, ALPHA: tl.constexpr, BIAS: tl.cons
 
 
 @triton.jit
-def gemm_kernel(a, b, c, bias, M, N, K, alpha, beta,
+def gemm_kernel(a, b, c, bias, M, N, K, k_span, alpha, beta,
                 stride_az, stride_am, stride_ak, stride_bz, stride_bk, stride_bn,
                 stride_cz, stride_cm, stride_cn, stride_xz, stride_xm, stride_xn,
                 BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
                 GROUP_M: tl.constexpr, PRECISION: tl.constexpr, ACC: tl.constexpr,
                 EVEN_K: tl.constexpr, INDEX64: tl.constexpr, BATCHED: tl.constexpr, OUTER: tl.constexpr,
-                ALPHA: tl.constexpr, BIAS: tl.constexpr, BETA: tl.constexpr):
+                ALPHA: tl.constexpr, BIAS: tl.constexpr, BETA: tl.constexpr, SPLIT_K: tl.constexpr):
     pid = tl.program_id(0)
+    if SPLIT_K > 1:  # this program's share of K (k_span, a multiple of BLOCK_K) into its workspace slice
+        split = tl.program_id(1)
+        if INDEX64:
+            split = split.to(tl.int64)
+        k_first = split * k_span
+        a += k_first * stride_ak
+        b += k_first * stride_bk
+        c += split * stride_cz
+        K = tl.minimum(K - k_first, k_span)
     blocks_m = tl.cdiv(M, BLOCK_M)
     blocks_n = tl.cdiv(N, BLOCK_N)
     if BATCHED:  # one batch after the other: program ids past a batch's tiles move on
@@ -107,7 +119,28 @@ def gemm_kernel(a, b, c, bias, M, N, K, alpha, beta,
     tl.store(c + cm[:, None] * stride_cm + cn[None, :] * stride_cn, acc.to(c.dtype.element_ty), mask=mask)
 
 
+@triton.jit
+def split_k_sum_kernel(w, c, bias, M, N, alpha, beta, stride_ws, stride_cm, stride_cn, stride_xm, stride_xn,
+                       SPLITS: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, INDEX64: tl.constexpr,
+                       ALPHA: tl.constexpr, BIAS: tl.constexpr, BETA: tl.constexpr):
+    """``c = epilogue(sum of the SPLITS partial products in w)``; w is [SPLITS, M, N] contiguous."""
+    cm = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    cn = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
+    if INDEX64:
+        cm = cm.to(tl.int64)
+        cn = cn.to(tl.int64)
+    mask = (cm < M)[:, None] & (cn < N)[None, :]
+    at = w + cm[:, None] * N + cn[None, :]
+    acc = tl.load(at, mask=mask, other=0.0)
+    for s in tl.static_range(1, SPLITS):
+        acc += tl.load(at + s * stride_ws, mask=mask, other=0.0)
+    acc = epilogue(acc, bias + cm[:, None] * stride_xm + cn[None, :] * stride_xn, mask, alpha, beta,
+                   ALPHA, BIAS, BETA)
+    tl.store(c + cm[:, None] * stride_cm + cn[None, :] * stride_cn, acc.to(c.dtype.element_ty), mask=mask)
+
+
 _GEMM = Launcher(gemm_kernel)
+_SPLIT_K_SUM = Launcher(split_k_sum_kernel)
 
 NO_STRIDES = (0, 0, 0)
 
@@ -126,10 +159,12 @@ def launch(config, c, a, a_strides, b, b_strides, K, *, bias=None, bias_strides=
            precision="ieee", outer=False):
     """``c = alpha * a @ b + beta * bias`` with ``config``'s tiles; ``c`` is [M, N] or [Z, M, N]
     (non-empty), the operands' strides are (batch, row, column) triples, ``bias`` None for none.
-    ``alpha == 0`` forms no product (BLAS's rule), except the outer product's (addr's rule)."""
+    ``alpha == 0`` forms no product (BLAS's rule), except the outer product's (addr's rule).
+    A seventh config item splits K across that many programs (matrices only)."""
     if alpha == 0 and not outer:
         K = 0
-    block_m, block_n, block_k, group_m, warps, stages = config
+    block_m, block_n, block_k, group_m, warps, stages = config[:6]
+    splits = config[6] if len(config) > 6 else 1
     if c.dim() == 3:
         Z, M, N = c.shape
         c_strides = c.stride()
@@ -141,10 +176,30 @@ def launch(config, c, a, a_strides, b, b_strides, K, *, bias=None, bias_strides=
               z * b_strides[0] + k * b_strides[1] + n * b_strides[2],
               z * c_strides[0] + m * c_strides[1] + n * c_strides[2],
               z * bias_strides[0] + m * bias_strides[1] + n * bias_strides[2])
-    grid = (Z * cdiv(M, block_m) * cdiv(N, block_n),)
-    _GEMM(grid, a, b, c, c if bias is None else bias, M, N, K, float(alpha), float(beta),
+    index64 = far >= INT32_LIMIT
+    tiles = Z * cdiv(M, block_m) * cdiv(N, block_n)
+    flags = dict(ALPHA=alpha != 1, BIAS=bias is not None and beta != 0, BETA=beta != 1)
+    bias = c if bias is None else bias
+    k_span = cdiv(cdiv(K, splits), block_k) * block_k
+    if splits > 1 and Z == 1 and not outer and K > k_span:
+        splits = cdiv(K, k_span)
+        workspace = torch.empty((splits, M, N), dtype=torch.float64 if c.dtype == torch.float64 else torch.float32,
+                                device=c.device)
+        index64 = index64 or workspace.numel() >= INT32_LIMIT
+        _GEMM((tiles, splits), a, b, workspace, bias, M, N, K, k_span, 1.0, 1.0, *a_strides, *b_strides,
+              M * N, N, 1, *bias_strides, BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, GROUP_M=group_m,
+              PRECISION=precision, ACC=accumulator(c.dtype), EVEN_K=K % block_k == 0, INDEX64=index64,
+              BATCHED=False, OUTER=False, ALPHA=False, BIAS=False, BETA=False, SPLIT_K=splits,
+              num_warps=warps, num_stages=stages)
+        _SPLIT_K_SUM((cdiv(M, _SUM_BLOCK_M), cdiv(N, _SUM_BLOCK_N)), workspace, c, bias, M, N, float(alpha),
+                     float(beta), M * N, *c_strides[1:], *bias_strides[1:], SPLITS=splits, BLOCK_M=_SUM_BLOCK_M,
+                     BLOCK_N=_SUM_BLOCK_N, INDEX64=index64, **flags, num_warps=4)
+        return
+    _GEMM((tiles,), a, b, c, bias, M, N, K, K, float(alpha), float(beta),
           *a_strides, *b_strides, *c_strides, *bias_strides,
           BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, GROUP_M=group_m, PRECISION=precision,
-          ACC=accumulator(c.dtype), EVEN_K=K % block_k == 0,
-          INDEX64=far >= INT32_LIMIT, BATCHED=Z > 1, OUTER=outer, ALPHA=alpha != 1,
-          BIAS=bias is not None and beta != 0, BETA=beta != 1, num_warps=warps, num_stages=stages)
+          ACC=accumulator(c.dtype), EVEN_K=K % block_k == 0, INDEX64=index64, BATCHED=Z > 1, OUTER=outer,
+          **flags, SPLIT_K=1, num_warps=warps, num_stages=stages)
+
+
+_SUM_BLOCK_M, _SUM_BLOCK_N = 16, 128  # the sum of partial products is memory-bound: wide rows
