@@ -40,8 +40,9 @@ _ATTENTION = ("sdpa", "eager")
 
 
 def _cache_argument(model):
-    """The forward's name for the cache: ``cache`` (transformers >= 5.2x) or ``past_key_values``."""
-    parameters = inspect.signature(model.forward).parameters
+    """The forward's name for the cache: ``cache`` (transformers >= 5.2x) or ``past_key_values``;
+    read from the class (patch_model's forward on the instance takes ``**kwargs``)."""
+    parameters = inspect.signature(type(model).forward).parameters
     return "cache" if "cache" in parameters else "past_key_values"
 
 
