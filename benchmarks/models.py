@@ -435,8 +435,8 @@ def markdown(results, number, quick):
              f"KV heads, FFN: {', '.join(f'{n} {s}' for n, s in (QUICK_SIZES if quick else LLAMA_SIZES).items())}; "
              f"vocab {plan['vocab']}), bf16 on the GPU; prefill {plan['prefill']} tokens, decode "
              f"{plan['new_tokens']} new tokens after a {plan['prompt']}-token prompt, training batch "
-             f"{plan['train'][0]}x{plan['train'][1]}. Native and `flag_gems.enable()` in turn per measure, then `enable()` with `flag_gems.patch_model`, in one process; "
-             "graph decode rows: `flag_gems.GraphDecoder` captured under each setting; compile rows: native only.", ""]
+             f"{plan['train'][0]}x{plan['train'][1]}. Native and `flag_gems.enable()` in turn per measure, then "
+             "`enable()` with `flag_gems.patch_model`, in one process; graph decode rows: `flag_gems.GraphDecoder` captured under each setting; compile rows: native only.", ""]
     lines += [f"- {measure}: {meaning}" for measure, meaning in MEANINGS]
     lines += ["", "| " + " | ".join(COLUMNS) + " |",
               "| " + " | ".join("---" if c in TEXT_COLUMNS else "---:" for c in COLUMNS) + " |"]

@@ -78,6 +78,7 @@ class GraphDecoder:
             raise ValueError("graphs=True needs a model on a CUDA device")
         self.graphs, self.warmup_steps = bool(graphs), max(1, int(warmup_steps))
         self._cache_argument = _cache_argument(model)
+        self._keep_last = "logits_to_keep" in inspect.signature(type(model).forward).parameters
         # cache columns: a multiple of 16, so the mask's rows stay aligned for SDPA's kernels
         columns = _round_up(self.max_length, 16)
         self.cache = StaticCache(config=config, max_cache_len=columns)
@@ -104,6 +105,8 @@ class GraphDecoder:
 
     def _forward(self, input_ids, mask, positions):
         kwargs = {self._cache_argument: self.cache}
+        if self._keep_last:  # the prompt's last logits only
+            kwargs["logits_to_keep"] = 1
         out = self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True, **kwargs)
         return out.logits[:, -1, :]
 
@@ -141,8 +144,12 @@ class GraphDecoder:
     def _capture(self):
         torch.cuda.synchronize(self.device)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, capture_error_mode="thread_local"):  # records the launches; nothing runs, no buffer moves
-            self._step()
+        try:
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):  # records launches; nothing runs
+                self._step()
+        except Exception as error:
+            raise RuntimeError(f"GraphDecoder: the decode step could not be captured ({type(error).__name__}: "
+                               f"{error}); GraphDecoder(..., graphs=False) runs it eagerly") from error
         self._graph = graph
 
     # ---- generation
