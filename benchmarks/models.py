@@ -2,14 +2,18 @@
 PyTorch and ``flag_gems.enable()`` in one process.
 
 Per model, natively, under ``enable()`` and under ``enable()`` with ``patch_model``: prefill
-latency, greedy decode throughput at batch 1 and 8, one training step (forward and backward
-with labels) and its peak GPU memory; self CPU (host) and GPU time of one profiled prefill
+latency, greedy decode throughput at batch 1 and 8 (``generate``, and ``flag_gems.GraphDecoder``
+replaying one captured CUDA graph per step) with the peak GPU memory of each, one training
+step (forward and backward with labels) and its peak GPU memory; natively only, decode by
+``generate`` with a static cache under ``torch.compile`` (skipped with a printed reason where
+it fails, runs past its time budget or has no GPU); self CPU (host) and GPU time of one profiled prefill
 forward; the logits' error of each against an fp32 copy of the model; which non-view aten
 calls of one forward ran our kernels, and the native calls that remain. run.py calls
 ``measure`` and prints ``text_table`` / ``markdown``. ``transformers`` is a benchmark extra.
 """
 
 import collections
+import contextlib
 import os
 import statistics
 import tempfile
@@ -26,6 +30,9 @@ QUICK_SIZES = {"llama-tiny": (64, 2, 4, 2, 128)}
 FULL = dict(prefill=512, prompt=32, new_tokens=64, batches=(1, 8), train=(4, 512), vocab=32000, repeats=10)
 QUICK = dict(prefill=16, prompt=4, new_tokens=4, batches=(1, 2), train=(2, 16), vocab=128, repeats=2)
 
+# seconds torch.compile's first decode (compilation included) may take before its rows are skipped
+COMPILE_BUDGET_S = float(os.environ.get("GEMS_BENCH_COMPILE_BUDGET", "600"))
+
 # Calls that make no data of their own though aten does not mark them views.
 VIEW_LIKE = {"_unsafe_view.default", "lift_fresh.default"}
 
@@ -35,6 +42,16 @@ MEANINGS = (
     ("prefill ms", "one forward of a batch of 1 x prefill tokens, no grad, median"),
     ("decode b1 / b8 tok/s", "greedy `generate` of the new tokens from a short prompt at batch 1 and 8: "
                              "new tokens per second over the whole call, median"),
+    ("decode b1 / b8 peak GiB", "peak GPU memory allocated during one such call (the model's own memory "
+                                "included); likewise for the graph and compile rows"),
+    ("graph decode b1 / b8 tok/s", "the same greedy decode by `flag_gems.GraphDecoder`: prefill, then every "
+                                   "step a replay of one CUDA graph captured (after warm-up steps) under the "
+                                   "column's setting, over a static cache; the decoder is made and captured "
+                                   "once, before the timing; on the CPU its steps run eagerly (no capture)"),
+    ("compile decode b1 / b8 tok/s", "native only: `generate` with `cache_implementation=\"static\"`, its "
+                                     "decode forward under `torch.compile` (transformers' CompileConfig, "
+                                     "mode reduce-overhead); skipped on the CPU, on failure or past "
+                                     "GEMS_BENCH_COMPILE_BUDGET seconds of first call"),
     ("train step ms", "forward with labels and backward, no optimizer, median"),
     ("train peak GiB", "peak GPU memory allocated during one training step (the model's own memory included)"),
     ("host ms / GPU ms", "self CPU time and GPU kernel time of one profiled prefill forward (torch.profiler)"),
@@ -146,8 +163,32 @@ def _coverage(forward):
     return sum(calls.values()), sum(ours.values()), native
 
 
-def _measures(model, ids, prompts, labels, plan, device):
-    """(name, call, repeats, to_number) per measure: ``to_number(ms)`` is what is reported."""
+class _Decoders:
+    """``flag_gems.GraphDecoder``s made on first use, one per setting (native, enable(),
+    patched) and batch: each captures its graph under the setting that made it."""
+
+    def __init__(self, model):
+        self.model, self.setting, self.made = model, None, {}
+
+    def generate(self, prompt, new_tokens):
+        from flag_gems import GraphDecoder
+
+        key = (self.setting, prompt.shape[0])
+        if key not in self.made:
+            self.made[key] = GraphDecoder(self.model, prompt.shape[0], prompt.shape[1] + new_tokens)
+        return self.made[key].generate(prompt, new_tokens, eos_token_id=[])  # every step, as min_new_tokens
+
+    def clear(self, device):
+        self.made.clear()
+        if device != "cpu":
+            import torch
+
+            torch.cuda.empty_cache()
+
+
+def _measures(model, ids, prompts, labels, plan, device, decoders):
+    """(name, call, repeats, to_number) per measure: ``to_number(ms)`` is what is reported;
+    repeats None: the peak GPU memory of one call."""
     import torch
 
     def prefill():
@@ -158,6 +199,9 @@ def _measures(model, ids, prompts, labels, plan, device):
         return lambda: model.generate(prompt, max_new_tokens=plan["new_tokens"], min_new_tokens=plan["new_tokens"],
                                       do_sample=False)
 
+    def graph_decode(prompt):
+        return lambda: decoders.generate(prompt, plan["new_tokens"])
+
     def train_step():
         model.train()
         model.zero_grad(set_to_none=True)
@@ -166,11 +210,53 @@ def _measures(model, ids, prompts, labels, plan, device):
         model.eval()
 
     measures = [("prefill ms", prefill, plan["repeats"], lambda ms: ms)]
-    for batch, prompt in prompts.items():
-        measures.append((f"decode b{batch} tok/s", decode(prompt), max(3, plan["repeats"] // 4),
-                         lambda ms, batch=batch: batch * plan["new_tokens"] / ms * 1e3))
+    decode_repeats = max(3, plan["repeats"] // 4)
+    for kind, make in (("decode", decode), ("graph decode", graph_decode)):
+        for batch, prompt in prompts.items():
+            call = make(prompt)
+            measures.append((f"{kind} b{batch} tok/s", call, decode_repeats,
+                             lambda ms, batch=batch: batch * plan["new_tokens"] / ms * 1e3))
+            measures.append((f"{kind} b{batch} peak GiB", call, None, None))
     measures.append(("train step ms", train_step, plan["repeats"], lambda ms: ms))
     return measures, prefill, train_step
+
+
+def _measured(measure, device):
+    _, call, repeats, to_number = measure
+    return _peak(call, device) if repeats is None else to_number(_timed(call, device, repeats))
+
+
+def _compiled(model, prompts, plan, device):
+    """(results, why not) of native greedy decode with a static cache under torch.compile:
+    per batch its tok/s and peak GiB; a reason instead where it cannot run."""
+    if device == "cpu":
+        return {}, "torch.compile decode rows: n/a on CPU"
+    import torch
+    from transformers.generation.configuration_utils import CompileConfig
+
+    results = {}
+    for batch, prompt in prompts.items():
+        def call(prompt=prompt):
+            return model.generate(prompt, max_new_tokens=plan["new_tokens"], min_new_tokens=plan["new_tokens"],
+                                  do_sample=False, cache_implementation="static", compile_config=CompileConfig())
+
+        start = time.perf_counter()
+        try:
+            call()  # compiles
+        except Exception as error:  # noqa: BLE001 - a compile failure skips these rows, reported
+            return results, f"torch.compile decode b{batch} failed: {type(error).__name__}: {str(error)[:200]}"
+        took = time.perf_counter() - start
+        if took > COMPILE_BUDGET_S:
+            return results, (f"torch.compile decode b{batch}: first call took {took:.0f} s, over the "
+                             f"{COMPILE_BUDGET_S:.0f} s budget (GEMS_BENCH_COMPILE_BUDGET); not timed")
+        results[f"compile decode b{batch} tok/s"] = batch * plan["new_tokens"] / _timed(call, device, max(
+            3, plan["repeats"] // 4)) * 1e3
+        results[f"compile decode b{batch} peak GiB"] = _peak(call, device)
+        print(f"  torch.compile decode b{batch}: first call (compilation) {took:.0f} s", flush=True)
+    with contextlib.suppress(Exception):
+        torch._dynamo.reset()
+    vars(model).pop("_compiled_call", None)  # generate's compiled forward
+    return results, None
 
 
 def _unplanned():
@@ -208,19 +294,27 @@ def measure_model(name, sizes, plan, device):
     if device != "cpu":
         model.to(torch.bfloat16)
 
-    measures, prefill, train_step = _measures(model, ids, prompts, labels, plan, device)
+    decoders = _Decoders(model)
+    measures, prefill, train_step = _measures(model, ids, prompts, labels, plan, device, decoders)
     native, ours, patched = {}, {}, {}
     try:
         # each measure native then ours, in turn, so that a drift of the machine hits both
-        for label, call, repeats, to_number in measures:
+        for measure in measures:
             flag_gems.disable()
-            native[label] = to_number(_timed(call, device, repeats))
+            decoders.setting = "native"
+            native[measure[0]] = _measured(measure, device)
             flag_gems.enable()
-            ours[label] = to_number(_timed(call, device, repeats))
+            decoders.setting = "enable()"
+            ours[measure[0]] = _measured(measure, device)
+        decoders.clear(device)
         flag_gems.disable()
         native["train peak GiB"] = _peak(train_step, device)
         native["host ms"], native["GPU ms"] = _profiled(prefill, device)
         native_logits = prefill()
+        compiled, compile_note = _compiled(model, prompts, plan, device)
+        native.update(compiled)
+        if compile_note:
+            print(f"  {compile_note}", flush=True)
         flag_gems.enable()
         ours["train peak GiB"] = _peak(train_step, device)
         ours["host ms"], ours["GPU ms"] = _profiled(prefill, device)
@@ -231,17 +325,23 @@ def measure_model(name, sizes, plan, device):
             model(ids)
             replayed = _routed_calls() - replayed
         flag_gems.patch_model(model)  # last: in place
-        for label, call, repeats, to_number in measures:
-            patched[label] = to_number(_timed(call, device, repeats))
+        decoders.setting = "patched"
+        for measure in measures:
+            patched[measure[0]] = _measured(measure, device)
+        decoders.clear(device)
         patched["train peak GiB"] = _peak(train_step, device)
         patched["host ms"], patched["GPU ms"] = _profiled(prefill, device)
         patched_logits = prefill()
     finally:
         flag_gems.disable()
-    coverage = (*coverage, replayed)
+    coverage = (*coverage, replayed, [compile_note] if compile_note else [])
     for results, logits in ((native, native_logits), (ours, our_logits), (patched, patched_logits)):
         results["logits error"] = _error(logits, reference)
-    rows = [(measure, native[measure], ours[measure], patched[measure]) for measure in native]
+    measured = [measure[0] for measure in measures]
+    after_graphs = max(i for i, label in enumerate(measured) if label.startswith("graph decode")) + 1
+    order = measured[:after_graphs] + list(compiled) + measured[after_graphs:]
+    order += [label for label in native if label not in order]
+    rows = [(label, native[label], ours.get(label), patched.get(label)) for label in order]
     print(text_table([(name, rows, coverage)], _plain), flush=True)  # as it comes: a later model may not finish
     return rows, coverage
 
@@ -285,12 +385,31 @@ def _table(results, number):
     return rows
 
 
+def _speedup_lines(name, measures):
+    """Per decode batch: each way's tokens per second against native eager ``generate``."""
+    values = {measure: values for measure, *values in measures}
+    lines = []
+    for measure, (native, _, _) in values.items():
+        if not (measure.startswith("decode b") and measure.endswith("tok/s")) or not native:
+            continue
+        batch = measure.split()[1]
+        ways = [(f"GraphDecoder {label}", values.get(f"graph decode {batch} tok/s", (None,) * 3)[column])
+                for column, label in enumerate(("native", "enable()", "+ patch_model"))]
+        ways.append(("torch.compile", values.get(f"compile decode {batch} tok/s", (None,))[0]))
+        shown = [f"{way} {value / native:.2f}x" for way, value in ways if value]
+        if shown:
+            lines.append(f"{name} decode {batch} against native eager generate: " + ", ".join(shown))
+    return lines
+
+
 def _coverage_lines(results):
     lines = []
-    for name, _, coverage in results:
+    for name, measures, coverage in results:
         if isinstance(coverage, str):
             continue
-        calls, ours, native, replayed = coverage
+        calls, ours, native, replayed, notes = coverage
+        lines += _speedup_lines(name, measures)
+        lines += [f"{name}: {note}" for note in notes]
         remaining = ", ".join(f"{op} {count}" for op, count in native.most_common()) or "none"
         lines.append(f"{name}: {ours} of {calls} non-view aten calls of one prefill forward ran our kernels "
                      f"({100 * ours / max(calls, 1):.0f}%); native: {remaining}; {replayed} calls answered by "
@@ -316,7 +435,8 @@ def markdown(results, number, quick):
              f"KV heads, FFN: {', '.join(f'{n} {s}' for n, s in (QUICK_SIZES if quick else LLAMA_SIZES).items())}; "
              f"vocab {plan['vocab']}), bf16 on the GPU; prefill {plan['prefill']} tokens, decode "
              f"{plan['new_tokens']} new tokens after a {plan['prompt']}-token prompt, training batch "
-             f"{plan['train'][0]}x{plan['train'][1]}. Native and `flag_gems.enable()` in turn per measure, then `enable()` with `flag_gems.patch_model`, in one process.", ""]
+             f"{plan['train'][0]}x{plan['train'][1]}. Native and `flag_gems.enable()` in turn per measure, then "
+             "`enable()` with `flag_gems.patch_model`, in one process; graph decode rows: `flag_gems.GraphDecoder` captured under each setting; compile rows: native only.", ""]
     lines += [f"- {measure}: {meaning}" for measure, meaning in MEANINGS]
     lines += ["", "| " + " | ".join(COLUMNS) + " |",
               "| " + " | ".join("---" if c in TEXT_COLUMNS else "---:" for c in COLUMNS) + " |"]

@@ -6,6 +6,8 @@
     flag_gems.ops.mm(a, b)        # or an explicit call, no enable needed
     flag_gems.mm(a, b)            # the same: every explicit operator resolves at top level too
     flag_gems.set_tuning_mode("quick")  # off | cache (default) | quick | full
+    flag_gems.patch_model(model)  # a Hugging Face model's layers on our fused functions
+    flag_gems.GraphDecoder(model, batch, max_length).generate(ids, n)  # greedy decode from a CUDA graph
 
 Importing does no work beyond defining names: the vendor is detected on first
 use of ``flag_gems.vendor_name`` / ``flag_gems.device`` or on ``enable()``
@@ -28,7 +30,8 @@ _FUSED = ("silu_and_mul", "gelu_and_mul", "swiglu", "geglu", "reglu", "rms_norm"
 
 __all__ = [
     "enable", "only_enable", "use_gems", "disable", "all_registered_ops",
-    "ops", "runtime", "testing", "tuning", "set_tuning_mode", "modules", "patch_model", "vendor_name", "device",
+    "ops", "runtime", "testing", "tuning", "set_tuning_mode", "modules", "patch_model", "GraphDecoder",
+    "generate_with_graphs", "vendor_name", "device",
     "__version__",
     *_FUSED,
 ]
@@ -51,6 +54,8 @@ def __getattr__(name):
         return importlib.import_module(f"{__name__}.modules")
     if name == "patch_model":  # Hugging Face models on our fused functions
         return importlib.import_module(f"{__name__}.patching").patch_model
+    if name in ("GraphDecoder", "generate_with_graphs"):  # greedy decode replaying a captured CUDA graph
+        return getattr(importlib.import_module(f"{__name__}.patching.graph_decode"), name)
     # Every explicit operator of flag_gems.ops, e.g. flag_gems.mm, flag_gems.sum_dim: defining
     # kernels is not import-time work, so resolve on first use. Dunders (probed by copy, pickle,
     # inspect, ...) and our own submodules (`from flag_gems import pretune` asks first) never

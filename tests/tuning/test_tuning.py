@@ -91,6 +91,19 @@ def test_modes():
     assert tuning.tuning_mode() == "full"
 
 
+def test_no_timing_while_a_graph_is_captured(monkeypatch):
+    """A capture (torch.cuda.graph) forbids the synchronizing timing runs: a new key then takes
+    the cache or heuristic, unremembered, and is tuned on the next call outside the capture."""
+    fake = _sleeper("t_capture")
+    tuning.set_tuning_mode("quick")
+    monkeypatch.setattr(runtime, "capturing", lambda: True)
+    assert fake.choose((5,), _sleep) == (2,)
+    assert tuning.stats()["timed"] == 0 and fake.cached((5,)) is None
+    monkeypatch.setattr(runtime, "capturing", lambda: False)
+    assert fake.choose((5,), _sleep) == (1,)
+    assert tuning.stats()["tuned"] == 1
+
+
 def test_mode_from_environment(monkeypatch):
     monkeypatch.setattr(tuner, "_mode", None)
     monkeypatch.setenv("GEMS_TUNE", "quick")

@@ -131,6 +131,13 @@ def device_module():
     return module
 
 
+def capturing():
+    """Whether the current stream of the selected device is capturing a graph
+    (``torch.cuda.graph``): then nothing may synchronize, time or read device memory."""
+    is_capturing = getattr(device_module(), "is_current_stream_capturing", None)
+    return bool(is_capturing is not None and is_capturing())
+
+
 _LAZY = {"device": device_info, "torch_device_fn": device_module}
 
 

@@ -323,6 +323,10 @@ class Tuner:
                 return choice
             if raw in self._tuning_now:  # a candidate called back into us: no nested tuning
                 return _normal(self.heuristic(*raw))
+            if run is not None and runtime.capturing():
+                # timing candidates synchronizes, which a graph capture forbids: the cache or the
+                # heuristic decides this call, remembered nowhere, so a later eager call still tunes
+                return self._decide(raw, None)
             self._tuning_now.add(raw)
             try:
                 choice = self._decide(raw, run)
