@@ -30,7 +30,8 @@ QUICK_SIZES = {"llama-tiny": (64, 2, 4, 2, 128)}
 FULL = dict(prefill=512, prompt=32, new_tokens=64, batches=(1, 8), train=(4, 512), vocab=32000, repeats=10)
 QUICK = dict(prefill=16, prompt=4, new_tokens=4, batches=(1, 2), train=(2, 16), vocab=128, repeats=2)
 
-# seconds torch.compile's first decode (compilation included) may take before its rows are skipped
+# seconds torch.compile's first decode (compilation included) may take before its rows are skipped;
+# 0 skips them
 COMPILE_BUDGET_S = float(os.environ.get("GEMS_BENCH_COMPILE_BUDGET", "600"))
 
 # Calls that make no data of their own though aten does not mark them views.
@@ -231,6 +232,8 @@ def _compiled(model, prompts, plan, device):
     per batch its tok/s and peak GiB; a reason instead where it cannot run."""
     if device == "cpu":
         return {}, "torch.compile decode rows: n/a on CPU"
+    if COMPILE_BUDGET_S <= 0:
+        return {}, "torch.compile decode rows: skipped (GEMS_BENCH_COMPILE_BUDGET=0)"
     import torch
     from transformers.generation.configuration_utils import CompileConfig
 
