@@ -49,9 +49,11 @@ def check(q, k, v, mask=None, causal=False, scale=None, explicit=False, backward
     return [(op, where) for op, where in calls if op.startswith(SDPA_ROWS)]
 
 
-def assert_ours(calls, backward=True):
-    """Every SDPA row reached ran our kernels; on the CPU the forward and backward rows were reached."""
+def assert_ours(calls, backward=True, reached=True):
+    """Every SDPA row reached ran our kernels; on the CPU the forward and backward rows were
+    reached; on a GPU some backend row was, unless PyTorch picks its math path (``reached``)."""
     assert all(where == "triton" for _, where in calls), calls
+    assert calls or not reached, "no SDPA backend row was reached"
     if not ON_GPU:
         names = [op for op, _ in calls]
         assert f"{SDPA_ROWS}flash_attention_for_cpu" in names, calls
@@ -94,7 +96,8 @@ def test_sdpa_padded_head_dims(d, dv):
 @pytest.mark.parametrize("causal", [False, True])
 def test_sdpa_gqa(dtype, causal):
     q, k, v = operands(*pick((2, 4, 2, 20, 27, 32), (2, 32, 8, 1024, 1024, 128)), dtype, grad=True)
-    assert_ours(check(q, k, v, causal=causal))
+    # fp32 with grouped heads: PyTorch's GPU backends decline it (math path, no row)
+    assert_ours(check(q, k, v, causal=causal), reached=not ON_GPU or dtype != torch.float32)
     check(q, k[:, :1], v[:, :1], causal=causal, explicit=True)  # one key head for all
 
 

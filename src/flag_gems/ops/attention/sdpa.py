@@ -41,7 +41,8 @@ def _seed_offset(query, flash):
     if flash and not torch.version.hip:
         return (torch.empty((2,), dtype=torch.uint64, device=query.device),
                 torch.empty((), dtype=torch.uint64, device=query.device))
-    return torch.empty((), dtype=torch.long, device=query.device), torch.empty((), dtype=torch.long, device=query.device)
+    return (torch.empty((), dtype=torch.long, device=query.device),
+            torch.empty((), dtype=torch.long, device=query.device))
 
 
 def _lse_reason(lse, query, rows=None):
