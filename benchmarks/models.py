@@ -25,6 +25,10 @@ LLAMA_SIZES = {
     "llama-4k": (4096, 8, 32, 8, 14336),
 }
 QUICK_SIZES = {"llama-tiny": (64, 2, 4, 2, 128)}
+# Models whose linears carry a bias (addmm) and whose attention goes through SDPA: a
+# forward and a training step each. name: (architecture, hidden, layers, heads)
+OTHER_MODELS = {"gpt2-small": ("gpt2", 768, 12, 12), "bert-base": ("bert", 768, 12, 12)}
+QUICK_OTHER_MODELS = {"gpt2-tiny": ("gpt2", 64, 2, 4), "bert-tiny": ("bert", 64, 2, 4)}
 
 # prompt tokens, new tokens, decode batches, training batch; then the timing repeats
 FULL = dict(prefill=512, prompt=32, new_tokens=64, batches=(1, 8), train=(4, 512), vocab=32000, repeats=10)
@@ -361,14 +365,88 @@ def _ratio(measure, native, ours):
     return ours / native if measure == "logits error" else native / ours
 
 
+def _other_model(architecture, hidden, layers, heads, vocab, device):
+    import torch
+
+    if architecture == "gpt2":
+        from transformers import GPT2Config, GPT2LMHeadModel
+
+        config = GPT2Config(vocab_size=vocab, n_embd=hidden, n_layer=layers, n_head=heads, n_positions=1024)
+        cls = GPT2LMHeadModel
+    else:
+        from transformers import BertConfig, BertForMaskedLM
+
+        config = BertConfig(vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                            intermediate_size=4 * hidden, max_position_embeddings=512)
+        cls = BertForMaskedLM
+    with torch.device(device):
+        return cls(config).eval()
+
+
+def measure_other_model(name, spec, plan, device):
+    """A biased-linear model's rows (prefill, training step, host and GPU time, logits error;
+    no decode, no patch_model: the patch leaves these architectures as they are)."""
+    import torch
+
+    import flag_gems
+
+    torch.manual_seed(0)
+    vocab = plan["vocab"]
+    model = _other_model(*spec, vocab, device)
+    ids = torch.randint(3, vocab, (1, plan["prefill"]), device=device)
+    labels = torch.randint(3, vocab, plan["train"], device=device)
+    with torch.no_grad():
+        reference = model(ids).logits
+    if device != "cpu":
+        model.to(torch.bfloat16)
+
+    def prefill():
+        with torch.no_grad():
+            return model(ids).logits
+
+    def train_step():
+        model.train()
+        model.zero_grad(set_to_none=True)
+        model(labels, labels=labels).loss.backward()
+        model.zero_grad(set_to_none=True)
+        model.eval()
+
+    native, ours = {}, {}
+    try:
+        for label, call in (("prefill ms", prefill), ("train step ms", train_step)):
+            flag_gems.disable()
+            native[label] = _timed(call, device, plan["repeats"])
+            flag_gems.enable()
+            ours[label] = _timed(call, device, plan["repeats"])
+        for results, enabled in ((native, False), (ours, True)):
+            (flag_gems.enable if enabled else flag_gems.disable)()
+            results["train peak GiB"] = _peak(train_step, device)
+            results["host ms"], results["GPU ms"] = _profiled(prefill, device)
+            results["logits error"] = _error(prefill(), reference)
+        with torch.no_grad():
+            coverage = _coverage(lambda: model(ids))
+            replayed = _routed_calls()
+            model(ids)
+            replayed = _routed_calls() - replayed
+    finally:
+        flag_gems.disable()
+    rows = [(label, native[label], ours[label], None) for label in native]
+    coverage = (*coverage, replayed, [])
+    print(text_table([(name, rows, coverage)], _plain), flush=True)
+    return rows, coverage
+
+
 def measure(quick, device):
     """Every model's results: a list of (name, rows, coverage)."""
     plan = QUICK if quick else FULL
     results = []
-    for name, sizes in (QUICK_SIZES if quick else LLAMA_SIZES).items():
+    models = [(name, measure_model, sizes) for name, sizes in (QUICK_SIZES if quick else LLAMA_SIZES).items()]
+    models += [(name, measure_other_model, spec)
+               for name, spec in (QUICK_OTHER_MODELS if quick else OTHER_MODELS).items()]
+    for name, measure_one, sizes in models:
         print(f"model: {name}", flush=True)
         try:
-            results.append((name, *measure_model(name, sizes, plan, device)))
+            results.append((name, *measure_one(name, sizes, plan, device)))
         except Exception as error:  # noqa: BLE001 - reported as a problem, the other models still run
             results.append((name, [], f"{type(error).__name__}: {error}"))
     return results
@@ -439,7 +517,11 @@ def markdown(results, number, quick):
              f"vocab {plan['vocab']}), bf16 on the GPU; prefill {plan['prefill']} tokens, decode "
              f"{plan['new_tokens']} new tokens after a {plan['prompt']}-token prompt, training batch "
              f"{plan['train'][0]}x{plan['train'][1]}. Native and `flag_gems.enable()` in turn per measure, then "
-             "`enable()` with `flag_gems.patch_model`, in one process; graph decode rows: `flag_gems.GraphDecoder` captured under each setting; compile rows: native only.", ""]
+             "`enable()` with `flag_gems.patch_model`, in one process; graph decode rows: `flag_gems.GraphDecoder` "
+             "captured under each setting; compile rows: native only. "
+             f"GPT-2 and BERT (`GPT2LMHeadModel`, `BertForMaskedLM`; hidden, layers, heads: "
+             f"{', '.join(f'{n} {s[1:]}' for n, s in (QUICK_OTHER_MODELS if quick else OTHER_MODELS).items())}): "
+             "biased linears (addmm) and SDPA attention; prefill and training step only.", ""]
     lines += [f"- {measure}: {meaning}" for measure, meaning in MEANINGS]
     lines += ["", "| " + " | ".join(COLUMNS) + " |",
               "| " + " | ".join("---" if c in TEXT_COLUMNS else "---:" for c in COLUMNS) + " |"]
