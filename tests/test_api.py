@@ -19,9 +19,13 @@ ALL = None
 
 
 def _all_rows():
+    """Every row whose overload has a kernel on this device to fall back to (the SDPA
+    backends' ops have none on the CPU: those rows are not registered there)."""
     global ALL
     if ALL is None:
-        ALL = [row.name for row in flag_gems.ops.collect_rows()]
+        key = flag_gems.runtime.selected_vendor().dispatch_key
+        ALL = [row.name for row in flag_gems.ops.collect_rows()
+               if torch._C._dispatch_has_kernel_for_dispatch_key(f"aten::{row.name}", key)]
     return ALL
 
 

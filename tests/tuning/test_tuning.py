@@ -284,7 +284,7 @@ def test_mm_pruning(monkeypatch):
     big = (4096, 4096, 4096, "bfloat16", "n", "n", False)
     monkeypatch.setattr(tuning, "max_shared_memory", lambda device_index=0: None)
     fits = [c for c in space if gemm.fits(big, c)]
-    assert (128, 256, 64, 8, 8, 3) in fits and (128, 256, 64, 8, 4, 3) not in fits  # 256 accumulators a thread
+    assert (128, 256, 64, 8, 8, 3, 1) in fits and (128, 256, 64, 8, 4, 3, 1) not in fits  # 256 accumulators a thread
     assert all(c[0] > 16 for c in fits)  # no decode tiles for a large M
     decode = (16, 4096, 4096, "bfloat16", "n", "n", False)
     assert all(c[0] == 16 for c in space if gemm.fits(decode, c))
@@ -293,10 +293,15 @@ def test_mm_pruning(monkeypatch):
 
     monkeypatch.setattr(tuning, "max_shared_memory", lambda device_index=0: 100 * 1024)
     fits = [c for c in space if gemm.fits(big, c)]
-    assert (64, 128, 64, 8, 4, 4) in fits  # (64*64 + 64*128) * 2 bytes * 4 stages = 96 KiB
-    assert (128, 128, 64, 8, 4, 4) not in fits  # 128 KiB
+    assert (64, 128, 64, 8, 4, 4, 1) in fits  # (64*64 + 64*128) * 2 bytes * 4 stages = 96 KiB
+    assert (128, 128, 64, 8, 4, 4, 1) not in fits  # 128 KiB
     fp32 = (4096, 4096, 4096, "float32", "n", "n", True)
-    assert (64, 128, 64, 8, 4, 4) not in [c for c in space if gemm.fits(fp32, c)]  # 4-byte tiles: 192 KiB
+    assert (64, 128, 64, 8, 4, 4, 1) not in [c for c in space if gemm.fits(fp32, c)]  # 4-byte tiles: 192 KiB
+    assert not any(c[6] > 1 for c in fits)  # K is split for few tiles only
+    assert any(c[6] > 1 for c in space if gemm.fits(decode, c))
+    short = (16, 4096, 256, "bfloat16", "n", "n", False)
+    splits = [c for c in space if gemm.fits(short, c) and c[6] > 1]
+    assert splits and all(c[2] * c[6] * 2 <= 256 for c in splits)  # every split two K blocks deep at least
 
 
 def test_mm_tuned_results_are_right():

@@ -72,7 +72,8 @@ def default_space():
 
 
 def _space():
-    """The vendor's mm space (``configs["mm.space"]``) serves every GEMM tuner."""
+    """The vendor's mm space (``configs["mm.space"]``, configs of seven items) serves every
+    GEMM tuner."""
     override = runtime.config("mm.space", None)
     return [with_split(config) for config in (override() if callable(override) else override or default_space())]
 

@@ -1,8 +1,9 @@
 from . import Vendor
 
 # Tuning under the interpreter exercises the machinery, not the hardware: a few small
-# tiles (BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M, num_warps, num_stages) keep it fast.
-_MM_SPACE = [(16, 16, 16, 1, 4, 1), (16, 32, 32, 1, 4, 1), (32, 32, 16, 8, 4, 1), (32, 32, 32, 8, 4, 1)]
+# tiles (BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M, num_warps, num_stages, SPLIT_K) keep it fast.
+_MM_SPACE = [(16, 16, 16, 1, 4, 1, 1), (16, 32, 32, 1, 4, 1, 1), (32, 32, 16, 8, 4, 1, 1), (32, 32, 32, 8, 4, 1, 1),
+             (16, 16, 16, 1, 4, 1, 2)]
 # (BLOCK, num_warps) and (BLOCK_R, BLOCK_C, num_warps) of the pointwise kernels.
 _FLAT_SPACE = [(4096, 4), (8192, 8), (1024, 4)]
 _STRIDED_SPACE = [(64, 64, 4), (8, 512, 4), (32, 256, 8)]
