@@ -31,7 +31,6 @@ unit in the last place (our values are the formula's, as PyTorch's GPU kernel wr
 import math
 import struct
 
-import numpy
 import torch
 import triton
 import triton.language as tl
@@ -47,7 +46,7 @@ from .common import options_unsupported
 
 __all__ = ["arange", "linspace", "logspace"]
 
-_pow = device_math("pow", numpy.power)
+_pow = device_math("pow")  # under the interpreter torch.pow: numpy's differs from libm by an ulp
 
 # How a kernel argument carries a number (an endpoint, arange's step, logspace's base).
 _INTEGER, _DOUBLE_BITS, _POINTER = 0, 1, 2
