@@ -12,6 +12,7 @@ log-sum-exp is natural (PyTorch's), +inf for a row that sees no key (its output 
 ``CAUSAL``: 0 none, 1 top-left (PyTorch: key j is seen by query i when j <= i),
 2 bottom-right (flash-attn with unequal lengths: j <= i + len_k - len_q). ``MASK``: 0 none,
 1 additive float, 2 boolean (True keeps), broadcast to [B, H, Lq, Lk] by zero strides.
+``EXACT_D``: the head dims fill BLOCK_D / BLOCK_DV (no feature masks).
 ``UPCAST`` runs the products in fp32 (fp32 inputs, and halves under the interpreter, whose
 bf16 arithmetic is wrong); else the probabilities go to the inputs' dtype for ``tl.dot``.
 """
@@ -33,6 +34,16 @@ def _sequence(cu, b, length, VARLEN: tl.constexpr):
         return start, (tl.load(cu + b + 1) - start).to(tl.int32)
     else:
         return 0, length
+
+
+@triton.jit
+def _within(offs, n, EXACT_D: tl.constexpr):
+    """``offs < n``; with EXACT_D (the head dims fill their blocks) a constant the compiler
+    sees, so that loads along the features stay vectorized."""
+    if EXACT_D:
+        return tl.full(offs.shape, 1, tl.int1)
+    else:
+        return offs < n
 
 
 @triton.jit
@@ -62,18 +73,21 @@ def _mask_scores(s, mask_rows, smn, row_ok, cols, col_ok, q_pos, offset, CAUSAL:
 @triton.jit
 def _attend(acc, m_i, l_i, q, k_base, v_base, skn, skd, svn, svd, mask_rows, smn, q_pos, row_ok, lo, hi, qk_scale,
             offset, D, DV, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
-            CAUSAL: tl.constexpr, MASK: tl.constexpr, UPCAST: tl.constexpr, PRECISION: tl.constexpr):
+            CAUSAL: tl.constexpr, MASK: tl.constexpr, UPCAST: tl.constexpr, PRECISION: tl.constexpr,
+            EXACT_D: tl.constexpr):
     """The online softmax over keys [lo, hi): (acc, running max, running sum), base 2."""
     offs_n = tl.arange(0, BLOCK_N)
     offs_d = tl.arange(0, BLOCK_D)
+    d_ok = _within(offs_d, D, EXACT_D)
     offs_dv = tl.arange(0, BLOCK_DV)
+    dv_ok = _within(offs_dv, DV, EXACT_D)
     for start in range(lo, hi, BLOCK_N):
         cols = start + offs_n
         col_ok = cols < hi
         kt = tl.load(k_base + cols[None, :] * skn + offs_d[:, None] * skd,
-                     mask=col_ok[None, :] & (offs_d[:, None] < D), other=0.0)
+                     mask=col_ok[None, :] & d_ok[:, None], other=0.0)
         v = tl.load(v_base + cols[:, None] * svn + offs_dv[None, :] * svd,
-                    mask=col_ok[:, None] & (offs_dv[None, :] < DV), other=0.0)
+                    mask=col_ok[:, None] & dv_ok[None, :], other=0.0)
         if UPCAST:
             kt = kt.to(tl.float32)
             v = v.to(tl.float32)
@@ -100,7 +114,7 @@ def attention_forward_kernel(
         H, GROUP, Lq, Lk, D, DV, qk_scale,
         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
         CAUSAL: tl.constexpr, MASK: tl.constexpr, VARLEN: tl.constexpr, UPCAST: tl.constexpr,
-        PRECISION: tl.constexpr):
+        PRECISION: tl.constexpr, EXACT_D: tl.constexpr):
     """A program per (query block, batch * head)."""
     pid_m = tl.program_id(0)
     bh = tl.program_id(1)
@@ -112,10 +126,12 @@ def attention_forward_kernel(
     if pid_m * BLOCK_M < len_q:
         offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
         offs_d = tl.arange(0, BLOCK_D)
+        d_ok = _within(offs_d, D, EXACT_D)
         offs_dv = tl.arange(0, BLOCK_DV)
+        dv_ok = _within(offs_dv, DV, EXACT_D)
         rows = offs_m < len_q
         q = tl.load(Q + b * sqb + h * sqh + (q_start + offs_m)[:, None] * sqm + offs_d[None, :] * sqd,
-                    mask=rows[:, None] & (offs_d[None, :] < D), other=0.0)
+                    mask=rows[:, None] & d_ok[None, :], other=0.0)
         if UPCAST:
             q = q.to(tl.float32)
         offset = _causal_offset(len_q, len_k, CAUSAL)
@@ -129,12 +145,12 @@ def attention_forward_kernel(
         acc, m_i, l_i = _attend(acc, m_i, l_i, q, K + b * skb + hk * skh + k_start * skn,
                                 V + b * svb + hk * svh + k_start * svn, skn, skd, svn, svd, mask_rows, smn, offs_m,
                                 rows, 0, hi, qk_scale, offset, D, DV, BLOCK_N, BLOCK_D, BLOCK_DV, CAUSAL, MASK,
-                                UPCAST, PRECISION)
+                                UPCAST, PRECISION, EXACT_D)
         seen = l_i > 0
         l_safe = tl.where(seen, l_i, 1.0)
         out = acc / l_safe[:, None]
         tl.store(Out + b * sob + h * soh + (q_start + offs_m)[:, None] * som + offs_dv[None, :] * sod,
-                 out.to(Out.dtype.element_ty), mask=rows[:, None] & (offs_dv[None, :] < DV))
+                 out.to(Out.dtype.element_ty), mask=rows[:, None] & dv_ok[None, :])
         lse = tl.where(seen, (m_i + tl.log2(l_safe)) * 0.6931471805599453, float("inf"))
         tl.store(Lse + b * slb + h * slh + (q_start + offs_m) * slm, lse, mask=rows)
 
@@ -145,7 +161,8 @@ def attention_split_kernel(
         sqb, sqh, sqm, sqd, skb, skh, skn, skd, svb, svh, svn, svd, smb, smh, smm, smn,
         HK, GROUP, Lq, Lk, D, DV, qk_scale, split_len, n_rows,
         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
-        CAUSAL: tl.constexpr, MASK: tl.constexpr, UPCAST: tl.constexpr, PRECISION: tl.constexpr):
+        CAUSAL: tl.constexpr, MASK: tl.constexpr, UPCAST: tl.constexpr, PRECISION: tl.constexpr,
+        EXACT_D: tl.constexpr):
     """Split-KV forward (short queries, long keys): a program per (block of the rows of a key
     head's query group, batch * key head, key split). A row is (head in group, query); it
     writes its split's normalised output and base-2 log-sum-exp (-inf: saw no key) to
@@ -160,9 +177,11 @@ def attention_split_kernel(
     i = r % Lq
     h = hk * GROUP + r // Lq
     offs_d = tl.arange(0, BLOCK_D)
+    d_ok = _within(offs_d, D, EXACT_D)
     offs_dv = tl.arange(0, BLOCK_DV)
+    dv_ok = _within(offs_dv, DV, EXACT_D)
     q = tl.load(Q + b * sqb + h[:, None] * sqh + i[:, None] * sqm + offs_d[None, :] * sqd,
-                mask=rows[:, None] & (offs_d[None, :] < D), other=0.0)
+                mask=rows[:, None] & d_ok[None, :], other=0.0)
     if UPCAST:
         q = q.to(tl.float32)
     offset = _causal_offset(Lq, Lk, CAUSAL)
@@ -175,18 +194,18 @@ def attention_split_kernel(
     l_i = tl.zeros([BLOCK_M], dtype=tl.float32)
     acc, m_i, l_i = _attend(acc, m_i, l_i, q, K + b * skb + hk * skh, V + b * svb + hk * svh, skn, skd, svn, svd,
                             Mask + b * smb + h * smh + i * smm, smn, i, rows, lo, hi, qk_scale, offset, D, DV,
-                            BLOCK_N, BLOCK_D, BLOCK_DV, CAUSAL, MASK, UPCAST, PRECISION)
+                            BLOCK_N, BLOCK_D, BLOCK_DV, CAUSAL, MASK, UPCAST, PRECISION, EXACT_D)
     seen = l_i > 0
     l_safe = tl.where(seen, l_i, 1.0)
     row = (b * HK * GROUP + h) * Lq + i + split.to(tl.int64) * n_rows  # n_rows: B * H * Lq
     tl.store(Part + row[:, None] * DV + offs_dv[None, :], acc / l_safe[:, None],
-             mask=rows[:, None] & (offs_dv[None, :] < DV))
+             mask=rows[:, None] & dv_ok[None, :])
     tl.store(PartLse + row, tl.where(seen, m_i + tl.log2(l_safe), float("-inf")), mask=rows)
 
 
 @triton.jit
 def attention_combine_kernel(Part, PartLse, Out, Lse, H, Lq, DV, n_rows, SPLITS, sob, soh, som, sod, slb, slh, slm,
-                             BLOCK_S: tl.constexpr, BLOCK_DV: tl.constexpr):
+                             BLOCK_S: tl.constexpr, BLOCK_DV: tl.constexpr, EXACT_D: tl.constexpr):
     """The splits' partial results of one query row, weighed by their sums."""
     row = tl.program_id(0).to(tl.int64)
     b = row // (H * Lq)
@@ -194,6 +213,7 @@ def attention_combine_kernel(Part, PartLse, Out, Lse, H, Lq, DV, n_rows, SPLITS,
     i = row % Lq
     offs_s = tl.arange(0, BLOCK_S)
     offs_dv = tl.arange(0, BLOCK_DV)
+    dv_ok = _within(offs_dv, DV, EXACT_D)
     splits_ok = offs_s < SPLITS
     lse = tl.load(PartLse + offs_s * n_rows + row, mask=splits_ok, other=float("-inf"))
     m = tl.max(lse, 0)
@@ -201,17 +221,18 @@ def attention_combine_kernel(Part, PartLse, Out, Lse, H, Lq, DV, n_rows, SPLITS,
     w = tl.exp2(lse - m_safe)
     total = tl.sum(w, 0)
     part = tl.load(Part + (offs_s[:, None] * n_rows + row) * DV + offs_dv[None, :],
-                   mask=splits_ok[:, None] & (offs_dv[None, :] < DV), other=0.0)
+                   mask=splits_ok[:, None] & dv_ok[None, :], other=0.0)
     seen = total > 0
     out = tl.sum(part * w[:, None], 0) / tl.where(seen, total, 1.0)
-    tl.store(Out + b * sob + h * soh + i * som + offs_dv * sod, out.to(Out.dtype.element_ty), mask=offs_dv < DV)
+    tl.store(Out + b * sob + h * soh + i * som + offs_dv * sod, out.to(Out.dtype.element_ty), mask=dv_ok)
     tl.store(Lse + b * slb + h * slh + i * slm,
              tl.where(seen, (m_safe + tl.log2(tl.where(seen, total, 1.0))) * 0.6931471805599453, float("inf")))
 
 
 @triton.jit
 def attention_delta_kernel(O, DO, Delta, CuQ, sob, soh, som, sod, sgb, sgh, sgm, sgd, sdb, sdh, sdm, H, Lq, DV,
-                           BLOCK_M: tl.constexpr, BLOCK_DV: tl.constexpr, VARLEN: tl.constexpr):
+                           BLOCK_M: tl.constexpr, BLOCK_DV: tl.constexpr, VARLEN: tl.constexpr,
+                           EXACT_D: tl.constexpr):
     """delta = rowsum(dO * O) in fp32, the backward's per-row correction."""
     pid_m = tl.program_id(0)
     bh = tl.program_id(1)
@@ -220,8 +241,9 @@ def attention_delta_kernel(O, DO, Delta, CuQ, sob, soh, som, sod, sgb, sgh, sgm,
     q_start, len_q = _sequence(CuQ, b, Lq, VARLEN)
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_dv = tl.arange(0, BLOCK_DV)
+    dv_ok = _within(offs_dv, DV, EXACT_D)
     rows = offs_m < len_q
-    ok = rows[:, None] & (offs_dv[None, :] < DV)
+    ok = rows[:, None] & dv_ok[None, :]
     pos = (q_start + offs_m)[:, None]
     o = tl.load(O + b * sob + h * soh + pos * som + offs_dv[None, :] * sod, mask=ok, other=0.0).to(tl.float32)
     do = tl.load(DO + b * sgb + h * sgh + pos * sgm + offs_dv[None, :] * sgd, mask=ok, other=0.0).to(tl.float32)
@@ -237,7 +259,7 @@ def attention_dkdv_kernel(
         HK, GROUP, Lq, Lk, D, DV, qk_scale, sm_scale,
         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
         CAUSAL: tl.constexpr, MASK: tl.constexpr, VARLEN: tl.constexpr, UPCAST: tl.constexpr,
-        PRECISION: tl.constexpr):
+        PRECISION: tl.constexpr, EXACT_D: tl.constexpr):
     """dK and dV of a block of keys of one key head: a program per (key block, batch *
     key head), over every query of the heads of its group (no atomics)."""
     pid_n = tl.program_id(0)
@@ -250,12 +272,14 @@ def attention_dkdv_kernel(
         cols = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
         col_ok = cols < len_k
         offs_d = tl.arange(0, BLOCK_D)
+        d_ok = _within(offs_d, D, EXACT_D)
         offs_dv = tl.arange(0, BLOCK_DV)
+        dv_ok = _within(offs_dv, DV, EXACT_D)
         kpos = (k_start + cols)[:, None]
         k = tl.load(K + b * skb + hk * skh + kpos * skn + offs_d[None, :] * skd,
-                    mask=col_ok[:, None] & (offs_d[None, :] < D), other=0.0)
+                    mask=col_ok[:, None] & d_ok[None, :], other=0.0)
         v = tl.load(V + b * svb + hk * svh + kpos * svn + offs_dv[None, :] * svd,
-                    mask=col_ok[:, None] & (offs_dv[None, :] < DV), other=0.0)
+                    mask=col_ok[:, None] & dv_ok[None, :], other=0.0)
         if UPCAST:
             k = k.to(tl.float32)
             v = v.to(tl.float32)
@@ -272,9 +296,9 @@ def attention_dkdv_kernel(
                 rows = offs_m < len_q
                 qpos = (q_start + offs_m)[:, None]
                 q = tl.load(Q + b * sqb + h * sqh + qpos * sqm + offs_d[None, :] * sqd,
-                            mask=rows[:, None] & (offs_d[None, :] < D), other=0.0)
+                            mask=rows[:, None] & d_ok[None, :], other=0.0)
                 do = tl.load(DO + b * sgb + h * sgh + qpos * sgm + offs_dv[None, :] * sgd,
-                             mask=rows[:, None] & (offs_dv[None, :] < DV), other=0.0)
+                             mask=rows[:, None] & dv_ok[None, :], other=0.0)
                 if UPCAST:
                     q = q.to(tl.float32)
                     do = do.to(tl.float32)
@@ -293,9 +317,9 @@ def attention_dkdv_kernel(
                     dv += tl.dot(tl.trans(p.to(do.dtype)), do, input_precision=PRECISION)
                     dk += tl.dot(tl.trans(ds.to(q.dtype)), q, input_precision=PRECISION)
         tl.store(DK + b * sdkb + hk * sdkh + kpos * sdkn + offs_d[None, :] * sdkd, (dk * sm_scale).to(
-            DK.dtype.element_ty), mask=col_ok[:, None] & (offs_d[None, :] < D))
+            DK.dtype.element_ty), mask=col_ok[:, None] & d_ok[None, :])
         tl.store(DV_ + b * sdvb + hk * sdvh + kpos * sdvn + offs_dv[None, :] * sdvd, dv.to(DV_.dtype.element_ty),
-                 mask=col_ok[:, None] & (offs_dv[None, :] < DV))
+                 mask=col_ok[:, None] & dv_ok[None, :])
 
 
 @triton.jit
@@ -306,7 +330,7 @@ def attention_dq_kernel(
         H, GROUP, Lq, Lk, D, DV, qk_scale, sm_scale,
         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
         CAUSAL: tl.constexpr, MASK: tl.constexpr, VARLEN: tl.constexpr, UPCAST: tl.constexpr,
-        PRECISION: tl.constexpr):
+        PRECISION: tl.constexpr, EXACT_D: tl.constexpr):
     """dQ of a block of queries: a program per (query block, batch * head)."""
     pid_m = tl.program_id(0)
     bh = tl.program_id(1)
@@ -319,13 +343,15 @@ def attention_dq_kernel(
         offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
         rows = offs_m < len_q
         offs_d = tl.arange(0, BLOCK_D)
+        d_ok = _within(offs_d, D, EXACT_D)
         offs_dv = tl.arange(0, BLOCK_DV)
+        dv_ok = _within(offs_dv, DV, EXACT_D)
         offs_n = tl.arange(0, BLOCK_N)
         qpos = (q_start + offs_m)[:, None]
         q = tl.load(Q + b * sqb + h * sqh + qpos * sqm + offs_d[None, :] * sqd,
-                    mask=rows[:, None] & (offs_d[None, :] < D), other=0.0)
+                    mask=rows[:, None] & d_ok[None, :], other=0.0)
         do = tl.load(DO + b * sgb + h * sgh + qpos * sgm + offs_dv[None, :] * sgd,
-                     mask=rows[:, None] & (offs_dv[None, :] < DV), other=0.0)
+                     mask=rows[:, None] & dv_ok[None, :], other=0.0)
         if UPCAST:
             q = q.to(tl.float32)
             do = do.to(tl.float32)
@@ -343,9 +369,9 @@ def attention_dq_kernel(
             cols = start + offs_n
             col_ok = cols < len_k
             k = tl.load(k_base + cols[:, None] * skn + offs_d[None, :] * skd,
-                        mask=col_ok[:, None] & (offs_d[None, :] < D), other=0.0)
+                        mask=col_ok[:, None] & d_ok[None, :], other=0.0)
             v = tl.load(v_base + cols[:, None] * svn + offs_dv[None, :] * svd,
-                        mask=col_ok[:, None] & (offs_dv[None, :] < DV), other=0.0)
+                        mask=col_ok[:, None] & dv_ok[None, :], other=0.0)
             if UPCAST:
                 k = k.to(tl.float32)
                 v = v.to(tl.float32)
@@ -359,7 +385,7 @@ def attention_dq_kernel(
             else:
                 dq += tl.dot(ds.to(k.dtype), k, input_precision=PRECISION)
         tl.store(DQ + b * sdqb + h * sdqh + qpos * sdqm + offs_d[None, :] * sdqd, (dq * sm_scale).to(
-            DQ.dtype.element_ty), mask=rows[:, None] & (offs_d[None, :] < D))
+            DQ.dtype.element_ty), mask=rows[:, None] & d_ok[None, :])
 
 
 FORWARD = Launcher(attention_forward_kernel)

@@ -130,9 +130,13 @@ def _mask_view(mask, B, H, Lq, Lk, fallback):
     return mask, mask.expand(B, H, Lq, Lk).stride(), 2 if mask.dtype == torch.bool else 1
 
 
-def _modes(dtype, causal):
+def _modes(dtype, causal, D, DV):
     upcast = dtype == torch.float32 or runtime.selected_vendor().interpreted
-    return dict(CAUSAL=causal, UPCAST=upcast, PRECISION="ieee")
+    return dict(CAUSAL=causal, UPCAST=upcast, PRECISION="ieee", EXACT_D=_exact(D, DV))
+
+
+def _exact(D, DV):
+    return D == _head_block(D) and DV == _head_block(DV)
 
 
 def decode_splits(B, H, Hk, Lq, Lk, block_n):
@@ -154,7 +158,7 @@ def attention_forward(query, key, value, out, lse, mask=None, causal=0, scale=No
     block_d, block_dv = _head_block(D), _head_block(DV)
     dtype = query.dtype
     mask, mask_strides, mask_kind = _mask_view(mask, B, H, Lq, Lk, query)
-    modes = _modes(dtype, causal)
+    modes = _modes(dtype, causal, D, DV)
     group = H // Hk
     block_m, block_n, warps, stages = _config("split", max(block_d, block_dv), dtype)
     splits = 0 if cu_seqlens is not None else decode_splits(B, H, Hk, Lq, Lk, block_n)
@@ -173,7 +177,7 @@ def attention_forward(query, key, value, out, lse, mask=None, causal=0, scale=No
               BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_D=block_d, BLOCK_DV=block_dv, MASK=mask_kind, **modes,
               num_warps=warps, num_stages=stages)
         COMBINE((n_rows,), part, part_lse, out, lse, H, Lq, DV, n_rows, splits, *_strides(out), *lse.stride(),
-                BLOCK_S=max(2, next_power_of_2(splits)), BLOCK_DV=block_dv, num_warps=4)
+                BLOCK_S=max(2, next_power_of_2(splits)), BLOCK_DV=block_dv, EXACT_D=_exact(D, DV), num_warps=4)
         return out, lse
     block_m, block_n, warps, stages = _config("forward", max(block_d, block_dv), dtype)
     cu_q, cu_k = (cu_seqlens[0], cu_seqlens[1]) if cu_seqlens is not None else (query, query)
@@ -199,7 +203,7 @@ def attention_backward(grad_out, query, key, value, out, lse, mask=None, causal=
     block_d, block_dv = _head_block(D), _head_block(DV)
     dtype = query.dtype
     mask, mask_strides, mask_kind = _mask_view(mask, B, H, Lq, Lk, query)
-    modes = dict(_modes(dtype, causal), MASK=mask_kind, VARLEN=cu_seqlens is not None, BLOCK_D=block_d,
+    modes = dict(_modes(dtype, causal, D, DV), MASK=mask_kind, VARLEN=cu_seqlens is not None, BLOCK_D=block_d,
                  BLOCK_DV=block_dv)
     dq, dk, dv = grads if grads is not None else (torch.empty_like(query), torch.empty_like(key),
                                                   torch.empty_like(value))
@@ -213,7 +217,7 @@ def attention_backward(grad_out, query, key, value, out, lse, mask=None, causal=
     rows_block = 16 if runtime.selected_vendor().interpreted else 64
     DELTA((cdiv(Lq, rows_block), B * H), out, grad_out, delta, cu_q, *_strides(out), *_strides(grad_out),
           *delta_strides, H, Lq, DV, BLOCK_M=rows_block, BLOCK_DV=block_dv, VARLEN=cu_seqlens is not None,
-          num_warps=4)
+          EXACT_D=_exact(D, DV), num_warps=4)
     operands = (*_strides(query), *_strides(key), *_strides(value), *mask_strides, *_strides(grad_out),
                 *lse_strides, *delta_strides)
     group, qk_scale = H // Hk, scale * LOG2E

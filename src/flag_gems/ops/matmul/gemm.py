@@ -143,7 +143,8 @@ class ProductTuner:
     into scratch, ``tuning.NATIVE`` PyTorch's own), made only when a key is new."""
 
     def __init__(self, name, *, batched=False, key=bucket, heuristic=heuristic, space=_space, prune=fits,
-                 sources=(gemm_kernels.gemm_kernel, gemm_kernels.split_k_sum_kernel, gemm_kernels.epilogue), fields=CONFIG_FIELDS):
+                 sources=(gemm_kernels.gemm_kernel, gemm_kernels.split_k_sum_kernel, gemm_kernels.epilogue),
+                 fields=CONFIG_FIELDS):
         check, matrix_bucket = prune, key
         if batched:
             def key(Z, *raw):
