@@ -115,8 +115,11 @@ def attention_forward_kernel(
         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
         CAUSAL: tl.constexpr, MASK: tl.constexpr, VARLEN: tl.constexpr, UPCAST: tl.constexpr,
         PRECISION: tl.constexpr, EXACT_D: tl.constexpr):
-    """A program per (query block, batch * head)."""
+    """A program per (query block, batch * head). Causal: the last query blocks, which see
+    the most keys, start first; keys every row of the block sees run without the causal mask."""
     pid_m = tl.program_id(0)
+    if CAUSAL != 0:
+        pid_m = tl.num_programs(0) - 1 - pid_m
     bh = tl.program_id(1)
     b = (bh // H).to(tl.int64)
     h = (bh % H).to(tl.int64)
@@ -142,9 +145,16 @@ def attention_forward_kernel(
         acc = tl.zeros([BLOCK_M, BLOCK_DV], dtype=tl.float32)
         m_i = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)
         l_i = tl.zeros([BLOCK_M], dtype=tl.float32)
-        acc, m_i, l_i = _attend(acc, m_i, l_i, q, K + b * skb + hk * skh + k_start * skn,
-                                V + b * svb + hk * svh + k_start * svn, skn, skd, svn, svd, mask_rows, smn, offs_m,
-                                rows, 0, hi, qk_scale, offset, D, DV, BLOCK_N, BLOCK_D, BLOCK_DV, CAUSAL, MASK,
+        k_base = K + b * skb + hk * skh + k_start * skn
+        v_base = V + b * svb + hk * svh + k_start * svn
+        diagonal = 0
+        if CAUSAL != 0:  # keys up to the block's first row (+ offset): seen by every row
+            diagonal = tl.minimum(tl.maximum(pid_m * BLOCK_M + offset, 0) // BLOCK_N * BLOCK_N, hi)
+            acc, m_i, l_i = _attend(acc, m_i, l_i, q, k_base, v_base, skn, skd, svn, svd, mask_rows, smn, offs_m,
+                                    rows, 0, diagonal, qk_scale, offset, D, DV, BLOCK_N, BLOCK_D, BLOCK_DV, 0, MASK,
+                                    UPCAST, PRECISION, EXACT_D)
+        acc, m_i, l_i = _attend(acc, m_i, l_i, q, k_base, v_base, skn, skd, svn, svd, mask_rows, smn, offs_m,
+                                rows, diagonal, hi, qk_scale, offset, D, DV, BLOCK_N, BLOCK_D, BLOCK_DV, CAUSAL, MASK,
                                 UPCAST, PRECISION, EXACT_D)
         seen = l_i > 0
         l_safe = tl.where(seen, l_i, 1.0)
