@@ -179,3 +179,23 @@ def test_sdpa_fallbacks():
     wide = operands(1, 1, 1, 3, 3, 320, torch.float32)
     torch.testing.assert_close(flag_gems.ops.scaled_dot_product_attention(*wide),
                                F.scaled_dot_product_attention(*wide))
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_sdpa_forward_tiles_are_tuned(causal, tmp_path, monkeypatch):
+    """In quick mode the forward's tiles are timed per bucket and the choice is remembered;
+    the result is the heuristic tiles' result up to rounding."""
+    from flag_gems import tuning
+    from flag_gems.ops.attention.flash import forward_config
+
+    monkeypatch.setenv("GEMS_CACHE_DIR", str(tmp_path))
+    q, k, v = operands(1, 2, 2, pick(40, 1024), pick(40, 1024), 64, torch.float16)
+    tuning.forget_choices()
+    expected = flag_gems.ops.scaled_dot_product_attention(q, k, v, is_causal=causal)
+    tuning.forget_choices()
+    with tuning.forced("quick"):
+        tuned = flag_gems.ops.scaled_dot_product_attention(q, k, v, is_causal=causal)
+    decisions = [d for d in tuning.decisions() if d["kernel"] == "attention_forward"]
+    assert decisions and decisions[-1]["config"] in [dict(zip(forward_config.fields, c)) for c in forward_config.space]
+    torch.testing.assert_close(tuned, expected, atol=2e-3, rtol=2e-3)  # other tiles: another summation order
+    tuning.forget_choices()

@@ -4,7 +4,9 @@ of the family (the SDPA rows, the explicit calls, variable-length batches) runs 
 
 Tiles: ``runtime.config("attention", default_config)(kind, head_dim, dtype)`` gives
 (BLOCK_M, BLOCK_N, num_warps, num_stages) per kernel kind ("forward", "split", "dkdv",
-"dq"): a vendor can replace them. The split-KV forward runs where queries are few
+"dq"): a vendor can replace them. The forward's are tunable (``forward_config``, the
+kernel ``attention_forward`` of the tuning cache): tuning times its space per bucket of
+lengths, head dim, dtype, causality, mask kind and grouping. The split-KV forward runs where queries are few
 (at most ``DECODE_QUERIES``) and keys many (at least four key blocks): the rows of a
 key head's whole query group share one program, and the keys are split until about two
 programs per multiprocessor run.
@@ -14,8 +16,9 @@ import math
 
 import torch
 
-from ... import runtime
+from ... import runtime, tuning
 from ...utils.layout import cdiv, next_power_of_2
+from . import attention_kernels
 from .attention_kernels import COMBINE, DELTA, DKDV, DQ, FORWARD, LOG2E, SPLIT
 
 DECODE_QUERIES = 16
@@ -48,6 +51,39 @@ def default_config(kind, head_dim, dtype):
 
 def _config(kind, block_d, dtype):
     return runtime.config("attention", default_config)(kind, block_d, dtype)
+
+
+_ITEMSIZE = {"float16": 2, "bfloat16": 2, "float32": 4}
+
+
+def _forward_fits(key, config):
+    """A tile no taller than the queries, no wider than the keys, whose Q, K and V blocks fit
+    shared memory at its stage count."""
+    lq, lk, block_d, dtype = key[:4]
+    block_m, block_n, _, stages = config
+    if block_m > max(lq, 16) or block_n > max(lk, 16):
+        return False
+    shared = tuning.max_shared_memory()
+    return shared is None or (block_m + 2 * block_n * stages) * block_d * _ITEMSIZE[dtype] <= shared
+
+
+def _forward_space():
+    likely = [(128, 64, 8, 3), (128, 64, 4, 3), (64, 64, 4, 3), (128, 128, 8, 2), (64, 32, 4, 2), (128, 32, 4, 3)]
+    grid = [(m, n, w, st) for m in (64, 128) for n in (32, 64, 128) for w in (4, 8) for st in (2, 3, 4)]
+    return likely + [c for c in grid if c not in likely]
+
+
+@tuning.tunable("attention_forward", space=_forward_space, prune=_forward_fits,
+                key=lambda lq, lk, block_d, dtype, causal, mask, grouped: (
+                    tuning.next_power_of_2(lq), tuning.next_power_of_2(lk), block_d,
+                    str(dtype).replace("torch.", ""), causal, mask, grouped),
+                sources=[attention_kernels.attention_forward_kernel, attention_kernels._attend,
+                         attention_kernels._mask_scores],
+                fields=("BLOCK_M", "BLOCK_N", "num_warps", "num_stages"))
+def forward_config(lq, lk, block_d, dtype, causal, mask, grouped):
+    """(BLOCK_M, BLOCK_N, num_warps, num_stages) of the forward: the vendor's or default
+    tiles until tuning (``GEMS_TUNE``, ``flag_gems.pretune``) times the space."""
+    return _config("forward", block_d, dtype)
 
 
 def _head_block(d):
@@ -179,13 +215,19 @@ def attention_forward(query, key, value, out, lse, mask=None, causal=0, scale=No
         COMBINE((n_rows,), part, part_lse, out, lse, H, Lq, DV, n_rows, splits, *_strides(out), *lse.stride(),
                 BLOCK_S=max(2, next_power_of_2(splits)), BLOCK_DV=block_dv, EXACT_D=_exact(D, DV), num_warps=4)
         return out, lse
-    block_m, block_n, warps, stages = _config("forward", max(block_d, block_dv), dtype)
     cu_q, cu_k = (cu_seqlens[0], cu_seqlens[1]) if cu_seqlens is not None else (query, query)
-    FORWARD((cdiv(Lq, block_m), B * H), query, key, value, mask, out, lse, cu_q, cu_k,
-            *_strides(query), *_strides(key), *_strides(value), *mask_strides, *_strides(out),
-            *_lse_strides(lse, cu_seqlens), H, group, Lq, Lk, D, DV, qk_scale,
-            BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_D=block_d, BLOCK_DV=block_dv, MASK=mask_kind,
-            VARLEN=cu_seqlens is not None, **modes, num_warps=warps, num_stages=stages)
+
+    def run(config):
+        block_m, block_n, warps, stages = config
+        FORWARD((cdiv(Lq, block_m), B * H), query, key, value, mask, out, lse, cu_q, cu_k,
+                *_strides(query), *_strides(key), *_strides(value), *mask_strides, *_strides(out),
+                *_lse_strides(lse, cu_seqlens), H, group, Lq, Lk, D, DV, qk_scale,
+                BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_D=block_d, BLOCK_DV=block_dv, MASK=mask_kind,
+                VARLEN=cu_seqlens is not None, **modes, num_warps=warps, num_stages=stages)
+
+    raw = (Lq, Lk, max(block_d, block_dv), dtype, causal, mask_kind, group > 1)
+    config = forward_config.cached(raw)
+    run(config if config is not None else forward_config.choose(raw, run))  # tuning runs it too: idempotent
     return out, lse
 
 
