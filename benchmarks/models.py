@@ -168,6 +168,29 @@ def _coverage(forward):
     return sum(calls.values()), sum(ours.values()), native
 
 
+def _prefill_call(model, ids):
+    """One forward of ``ids``, no grad: the logits."""
+    import torch
+
+    def prefill():
+        with torch.no_grad():
+            return model(ids).logits
+
+    return prefill
+
+
+def _train_step_call(model, labels):
+    """One training step (forward with labels, backward), gradients dropped after."""
+    def train_step():
+        model.train()
+        model.zero_grad(set_to_none=True)
+        model(labels, labels=labels).loss.backward()
+        model.zero_grad(set_to_none=True)
+        model.eval()
+
+    return train_step
+
+
 class _Decoders:
     """``flag_gems.GraphDecoder``s made on first use, one per setting (native, enable(),
     patched) and batch: each captures its graph under the setting that made it."""
@@ -194,11 +217,7 @@ class _Decoders:
 def _measures(model, ids, prompts, labels, plan, device, decoders):
     """(name, call, repeats, to_number) per measure: ``to_number(ms)`` is what is reported;
     repeats None: the peak GPU memory of one call."""
-    import torch
-
-    def prefill():
-        with torch.no_grad():
-            return model(ids).logits
+    prefill = _prefill_call(model, ids)
 
     def decode(prompt):
         return lambda: model.generate(prompt, max_new_tokens=plan["new_tokens"], min_new_tokens=plan["new_tokens"],
@@ -207,12 +226,7 @@ def _measures(model, ids, prompts, labels, plan, device, decoders):
     def graph_decode(prompt):
         return lambda: decoders.generate(prompt, plan["new_tokens"])
 
-    def train_step():
-        model.train()
-        model.zero_grad(set_to_none=True)
-        model(labels, labels=labels).loss.backward()
-        model.zero_grad(set_to_none=True)
-        model.eval()
+    train_step = _train_step_call(model, labels)
 
     measures = [("prefill ms", prefill, plan["repeats"], lambda ms: ms)]
     decode_repeats = max(3, plan["repeats"] // 4)
@@ -400,16 +414,7 @@ def measure_other_model(name, spec, plan, device):
     if device != "cpu":
         model.to(torch.bfloat16)
 
-    def prefill():
-        with torch.no_grad():
-            return model(ids).logits
-
-    def train_step():
-        model.train()
-        model.zero_grad(set_to_none=True)
-        model(labels, labels=labels).loss.backward()
-        model.zero_grad(set_to_none=True)
-        model.eval()
+    prefill, train_step = _prefill_call(model, ids), _train_step_call(model, labels)
 
     native, ours = {}, {}
     try:

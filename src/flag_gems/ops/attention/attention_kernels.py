@@ -261,6 +261,21 @@ def attention_delta_kernel(O, DO, Delta, CuQ, sob, soh, som, sod, sgb, sgh, sgm,
 
 
 @triton.jit
+def _query_rows(Lse, Delta, q_at, do_at, b, h, pos, rows, offs_d, offs_dv, d_ok, dv_ok,
+                sqd, sgd, slb, slh, slm, sdb, sdh, sdm, UPCAST: tl.constexpr):
+    """The backward's per-query operands of rows at packed positions ``pos``: q and dO
+    (``q_at``/``do_at``: their row pointers), the log-sum-exp and delta."""
+    q = tl.load(q_at[:, None] + offs_d[None, :] * sqd, mask=rows[:, None] & d_ok[None, :], other=0.0)
+    do = tl.load(do_at[:, None] + offs_dv[None, :] * sgd, mask=rows[:, None] & dv_ok[None, :], other=0.0)
+    if UPCAST:
+        q = q.to(tl.float32)
+        do = do.to(tl.float32)
+    lse = tl.load(Lse + b * slb + h * slh + pos * slm, mask=rows, other=float("inf"))
+    delta = tl.load(Delta + b * sdb + h * sdh + pos * sdm, mask=rows, other=0.0)
+    return q, do, lse, delta
+
+
+@triton.jit
 def attention_dkdv_kernel(
         Q, K, V, Mask, DO, Lse, Delta, DK, DV_, CuQ, CuK,
         sqb, sqh, sqm, sqd, skb, skh, skn, skd, svb, svh, svn, svd,
@@ -304,16 +319,10 @@ def attention_dkdv_kernel(
             for start in range(lo, len_q, BLOCK_M):
                 offs_m = start + tl.arange(0, BLOCK_M)
                 rows = offs_m < len_q
-                qpos = (q_start + offs_m)[:, None]
-                q = tl.load(Q + b * sqb + h * sqh + qpos * sqm + offs_d[None, :] * sqd,
-                            mask=rows[:, None] & d_ok[None, :], other=0.0)
-                do = tl.load(DO + b * sgb + h * sgh + qpos * sgm + offs_dv[None, :] * sgd,
-                             mask=rows[:, None] & dv_ok[None, :], other=0.0)
-                if UPCAST:
-                    q = q.to(tl.float32)
-                    do = do.to(tl.float32)
-                lse = tl.load(Lse + b * slb + h * slh + (q_start + offs_m) * slm, mask=rows, other=float("inf"))
-                delta = tl.load(Delta + b * sdb + h * sdh + (q_start + offs_m) * sdm, mask=rows, other=0.0)
+                pos = q_start + offs_m
+                q, do, lse, delta = _query_rows(Lse, Delta, Q + b * sqb + h * sqh + pos * sqm,
+                                                DO + b * sgb + h * sgh + pos * sgm, b, h, pos, rows, offs_d, offs_dv,
+                                                d_ok, dv_ok, sqd, sgd, slb, slh, slm, sdb, sdh, sdm, UPCAST)
                 s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * qk_scale
                 s = _mask_scores(s, Mask + b * smb + h * smh + offs_m * smm, smn, rows, cols, col_ok, offs_m, offset,
                                  CAUSAL, MASK)
@@ -357,16 +366,11 @@ def attention_dq_kernel(
         offs_dv = tl.arange(0, BLOCK_DV)
         dv_ok = _within(offs_dv, DV, EXACT_D)
         offs_n = tl.arange(0, BLOCK_N)
-        qpos = (q_start + offs_m)[:, None]
-        q = tl.load(Q + b * sqb + h * sqh + qpos * sqm + offs_d[None, :] * sqd,
-                    mask=rows[:, None] & d_ok[None, :], other=0.0)
-        do = tl.load(DO + b * sgb + h * sgh + qpos * sgm + offs_dv[None, :] * sgd,
-                     mask=rows[:, None] & dv_ok[None, :], other=0.0)
-        if UPCAST:
-            q = q.to(tl.float32)
-            do = do.to(tl.float32)
-        lse = tl.load(Lse + b * slb + h * slh + (q_start + offs_m) * slm, mask=rows, other=float("inf"))
-        delta = tl.load(Delta + b * sdb + h * sdh + (q_start + offs_m) * sdm, mask=rows, other=0.0)
+        pos = q_start + offs_m
+        qpos = pos[:, None]
+        q, do, lse, delta = _query_rows(Lse, Delta, Q + b * sqb + h * sqh + pos * sqm,
+                                        DO + b * sgb + h * sgh + pos * sgm, b, h, pos, rows, offs_d, offs_dv,
+                                        d_ok, dv_ok, sqd, sgd, slb, slh, slm, sdb, sdh, sdm, UPCAST)
         offset = _causal_offset(len_q, len_k, CAUSAL)
         hi = len_k
         if CAUSAL != 0:
