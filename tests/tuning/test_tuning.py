@@ -829,3 +829,17 @@ def test_tuned_reduction_is_read_in_a_new_process(tmp_path):
     again = json.loads(_python(code, env).splitlines()[-1])
     assert first["tuned"] == 1 and first["from_cache"] == 0
     assert again["tuned"] == 0 and again["timed"] == 0 and again["from_cache"] == 1
+
+
+@pytest.mark.parametrize("name", ["llm_mm_shapes.yaml", "llm_attention_shapes.yaml"])
+def test_shipped_shapes_files_are_valid(name):
+    """The shapes files the shipped exports are made from parse, and every call type-checks
+    on the meta device (pretune's own checks before it runs anything)."""
+    from flag_gems.pretune import shapes
+
+    path = os.path.join(os.path.dirname(tuning.__file__), "shipped", name)
+    with open(path) as f:
+        jobs = shapes.parse(yaml.safe_load(f))
+    assert jobs
+    for job in jobs:
+        assert shapes.check_on_meta(job) > 0
