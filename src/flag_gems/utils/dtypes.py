@@ -24,6 +24,11 @@ def not_bool(dtype):
     return dtype != torch.bool
 
 
+def itemsize(name):
+    """Bytes per element of the dtype named ``name`` ("bfloat16"): tuning keys carry dtype names."""
+    return getattr(torch, name).itemsize
+
+
 def float_accumulator(dtype):
     """What a float sum, mean or moment of ``dtype`` accumulates in: fp64 for fp64, else fp32."""
     return torch.float64 if dtype == torch.float64 else torch.float32

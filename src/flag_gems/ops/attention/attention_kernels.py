@@ -47,6 +47,25 @@ def _within(offs, n, EXACT_D: tl.constexpr):
 
 
 @triton.jit
+def _query_head(bh, H, GROUP, CuQ, CuK, Lq, Lk, VARLEN: tl.constexpr):
+    """(batch, query head, its key head, query start and length, key start and length) of
+    program row ``bh`` (batch * query heads)."""
+    b = (bh // H).to(tl.int64)
+    h = (bh % H).to(tl.int64)
+    q_start, len_q = _sequence(CuQ, b, Lq, VARLEN)
+    k_start, len_k = _sequence(CuK, b, Lk, VARLEN)
+    return b, h, h // GROUP, q_start, len_q, k_start, len_k
+
+
+@triton.jit
+def _features(D, DV, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, EXACT_D: tl.constexpr):
+    """Offsets along the q/k features and the v features, and which of them exist."""
+    offs_d = tl.arange(0, BLOCK_D)
+    offs_dv = tl.arange(0, BLOCK_DV)
+    return offs_d, _within(offs_d, D, EXACT_D), offs_dv, _within(offs_dv, DV, EXACT_D)
+
+
+@triton.jit
 def _causal_offset(len_q, len_k, CAUSAL: tl.constexpr):
     if CAUSAL == 2:
         return len_k - len_q
@@ -77,10 +96,7 @@ def _attend(acc, m_i, l_i, q, k_base, v_base, skn, skd, svn, svd, mask_rows, smn
             EXACT_D: tl.constexpr):
     """The online softmax over keys [lo, hi): (acc, running max, running sum), base 2."""
     offs_n = tl.arange(0, BLOCK_N)
-    offs_d = tl.arange(0, BLOCK_D)
-    d_ok = _within(offs_d, D, EXACT_D)
-    offs_dv = tl.arange(0, BLOCK_DV)
-    dv_ok = _within(offs_dv, DV, EXACT_D)
+    offs_d, d_ok, offs_dv, dv_ok = _features(D, DV, BLOCK_D, BLOCK_DV, EXACT_D)
     for start in range(lo, hi, BLOCK_N):
         cols = start + offs_n
         col_ok = cols < hi
@@ -121,17 +137,10 @@ def attention_forward_kernel(
     if CAUSAL != 0:
         pid_m = tl.num_programs(0) - 1 - pid_m
     bh = tl.program_id(1)
-    b = (bh // H).to(tl.int64)
-    h = (bh % H).to(tl.int64)
-    hk = h // GROUP
-    q_start, len_q = _sequence(CuQ, b, Lq, VARLEN)
-    k_start, len_k = _sequence(CuK, b, Lk, VARLEN)
+    b, h, hk, q_start, len_q, k_start, len_k = _query_head(bh, H, GROUP, CuQ, CuK, Lq, Lk, VARLEN)
     if pid_m * BLOCK_M < len_q:
         offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-        offs_d = tl.arange(0, BLOCK_D)
-        d_ok = _within(offs_d, D, EXACT_D)
-        offs_dv = tl.arange(0, BLOCK_DV)
-        dv_ok = _within(offs_dv, DV, EXACT_D)
+        offs_d, d_ok, offs_dv, dv_ok = _features(D, DV, BLOCK_D, BLOCK_DV, EXACT_D)
         rows = offs_m < len_q
         q = tl.load(Q + b * sqb + h * sqh + (q_start + offs_m)[:, None] * sqm + offs_d[None, :] * sqd,
                     mask=rows[:, None] & d_ok[None, :], other=0.0)
@@ -186,10 +195,7 @@ def attention_split_kernel(
     rows = r < GROUP * Lq
     i = r % Lq
     h = hk * GROUP + r // Lq
-    offs_d = tl.arange(0, BLOCK_D)
-    d_ok = _within(offs_d, D, EXACT_D)
-    offs_dv = tl.arange(0, BLOCK_DV)
-    dv_ok = _within(offs_dv, DV, EXACT_D)
+    offs_d, d_ok, offs_dv, dv_ok = _features(D, DV, BLOCK_D, BLOCK_DV, EXACT_D)
     q = tl.load(Q + b * sqb + h[:, None] * sqh + i[:, None] * sqm + offs_d[None, :] * sqd,
                 mask=rows[:, None] & d_ok[None, :], other=0.0)
     if UPCAST:
@@ -296,10 +302,7 @@ def attention_dkdv_kernel(
     if pid_n * BLOCK_N < len_k:
         cols = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
         col_ok = cols < len_k
-        offs_d = tl.arange(0, BLOCK_D)
-        d_ok = _within(offs_d, D, EXACT_D)
-        offs_dv = tl.arange(0, BLOCK_DV)
-        dv_ok = _within(offs_dv, DV, EXACT_D)
+        offs_d, d_ok, offs_dv, dv_ok = _features(D, DV, BLOCK_D, BLOCK_DV, EXACT_D)
         kpos = (k_start + cols)[:, None]
         k = tl.load(K + b * skb + hk * skh + kpos * skn + offs_d[None, :] * skd,
                     mask=col_ok[:, None] & d_ok[None, :], other=0.0)
@@ -353,18 +356,11 @@ def attention_dq_kernel(
     """dQ of a block of queries: a program per (query block, batch * head)."""
     pid_m = tl.program_id(0)
     bh = tl.program_id(1)
-    b = (bh // H).to(tl.int64)
-    h = (bh % H).to(tl.int64)
-    hk = h // GROUP
-    q_start, len_q = _sequence(CuQ, b, Lq, VARLEN)
-    k_start, len_k = _sequence(CuK, b, Lk, VARLEN)
+    b, h, hk, q_start, len_q, k_start, len_k = _query_head(bh, H, GROUP, CuQ, CuK, Lq, Lk, VARLEN)
     if pid_m * BLOCK_M < len_q:
         offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
         rows = offs_m < len_q
-        offs_d = tl.arange(0, BLOCK_D)
-        d_ok = _within(offs_d, D, EXACT_D)
-        offs_dv = tl.arange(0, BLOCK_DV)
-        dv_ok = _within(offs_dv, DV, EXACT_D)
+        offs_d, d_ok, offs_dv, dv_ok = _features(D, DV, BLOCK_D, BLOCK_DV, EXACT_D)
         offs_n = tl.arange(0, BLOCK_N)
         pos = q_start + offs_m
         qpos = pos[:, None]

@@ -17,6 +17,7 @@ import math
 import torch
 
 from ... import runtime, tuning
+from ...utils.dtypes import itemsize
 from ...utils.layout import cdiv, next_power_of_2
 from . import attention_kernels
 from .attention_kernels import COMBINE, DELTA, DKDV, DQ, FORWARD, LOG2E, SPLIT
@@ -53,9 +54,6 @@ def _config(kind, block_d, dtype):
     return runtime.config("attention", default_config)(kind, block_d, dtype)
 
 
-_ITEMSIZE = {"float16": 2, "bfloat16": 2, "float32": 4}
-
-
 def _forward_fits(key, config):
     """A tile no taller than the queries, no wider than the keys, whose Q, K and V blocks fit
     shared memory at its stage count."""
@@ -64,7 +62,7 @@ def _forward_fits(key, config):
     if block_m > max(lq, 16) or block_n > max(lk, 16):
         return False
     shared = tuning.max_shared_memory()
-    return shared is None or (block_m + 2 * block_n * stages) * block_d * _ITEMSIZE[dtype] <= shared
+    return shared is None or (block_m + 2 * block_n * stages) * block_d * itemsize(dtype) <= shared
 
 
 def _forward_space():

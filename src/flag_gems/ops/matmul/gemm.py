@@ -20,6 +20,7 @@ import torch
 
 from ... import runtime, tuning
 from ...codegen.launch import fp32_exact
+from ...utils.dtypes import itemsize
 from ...utils.layout import partially_overlaps, separate_output_reason
 from . import gemm_kernels
 
@@ -97,7 +98,6 @@ def with_split(config):
     return (*config, 1) if len(config) == 6 else tuple(config)
 
 
-_ITEMSIZE = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
 _MAX_ACCUMULATOR_REGISTERS = 128  # per thread; more spills
 
 
@@ -112,7 +112,7 @@ def fits(key, config):
     if block_m > max(m, 16) or block_n > max(n, 16) or block_k > max(k, 16):
         return False
     shared = tuning.max_shared_memory()
-    if shared is not None and (block_m * block_k + block_k * block_n) * _ITEMSIZE[dtype] * stages > shared:
+    if shared is not None and (block_m * block_k + block_k * block_n) * itemsize(dtype) * stages > shared:
         return False
     accumulator_bytes = block_m * block_n * (8 if dtype == "float64" else 4)
     return accumulator_bytes // (warps * 32 * 4) <= _MAX_ACCUMULATOR_REGISTERS

@@ -23,6 +23,7 @@ import triton.language as tl
 
 from ...codegen.launch import Launcher
 from ...codegen.tl_math import INTERPRETED
+from ...utils.dtypes import float_accumulator
 from ...utils.layout import INT32_LIMIT, cdiv
 
 
@@ -183,8 +184,7 @@ def launch(config, c, a, a_strides, b, b_strides, K, *, bias=None, bias_strides=
     k_span = cdiv(cdiv(K, splits), block_k) * block_k
     if splits > 1 and Z == 1 and not outer and K > k_span:
         splits = cdiv(K, k_span)
-        workspace = torch.empty((splits, M, N), dtype=torch.float64 if c.dtype == torch.float64 else torch.float32,
-                                device=c.device)
+        workspace = torch.empty((splits, M, N), dtype=float_accumulator(c.dtype), device=c.device)
         index64 = index64 or workspace.numel() >= INT32_LIMIT
         _GEMM((tiles, splits), a, b, workspace, bias, M, N, K, k_span, 1.0, 1.0, *a_strides, *b_strides,
               M * N, N, 1, *bias_strides, BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, GROUP_M=group_m,
